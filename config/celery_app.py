@@ -1,0 +1,16 @@
+"""The Celery app, configured from Django settings (CELERY_* names).
+
+Without CELERY_BROKER_URL the settings make tasks run in-process (eager), so
+the service works with nothing else running.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("paramedic")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+# Job modules are called jobs.py so they are not confused with the `tasks` app.
+app.autodiscover_tasks(related_name="jobs")

@@ -1,0 +1,184 @@
+"""One error format for the whole API: ``{"code", "detail", "errors"?}``.
+
+Domain code raises :class:`ApplicationError` subclasses; DRF exceptions and
+anything Django answers itself under ``/api/`` (unknown URLs, 500s, CSRF) are
+turned into the same JSON shape here and nowhere else.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """A domain rule was broken; carries the HTTP status and a stable code."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "invalid"
+    default_detail = "The request could not be processed."
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None, errors=None):
+        self.detail = detail or self.default_detail
+        if code:
+            self.code = code
+        self.errors = errors
+        super().__init__(self.detail)
+
+
+class Conflict(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+    default_detail = "The request conflicts with the current state."
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+    default_detail = "This status change is not allowed."
+
+
+class Duplicate(Conflict):
+    code = "duplicate"
+    default_detail = "A record with these values already exists."
+
+
+class Forbidden(ApplicationError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "permission_denied"
+    default_detail = "You do not have permission to perform this action."
+
+
+class ServiceUnavailable(ApplicationError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+    default_detail = "A dependency is unavailable; try again shortly."
+
+
+# Stable codes for DRF's own exceptions.
+_DRF_CODES = {
+    exceptions.ParseError: "parse_error",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+    exceptions.ValidationError: "invalid",
+}
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "file_too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+    500: "server_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+}
+
+
+def error_body(code: str, detail: str, errors=None) -> dict:
+    body = {"code": code, "detail": str(detail)}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def _field_errors(detail) -> dict:
+    """DRF's nested ValidationError detail -> {field: [{code, message}]}."""
+    if isinstance(detail, dict):
+        return {field: _field_list(value) for field, value in detail.items()}
+    return {"non_field_errors": _field_list(detail)}
+
+
+def _field_list(value):
+    if isinstance(value, dict):
+        return _field_errors(value)
+    if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value):
+            # A list of nested objects: keep their positions.
+            return [_field_errors(v) for v in value]
+        return [{"code": getattr(v, "code", "invalid"), "message": str(v)} for v in value]
+    return [{"code": getattr(value, "code", "invalid"), "message": str(value)}]
+
+
+def api_exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: every error answers ``{code, detail, errors?}``."""
+    if isinstance(exc, ApplicationError):
+        return Response(
+            error_body(exc.code, exc.detail, exc.errors),
+            status=exc.status_code,
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # Unhandled: Django logs it; the middleware renders JSON 500.
+
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body("invalid", "Invalid input.", _field_errors(exc.detail))
+    else:
+        code = next(
+            (c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), exc.default_code
+        )
+        detail = exc.detail
+        if isinstance(detail, dict):
+            # simplejwt: {"detail", "code": "token_not_valid", "messages"}; keep its code.
+            code = str(detail.get("code", code))
+            detail = detail.get("detail", "Request failed.")
+        elif isinstance(detail, list):
+            detail = "; ".join(str(d) for d in detail)
+        body = error_body(code, detail)
+    response.data = body
+    return response
+
+
+class ApiJsonErrorMiddleware:
+    """Under /api/, never answer an HTML error page.
+
+    Django itself answers some errors before or after DRF runs (unknown URLs,
+    unhandled exceptions, CSRF failures, oversized bodies); this converts any
+    non-JSON error response under /api/ to the API's error format.
+    """
+
+    prefix = "/api/"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            request.path.startswith(self.prefix)
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            status_code = response.status_code
+            code = _STATUS_CODES.get(status_code, "error")
+            detail = {
+                404: "Not found.",
+                405: "Method not allowed.",
+                500: "Internal server error.",
+            }.get(status_code, response.reason_phrase)
+            json_response = JsonResponse(error_body(code, detail), status=status_code)
+            for header in ("Allow", "Retry-After"):
+                if response.has_header(header):
+                    json_response[header] = response[header]
+            return json_response
+        return response

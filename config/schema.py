@@ -1,0 +1,59 @@
+"""OpenAPI: every operation documents the API's error shape (DESIGN §5)."""
+
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable error code, e.g. `invalid`.")
+    detail = serializers.CharField(help_text="Human-readable explanation.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=FieldErrorSerializer()),
+        required=False,
+        help_text="Field errors: {field: [{code, message}]}, present on 400 invalid input.",
+    )
+
+
+_DESCRIPTIONS = {
+    "400": "Invalid input (`invalid`, `parse_error`).",
+    "401": "Missing, expired or invalid token.",
+    "403": "The caller's role may not do this.",
+    "404": "Not found, or not visible to the caller.",
+    "405": "Method not allowed.",
+    "409": "Conflict with the current state (`duplicate`, `invalid_transition`, ...).",
+    "413": "Request body too large (`file_too_large`).",
+    "415": "Unsupported content type (`unsupported_media_type`).",
+    "429": "Throttled; see Retry-After.",
+    "503": "A dependency is unavailable.",
+}
+
+
+class ApiAutoSchema(AutoSchema):
+    """Adds the shared error responses that apply to each operation."""
+
+    def _error_codes(self) -> list[str]:
+        codes = ["400", "429"] if self.method in ("POST", "PUT", "PATCH") else ["400"]
+        if not any(isinstance(p, AllowAny) for p in self.view.get_permissions()):
+            codes += ["401", "403"]
+        if "{" in self.path:
+            codes.append("404")
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes.append("409")
+        codes += ["405", "415"]
+        return codes
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction=direction)
+        if direction != "response" or not self.path.startswith("/api/v1"):
+            return responses
+        for code in self._error_codes():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(ErrorSerializer, code)
+                responses[code]["description"] = _DESCRIPTIONS[code]
+        return responses

@@ -1,0 +1,16 @@
+"""Test settings: fast hashing, no throttling surprises, isolated media dir."""
+
+import tempfile
+
+from .base import *  # noqa: F401,F403
+from .base import REST_FRAMEWORK, STORAGES
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = tempfile.mkdtemp(prefix="paramedic-test-media-")
+if STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
+    STORAGES["default"]["OPTIONS"]["location"] = MEDIA_ROOT
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": "1000/min"},
+}

@@ -1,0 +1,13 @@
+import django_filters
+
+from .models import CertificationLevel, Paramedic, ParamedicStatus
+
+
+class ParamedicFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=ParamedicStatus.choices)
+    certification_level = django_filters.ChoiceFilter(choices=CertificationLevel.choices)
+    base_station = django_filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = Paramedic
+        fields = ["status", "certification_level", "base_station"]

@@ -1,0 +1,47 @@
+from rest_framework.permissions import BasePermission
+
+from config.errors import Forbidden
+from config.roles import is_supervisor, paramedic_of
+
+from .models import Paramedic
+
+# A paramedic may change only these on its own profile (DESIGN §4).
+SELF_EDITABLE_FIELDS = frozenset({"phone", "status", "last_location"})
+SUPERVISOR_ONLY_FIELDS = frozenset(
+    {"badge_number", "first_name", "last_name", "email", "certification_level",
+     "base_station", "password"}
+)
+
+
+class IsSupervisor(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return is_supervisor(request.user)
+
+
+class IsSupervisorOrParamedic(BasePermission):
+    """Supervisors, or a paramedic (object scoping then limits it to itself)."""
+
+    def has_permission(self, request, view) -> bool:
+        return is_supervisor(request.user) or paramedic_of(request.user) is not None
+
+
+def check_self_update(*, paramedic: Paramedic, data: dict) -> None:
+    """Refuse a paramedic's attempt to change a field only supervisors may change.
+
+    Unchanged values pass, so a device can PUT back the object it read; read-only
+    and unknown keys are ignored, as everywhere in the API.
+    """
+    forbidden = sorted(
+        key
+        for key in SUPERVISOR_ONLY_FIELDS.intersection(data)
+        if key == "password" or data[key] != getattr(paramedic, key)
+    )
+    if forbidden:
+        raise Forbidden(
+            "A paramedic may change only phone, status and last_location.",
+            code="field_not_editable",
+            errors={
+                key: [{"code": "read_only", "message": "Only a supervisor may change this."}]
+                for key in forbidden
+            },
+        )

@@ -1,0 +1,8 @@
+from config.routers import OptionalSlashRouter
+
+from .views import ParamedicViewSet
+
+router = OptionalSlashRouter()
+router.register("paramedics", ParamedicViewSet, basename="paramedic")
+
+urlpatterns = router.urls

@@ -1,0 +1,94 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from config.roles import is_supervisor, paramedic_of
+
+from .filters import ParamedicFilter
+from .models import Paramedic
+from .permissions import IsSupervisor, IsSupervisorOrParamedic, check_self_update
+from .serializers import (
+    ParamedicSelfUpdateSerializer,
+    ParamedicSerializer,
+    ParamedicWriteSerializer,
+)
+from .services import paramedic_create, paramedic_update
+
+UPDATE_DESCRIPTION = (
+    "Supervisors may change every field. A paramedic may change only its own "
+    "`phone`, `status` (available/off_duty) and `last_location`; other fields sent "
+    "with their current value are accepted, changed ones answer 403 "
+    "`field_not_editable`. `on_task` is set only by the task state machine."
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List paramedics (supervisors)",
+        parameters=[OpenApiParameter("page_size", int, description="Rows per page, up to 200.")],
+    ),
+    retrieve=extend_schema(summary="Retrieve a paramedic (supervisor or the paramedic itself)"),
+    create=extend_schema(
+        summary="Create a paramedic and its login user (supervisors)",
+        request=ParamedicWriteSerializer,
+        responses={201: ParamedicSerializer},
+    ),
+    update=extend_schema(
+        summary="Replace a paramedic's editable fields",
+        description=UPDATE_DESCRIPTION,
+        request=ParamedicWriteSerializer,
+        responses={200: ParamedicSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change some of a paramedic's fields",
+        description=UPDATE_DESCRIPTION,
+        request=ParamedicWriteSerializer,
+        responses={200: ParamedicSerializer},
+    ),
+)
+class ParamedicViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = ParamedicSerializer
+    filterset_class = ParamedicFilter
+    search_fields = ["first_name", "last_name", "badge_number"]
+    ordering_fields = ["last_name", "badge_number", "created_at", "updated_at", "status"]
+    lookup_value_regex = "[^/]+"
+
+    def get_permissions(self):
+        if self.action in ("list", "create"):
+            return [IsAuthenticated(), IsSupervisor()]
+        return [IsAuthenticated(), IsSupervisorOrParamedic()]
+
+    def get_queryset(self):
+        # Scoped to the caller, so another paramedic's profile is a 404, not a 403.
+        queryset = Paramedic.objects.all()
+        user = self.request.user
+        if is_supervisor(user):
+            return queryset
+        me = paramedic_of(user)
+        return queryset.filter(pk=me.pk) if me else queryset.none()
+
+    def create(self, request, *args, **kwargs):
+        serializer = ParamedicWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        paramedic = paramedic_create(**serializer.validated_data)
+        return Response(ParamedicSerializer(paramedic).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        paramedic = self.get_object()
+        partial = kwargs.pop("partial", False)
+        if is_supervisor(request.user):
+            serializer = ParamedicWriteSerializer(data=request.data, partial=partial)
+            serializer.is_valid(raise_exception=True)
+        else:
+            serializer = ParamedicSelfUpdateSerializer(data=request.data, partial=True)
+            serializer.is_valid(raise_exception=True)
+            check_self_update(paramedic=paramedic, data=request.data)
+        paramedic = paramedic_update(paramedic=paramedic, changes=serializer.validated_data)
+        return Response(ParamedicSerializer(paramedic).data)
