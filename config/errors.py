@@ -59,20 +59,6 @@ class ServiceUnavailable(ApplicationError):
     default_detail = "A dependency is unavailable; try again shortly."
 
 
-# Stable codes for DRF's own exceptions.
-_DRF_CODES = {
-    exceptions.ParseError: "parse_error",
-    exceptions.AuthenticationFailed: "authentication_failed",
-    exceptions.NotAuthenticated: "not_authenticated",
-    exceptions.PermissionDenied: "permission_denied",
-    exceptions.NotFound: "not_found",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.NotAcceptable: "not_acceptable",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.Throttled: "throttled",
-    exceptions.ValidationError: "invalid",
-}
-
 _STATUS_CODES = {
     400: "bad_request",
     401: "not_authenticated",
@@ -134,10 +120,9 @@ def api_exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         body = error_body("invalid", "Invalid input.", _field_errors(exc.detail))
     else:
-        code = next(
-            (c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), exc.default_code
-        )
+        # DRF's codes are stable and specific (not_authenticated, throttled, ...).
         detail = exc.detail
+        code = getattr(detail, "code", None) or exc.default_code
         if isinstance(detail, dict):
             # simplejwt: {"detail", "code": "token_not_valid", "messages"}; keep its code.
             code = str(detail.get("code", code))

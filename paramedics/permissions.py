@@ -8,8 +8,15 @@ from .models import Paramedic
 # A paramedic may change only these on its own profile (DESIGN §4).
 SELF_EDITABLE_FIELDS = frozenset({"phone", "status", "last_location"})
 SUPERVISOR_ONLY_FIELDS = frozenset(
-    {"badge_number", "first_name", "last_name", "email", "certification_level",
-     "base_station", "password"}
+    {
+        "badge_number",
+        "first_name",
+        "last_name",
+        "email",
+        "certification_level",
+        "base_station",
+        "password",
+    }
 )
 
 

@@ -21,7 +21,9 @@ SELECTABLE_STATUSES = (ParamedicStatus.AVAILABLE, ParamedicStatus.OFF_DUTY)
 LOCATION_FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
-def ensure_paramedic_unique(*, badge_number: str | None, email: str | None, exclude_pk=None) -> None:
+def ensure_paramedic_unique(
+    *, badge_number: str | None, email: str | None, exclude_pk=None
+) -> None:
     """Answer 409 with the offending field before the insert, for a clear message.
 
     The unique constraints still decide under concurrency; see `_save_or_conflict`.
@@ -66,7 +68,11 @@ def _location_fields(location: dict | None, *, current: Paramedic | None = None)
         )
     if current is not None and current.last_location_at and recorded_at < current.last_location_at:
         return {}
-    return {"last_lat": location["lat"], "last_lon": location["lon"], "last_location_at": recorded_at}
+    return {
+        "last_lat": location["lat"],
+        "last_lon": location["lon"],
+        "last_location_at": recorded_at,
+    }
 
 
 @transaction.atomic

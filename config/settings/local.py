@@ -1,6 +1,9 @@
 """Local development: DEBUG on, everything else from base (embedded defaults)."""
 
-from .base import *  # noqa: F401,F403
-from .base import env
+from .base import *  # noqa: F403
+from .base import STATIC_ROOT, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+# WhiteNoise expects the collectstatic target to exist, even when empty.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

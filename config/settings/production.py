@@ -1,9 +1,11 @@
 """Production: secrets and hosts have no default, so a missing one fails at start."""
 
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
+# `manage.py collectstatic` runs at deploy (see Dockerfile); serve the hashed copies.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 

@@ -2,8 +2,8 @@
 
 import tempfile
 
-from .base import *  # noqa: F401,F403
-from .base import REST_FRAMEWORK, STORAGES
+from .base import *  # noqa: F403
+from .base import REST_FRAMEWORK, STATIC_ROOT, STORAGES
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -14,3 +14,5 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": "1000/min"},
 }
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

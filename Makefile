@@ -1,0 +1,60 @@
+# Two commands do all set-up on a fresh machine with Python 3.11+:
+#   make run    venv, install, migrate, serve http://127.0.0.1:8000
+#   make test   venv, install, run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+# Parallel workers for the suite; 0 runs in one process.
+TEST_WORKERS ?= 2
+
+.PHONY: run test lint format worker beat migrate superuser schema clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files: re-install only when the pinned requirements change.
+$(VENV)/.installed-base: requirements/base.txt requirements/prod.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/prod.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements/base.txt requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+migrate: $(VENV)/.installed-base
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+worker: $(VENV)/.installed-base
+	$(BIN)/celery -A config.celery_app worker --loglevel=INFO --concurrency=2
+
+beat: $(VENV)/.installed-base
+	$(BIN)/celery -A config.celery_app beat --loglevel=INFO --schedule=var/celerybeat-schedule
+
+superuser: migrate
+	$(BIN)/python manage.py createsuperuser
+
+schema: $(VENV)/.installed-base
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yml
+
+clean:
+	rm -rf $(VENV) var/static .pytest_cache

@@ -1,0 +1,85 @@
+"""One error format for the whole API: {code, detail, errors?}, never HTML."""
+
+import pytest
+from rest_framework.test import APIClient
+
+
+def assert_json_error(response, status: int, code: str):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["code"] == code
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+def test_it_answers_malformed_json_with_parse_error(supervisor_client):
+    response = supervisor_client.generic(
+        "POST", "/api/v1/paramedics", '{"badge_number": ', content_type="application/json"
+    )
+    assert_json_error(response, 400, "parse_error")
+
+
+def test_it_answers_non_object_json_with_invalid(supervisor_client):
+    response = supervisor_client.post("/api/v1/paramedics", [1, 2], format="json")
+    body = assert_json_error(response, 400, "invalid")
+    assert "non_field_errors" in body["errors"]
+
+
+def test_it_answers_unsupported_content_type(supervisor_client):
+    response = supervisor_client.generic(
+        "POST", "/api/v1/paramedics", "a=b", content_type="text/plain"
+    )
+    assert_json_error(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1/paramedics/a/b/c", "/api/x"])
+def test_it_answers_unknown_api_urls_with_json_404(supervisor_client, path):
+    assert_json_error(supervisor_client.get(path), 404, "not_found")
+
+
+def test_it_answers_wrong_method_with_json_405(supervisor_client):
+    response = supervisor_client.delete("/api/v1/paramedics")
+    assert_json_error(response, 405, "method_not_allowed")
+
+
+def test_it_answers_bad_token_with_token_not_valid(db):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer not.a.token")
+    assert_json_error(client.get("/api/v1/paramedics"), 401, "token_not_valid")
+
+
+@pytest.mark.urls("tests.config.urls_faulty")
+@pytest.mark.parametrize("path", ["/api/v1/boom", "/api/v1/django-boom"])
+def test_it_answers_unhandled_exceptions_with_json_500(db, path, caplog):
+    client = APIClient(raise_request_exception=False)
+    body = assert_json_error(client.get(path), 500, "server_error")
+    # The exception's text (which may hold patient data) is not sent to the client.
+    assert "Jane" not in str(body) and "failure" not in body["detail"]
+
+
+@pytest.mark.urls("tests.config.urls_faulty")
+def test_it_keeps_non_api_pages_as_django_renders_them(db):
+    client = APIClient(raise_request_exception=False)
+    response = client.get("/not-api/")
+    assert response.status_code == 404
+    assert not response["Content-Type"].startswith("application/json")
+
+
+def test_it_throttles_token_endpoint_with_retry_after(db, settings, anon_client):
+    from rest_framework.throttling import ScopedRateThrottle
+
+    rates = {"auth": "3/min"}
+    original = ScopedRateThrottle.THROTTLE_RATES
+    ScopedRateThrottle.THROTTLE_RATES = rates
+    try:
+        statuses = [
+            anon_client.post("/api/v1/auth/token/", {"username": "x", "password": "y"}).status_code
+            for _ in range(3)
+        ]
+        response = anon_client.post("/api/v1/auth/token/", {"username": "x", "password": "y"})
+    finally:
+        ScopedRateThrottle.THROTTLE_RATES = original
+    assert statuses == [401, 401, 401]
+    assert_json_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0

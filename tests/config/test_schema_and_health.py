@@ -1,0 +1,80 @@
+"""OpenAPI schema, offline Swagger UI, and the health endpoints (DESIGN §10)."""
+
+import re
+
+import pytest
+from django.test import Client
+from drf_spectacular.validation import validate_schema
+from rest_framework.test import APIClient
+
+
+@pytest.fixture
+def schema(db):
+    response = APIClient().get("/api/schema/?format=json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_schema_is_valid_openapi_3(schema):
+    assert schema["openapi"].startswith("3.")
+    validate_schema(schema)
+
+
+def test_every_operation_documents_errors(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation["responses"]
+            assert "400" in responses, (method, path)
+            error_ref = responses["400"]["content"]["application/json"]["schema"]["$ref"]
+            assert error_ref.endswith("/Error")
+            if not path.startswith("/api/v1/auth/"):
+                assert {"401", "403"} <= responses.keys(), (method, path)
+            if "{" in path:
+                assert "404" in responses, (method, path)
+
+
+def test_schema_lists_paramedic_operations(schema):
+    paths = schema["paths"]
+    assert {"get", "post"} <= paths["/api/v1/paramedics/"].keys()
+    assert {"get", "put", "patch"} <= paths["/api/v1/paramedics/{id}/"].keys()
+    create = paths["/api/v1/paramedics/"]["post"]
+    assert "201" in create["responses"] and "409" in create["responses"]
+    write = schema["components"]["schemas"]["ParamedicWriteRequest"]["properties"]
+    assert write["password"]["writeOnly"] is True
+
+
+def test_swagger_ui_is_served_without_a_cdn(db):
+    response = Client().get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
+    assert external == []
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
+        assert Client().get(asset).status_code == 200, asset
+
+
+def test_healthz_answers_without_auth_or_database(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_checks_dependencies(client, db):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
+
+
+def test_readyz_answers_503_when_a_check_fails(client, db, monkeypatch):
+    from config import health
+
+    def broken():
+        raise ConnectionError("storage down")
+
+    monkeypatch.setattr(health, "_check_storage", broken)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "storage": "unavailable"}

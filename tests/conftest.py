@@ -1,0 +1,112 @@
+"""Shared fixtures: one user per role, and JWT-authenticated API clients.
+
+Tests that need a real service carry a marker (`postgres`); without the
+service they skip with a reason, but with STRICT_SERVICES naming it (as CI
+does) a missing service fails the run instead of silently skipping.
+"""
+
+import os
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from config.roles import DOCTORS, SERVICES, SUPERVISORS
+from tests.factories import ParamedicFactory, UserFactory
+
+STRICT_SERVICES = {s for s in os.environ.get("STRICT_SERVICES", "").split(",") if s}
+
+
+def _service_missing(name: str) -> str | None:
+    if name == "postgres" and connection.vendor != "postgresql":
+        return "needs PostgreSQL: set DATABASE_URL=postgres://..."
+    return None
+
+
+def pytest_runtest_setup(item):
+    for marker in ("postgres",):
+        if item.get_closest_marker(marker) is None:
+            continue
+        reason = _service_missing(marker)
+        if reason is None:
+            continue
+        if marker in STRICT_SERVICES:
+            pytest.fail(f"STRICT_SERVICES requires {marker}, but it is not configured: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Throttle counters live in the cache; keep tests independent.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token = RefreshToken.for_user(user).access_token
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def supervisor(db):
+    return UserFactory(username="sup", is_staff=True, groups=[SUPERVISORS])
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def service_user(db):
+    return UserFactory(username="patient-service", groups=[SERVICES])
+
+
+@pytest.fixture
+def doctor(db):
+    return UserFactory(username="dr-house", groups=[DOCTORS])
+
+
+@pytest.fixture
+def paramedic(db):
+    return ParamedicFactory(badge_number="B-1", first_name="Ada", last_name="Lovelace")
+
+
+@pytest.fixture
+def other_paramedic(db):
+    return ParamedicFactory(badge_number="B-2", first_name="Grace", last_name="Hopper")
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+@pytest.fixture
+def supervisor_client(supervisor):
+    return client_for(supervisor)
+
+
+@pytest.fixture
+def paramedic_client(paramedic):
+    return client_for(paramedic.user)
+
+
+@pytest.fixture
+def role_users(supervisor, service_user, doctor, paramedic, other_paramedic):
+    """Every caller of the permission matrix, by name."""
+    return {
+        "anonymous": None,
+        "supervisor": supervisor,
+        "service": service_user,
+        "doctor": doctor,
+        "self": paramedic.user,
+        "other_paramedic": other_paramedic.user,
+    }
