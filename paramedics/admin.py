@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from config.admin import SupervisorAdminMixin
 from config.errors import ApplicationError, Duplicate
 
 from .models import Paramedic, ParamedicStatus
@@ -57,7 +58,7 @@ class ParamedicAdminForm(forms.ModelForm):
 
 
 @admin.register(Paramedic)
-class ParamedicAdmin(admin.ModelAdmin):
+class ParamedicAdmin(SupervisorAdminMixin, admin.ModelAdmin):
     form = ParamedicAdminForm
     list_display = [
         "badge_number",

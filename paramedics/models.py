@@ -62,6 +62,14 @@ class Paramedic(models.Model):
         null=True, blank=True, validators=[MinValueValidator(-180), MaxValueValidator(180)]
     )
     last_location_at = models.DateTimeField(null=True, blank=True)
+    # Set and cleared only by tasks.services, together with status `on_task`.
+    current_task = models.OneToOneField(
+        "tasks.EmergencyTask",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="current_for",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -92,6 +100,12 @@ class Paramedic(models.Model):
                     last_location_at__isnull=False,
                 ),
                 name="paramedic_location_complete",
+            ),
+            # on_task exactly when a current task is set: one flag cannot drift from the other.
+            models.CheckConstraint(
+                condition=models.Q(status=ParamedicStatus.ON_TASK, current_task__isnull=False)
+                | (~models.Q(status=ParamedicStatus.ON_TASK) & models.Q(current_task__isnull=True)),
+                name="paramedic_on_task_has_task",
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=ParamedicStatus.values),

@@ -40,6 +40,7 @@ class ParamedicSerializer(serializers.ModelSerializer):
             "status",
             "base_station",
             "last_location",
+            "current_task",
             "created_at",
             "updated_at",
         ]

@@ -3,11 +3,11 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from config.roles import is_supervisor, paramedic_of
+from config.roles import is_supervisor
 
 from .filters import ParamedicFilter
-from .models import Paramedic
 from .permissions import IsSupervisor, IsSupervisorOrParamedic, check_self_update
+from .selectors import paramedics_visible_to
 from .serializers import (
     ParamedicSelfUpdateSerializer,
     ParamedicSerializer,
@@ -66,13 +66,7 @@ class ParamedicViewSet(
         return [IsAuthenticated(), IsSupervisorOrParamedic()]
 
     def get_queryset(self):
-        # Scoped to the caller, so another paramedic's profile is a 404, not a 403.
-        queryset = Paramedic.objects.all()
-        user = self.request.user
-        if is_supervisor(user):
-            return queryset
-        me = paramedic_of(user)
-        return queryset.filter(pk=me.pk) if me else queryset.none()
+        return paramedics_visible_to(self.request.user)
 
     def create(self, request, *args, **kwargs):
         serializer = ParamedicWriteSerializer(data=request.data)

@@ -3,6 +3,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
+from tasks.models import EmergencyTask, TaskPriority
+from tasks.services import task_assign
 
 User = get_user_model()
 
@@ -41,3 +43,26 @@ class ParamedicFactory(factory.django.DjangoModelFactory):
         username=factory.SelfAttribute("..badge_number"),
         email=factory.SelfAttribute("..email"),
     )
+
+
+class TaskFactory(factory.django.DjangoModelFactory):
+    """A pending task as the intake leaves it (use tasks.services to move it on)."""
+
+    class Meta:
+        model = EmergencyTask
+
+    request_id = factory.Sequence(lambda n: f"req-{n}")
+    patient_id = factory.Sequence(lambda n: f"patient-{n}")
+    consultation_id = factory.Sequence(lambda n: f"consult-{n}")
+    priority = TaskPriority.URGENT
+    description = "Fall at home, suspected wrist fracture"
+    address = "1 Example Street"
+    lat = 52.52
+    lon = 13.405
+    created_by = factory.SubFactory(UserFactory, username="intake-service")
+
+
+def put_on_task(paramedic, *, actor=None, **task_fields) -> EmergencyTask:
+    """Assign a fresh task to `paramedic` through the state machine."""
+    task = TaskFactory(**task_fields)
+    return task_assign(task_id=task.pk, actor=actor or task.created_by, paramedic_id=paramedic.pk)

@@ -209,6 +209,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ParamedicStatusEnum": "paramedics.models.ParamedicStatus",
         "CertificationLevelEnum": "paramedics.models.CertificationLevel",
+        "TaskStatusEnum": "tasks.models.TaskStatus",
+        "TaskPriorityEnum": "tasks.models.TaskPriority",
     },
 }
 

@@ -5,7 +5,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from paramedics.models import Paramedic, ParamedicStatus
-from tests.factories import ParamedicFactory
+from tests.factories import ParamedicFactory, put_on_task
 
 CHANGELIST = reverse("admin:paramedics_paramedic_changelist")
 
@@ -34,7 +34,7 @@ def test_roster_query_count_is_constant(admin_client_sup, django_assert_max_num_
 
 
 def test_bulk_actions_go_through_the_service(admin_client_sup, paramedic, other_paramedic):
-    Paramedic.objects.filter(pk=other_paramedic.pk).update(status=ParamedicStatus.ON_TASK)
+    put_on_task(other_paramedic)
     response = admin_client_sup.post(
         CHANGELIST,
         {"action": "mark_off_duty", "_selected_action": [paramedic.pk, other_paramedic.pk]},

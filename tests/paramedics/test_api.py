@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from paramedics.models import Paramedic, ParamedicStatus
 from tests.conftest import client_for
-from tests.factories import ParamedicFactory
+from tests.factories import ParamedicFactory, put_on_task
 
 User = get_user_model()
 
@@ -215,7 +215,7 @@ class TestUpdate:
 
     @pytest.mark.parametrize("who", ["self", "supervisor"])
     def test_nobody_leaves_on_task_by_hand(self, role_users, paramedic, who):
-        Paramedic.objects.filter(pk=paramedic.pk).update(status=ParamedicStatus.ON_TASK)
+        put_on_task(paramedic)
         response = client_for(role_users[who]).patch(
             f"/api/v1/paramedics/{paramedic.id}", {"status": "off_duty"}
         )
@@ -283,14 +283,14 @@ class TestList:
             first_name="Bob",
             last_name="Brown",
         )
-        ParamedicFactory(
+        carol = ParamedicFactory(
             badge_number="A-3",
-            status="on_task",
             certification_level="paramedic",
             base_station="north",
             first_name="Carol",
             last_name="Clark",
         )
+        put_on_task(carol)
 
     @pytest.mark.parametrize(
         ("query", "badges"),

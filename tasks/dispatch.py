@@ -1,0 +1,142 @@
+"""Nearest-available dispatch (DESIGN §6): who should take a task, and why.
+
+Ranking, best first:
+1. a fresh location before a stale one (older than STALE_LOCATION_MINUTES);
+2. for `critical` tasks, certification `paramedic`/`critical_care` before others;
+3. great-circle distance from the task.
+
+The search is indexed, not a scan: each tier is queried inside a bounding box
+around the task (index on status, last_lat, last_lon) that widens until it holds
+enough paramedics within its radius, so the cost depends on how many paramedics
+are near the task, not on the size of the roster.
+"""
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, FloatField, Q, QuerySet
+from django.db.models.functions import ASin, Cos, Least, Power, Radians, Sin, Sqrt
+from django.utils import timezone
+
+from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
+
+from .models import EmergencyTask, TaskPriority
+
+EARTH_RADIUS_KM = 6371.0088
+KM_PER_DEGREE_LAT = 111.32
+# Radii tried in turn; the last one covers the whole planet.
+SEARCH_RADII_KM = (5, 20, 80, 320, 1280, 20040)
+CRITICAL_CERTIFICATIONS = (CertificationLevel.PARAMEDIC, CertificationLevel.CRITICAL_CARE)
+
+
+@dataclass
+class Candidate:
+    paramedic: Paramedic
+    distance_km: float
+    location_age_s: int
+    stale: bool
+    preferred_certification: bool | None  # None when the task does not ask for one
+    rank: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlmb = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _distance_expression(lat: float, lon: float):
+    """Haversine in SQL (PostgreSQL natively; SQLite through Django's functions)."""
+    dphi = Radians(F("last_lat") - lat)
+    dlmb = Radians(F("last_lon") - lon)
+    a = Power(Sin(dphi / 2), 2) + math.cos(math.radians(lat)) * Cos(Radians(F("last_lat"))) * Power(
+        Sin(dlmb / 2), 2
+    )
+    return 2 * EARTH_RADIUS_KM * ASin(Least(Sqrt(a), 1.0, output_field=FloatField()))
+
+
+def _bounding_box(lat: float, lon: float, radius_km: float) -> Q | None:
+    """A lat/lon box containing the circle; None when it would span the globe."""
+    dlat = radius_km / KM_PER_DEGREE_LAT
+    if lat - dlat <= -90 or lat + dlat >= 90:
+        return None  # the circle reaches a pole: every longitude is inside
+    dlon = radius_km / (KM_PER_DEGREE_LAT * math.cos(math.radians(lat)))
+    if dlon >= 180 or lon - dlon < -180 or lon + dlon > 180:
+        # Crossing the antimeridian: keep the latitude band, drop the lon filter.
+        return Q(last_lat__range=(lat - dlat, lat + dlat))
+    return Q(last_lat__range=(lat - dlat, lat + dlat), last_lon__range=(lon - dlon, lon + dlon))
+
+
+def _tiers(task: EmergencyTask, stale_before: datetime) -> list[Q]:
+    fresh = Q(last_location_at__gte=stale_before)
+    stale = Q(last_location_at__lt=stale_before)
+    if task.priority == TaskPriority.CRITICAL:
+        qualified = Q(certification_level__in=CRITICAL_CERTIFICATIONS)
+        return [fresh & qualified, fresh & ~qualified, stale & qualified, stale & ~qualified]
+    return [fresh, stale]
+
+
+def _nearest_in_tier(task: EmergencyTask, tier: Q, limit: int) -> list[Paramedic]:
+    base: QuerySet = Paramedic.objects.filter(
+        tier, status=ParamedicStatus.AVAILABLE, last_lat__isnull=False
+    ).annotate(distance_km=_distance_expression(task.lat, task.lon))
+    for radius in SEARCH_RADII_KM:
+        box = _bounding_box(task.lat, task.lon, radius)
+        queryset = base.filter(box) if box is not None else base
+        if radius != SEARCH_RADII_KM[-1]:
+            queryset = queryset.filter(distance_km__lte=radius)
+        found = list(queryset.order_by("distance_km", "pk")[:limit])
+        # Fewer than `limit` inside this radius: someone closer than the next
+        # radius but outside this one could still belong in the list, so widen.
+        if len(found) >= limit or radius == SEARCH_RADII_KM[-1]:
+            return found
+    return []  # pragma: no cover - the last radius always returns
+
+
+def rank_candidates(task: EmergencyTask, *, limit: int = 10) -> list[Candidate]:
+    """The best `limit` available paramedics for `task`, each with its reasons."""
+    now = timezone.now()
+    stale_after = timedelta(minutes=settings.STALE_LOCATION_MINUTES)
+    critical = task.priority == TaskPriority.CRITICAL
+    ranked: list[Candidate] = []
+    for tier in _tiers(task, now - stale_after):
+        if len(ranked) >= limit:
+            break
+        for paramedic in _nearest_in_tier(task, tier, limit - len(ranked)):
+            age = max(0, int((now - paramedic.last_location_at).total_seconds()))
+            candidate = Candidate(
+                paramedic=paramedic,
+                distance_km=round(paramedic.distance_km, 3),
+                location_age_s=age,
+                stale=age > stale_after.total_seconds(),
+                preferred_certification=(
+                    paramedic.certification_level in CRITICAL_CERTIFICATIONS if critical else None
+                ),
+                rank=len(ranked) + 1,
+            )
+            candidate.reasons = _reasons(candidate, stale_after)
+            ranked.append(candidate)
+    return ranked
+
+
+def _reasons(candidate: Candidate, stale_after: timedelta) -> list[str]:
+    level = candidate.paramedic.certification_level
+    reasons = [f"{candidate.distance_km:.1f} km from the task"]
+    if candidate.stale:
+        reasons.append(
+            f"location is stale ({candidate.location_age_s // 60} min old, over "
+            f"{int(stale_after.total_seconds() // 60)} min): ranked after fresh locations"
+        )
+    else:
+        reasons.append(f"location is fresh ({candidate.location_age_s} s old)")
+    if candidate.preferred_certification is True:
+        reasons.append(f"certified {level}: preferred for a critical task")
+    elif candidate.preferred_certification is False:
+        reasons.append(
+            f"certified {level}: ranked after paramedic/critical_care for a critical task"
+        )
+    return reasons

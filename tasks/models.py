@@ -1,0 +1,126 @@
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class TaskStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ASSIGNED = "assigned", "Assigned"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# A paramedic holds at most one task in these states (DESIGN §6).
+ACTIVE_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
+FINAL_STATUSES = (TaskStatus.COMPLETED, TaskStatus.CANCELLED)
+
+
+class TaskPriority(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    URGENT = "urgent", "Urgent"
+    ROUTINE = "routine", "Routine"
+
+
+class EmergencyTask(models.Model):
+    """An emergency request from a patient, tracked from intake to the end.
+
+    `status`, `paramedic` and the timestamps change only in tasks.services.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request_id = models.CharField(
+        max_length=100, unique=True, help_text="The caller's id for this request (idempotency)."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="created_tasks",
+        help_text="The service account or supervisor that submitted the request.",
+    )
+    patient_id = models.CharField(max_length=64, db_index=True)
+    consultation_id = models.CharField(max_length=64, blank=True)
+    priority = models.CharField(max_length=10, choices=TaskPriority.choices, db_index=True)
+    description = models.TextField(blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    lat = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
+    lon = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)])
+    status = models.CharField(
+        max_length=12, choices=TaskStatus.choices, default=TaskStatus.PENDING, db_index=True
+    )
+    paramedic = models.ForeignKey(
+        "paramedics.Paramedic",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tasks",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The database's own guarantee of "one active task per paramedic".
+            models.UniqueConstraint(
+                fields=["paramedic"],
+                condition=models.Q(status__in=ACTIVE_STATUSES),
+                name="task_one_active_per_paramedic",
+            ),
+            # Pending tasks have no paramedic; assigned and later ones do.
+            models.CheckConstraint(
+                condition=models.Q(status=TaskStatus.PENDING, paramedic__isnull=True)
+                | models.Q(status=TaskStatus.CANCELLED)
+                | models.Q(
+                    status__in=[*ACTIVE_STATUSES, TaskStatus.COMPLETED], paramedic__isnull=False
+                ),
+                name="task_paramedic_matches_status",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=TaskStatus.values), name="task_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(lat__gte=-90, lat__lte=90, lon__gte=-180, lon__lte=180),
+                name="task_location_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["paramedic", "status"], name="task_paramedic_status_idx"),
+            models.Index(fields=["created_by", "created_at"], name="task_creator_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.priority} {self.status} {self.request_id}"
+
+    @property
+    def location(self) -> dict:
+        return {"lat": self.lat, "lon": self.lon}
+
+
+class TaskHistory(models.Model):
+    """One row per status change, written in the same transaction as the change."""
+
+    task = models.ForeignKey(EmergencyTask, on_delete=models.CASCADE, related_name="history")
+    from_status = models.CharField(max_length=12, choices=TaskStatus.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=TaskStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    paramedic = models.ForeignKey(
+        "paramedics.Paramedic", on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    at = models.DateTimeField()
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name_plural = "task history"
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status}"

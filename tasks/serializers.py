@@ -1,0 +1,109 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from paramedics.serializers import LocationSerializer
+
+from .models import EmergencyTask, TaskHistory, TaskPriority, TaskStatus
+
+
+class TaskLocationSerializer(LocationSerializer):
+    recorded_at = None  # a task's location is where the emergency is, not a fix
+
+
+class TaskHistorySerializer(serializers.ModelSerializer):
+    from_status = serializers.SerializerMethodField()
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = TaskHistory
+        fields = ["from_status", "to_status", "actor", "paramedic", "at", "note"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=TaskStatus.choices, allow_null=True))
+    def get_from_status(self, obj: TaskHistory) -> str | None:
+        return obj.from_status or None
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    location = TaskLocationSerializer(read_only=True)
+
+    class Meta:
+        model = EmergencyTask
+        fields = [
+            "id",
+            "request_id",
+            "patient_id",
+            "consultation_id",
+            "priority",
+            "description",
+            "address",
+            "location",
+            "status",
+            "paramedic",
+            "created_at",
+            "updated_at",
+            "assigned_at",
+            "started_at",
+            "completed_at",
+            "cancelled_at",
+        ]
+        read_only_fields = fields
+
+
+class TaskDetailSerializer(TaskSerializer):
+    history = TaskHistorySerializer(many=True, read_only=True)
+
+    class Meta(TaskSerializer.Meta):
+        fields = [*TaskSerializer.Meta.fields, "history"]
+        read_only_fields = fields
+
+
+class TaskCreateSerializer(serializers.Serializer):
+    request_id = serializers.CharField(
+        max_length=100, help_text="The caller's unique id for this request; retries reuse it."
+    )
+    patient_id = serializers.CharField(max_length=64)
+    consultation_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    address = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    location = TaskLocationSerializer()
+
+    def validate(self, attrs):
+        location = attrs.pop("location")
+        return {**attrs, "lat": location["lat"], "lon": location["lon"]}
+
+
+class TaskAssignSerializer(serializers.Serializer):
+    paramedic = serializers.UUIDField(
+        required=False, help_text="Omit to assign the top candidate (see /candidates)."
+    )
+    note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+
+class TaskCancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000)
+
+
+class TaskStatusUpdateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=TaskStatus.choices,
+        help_text="in_progress (start), completed, or pending (decline).",
+    )
+    note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+
+class CandidateSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    paramedic = serializers.UUIDField(source="paramedic.id")
+    badge_number = serializers.CharField(source="paramedic.badge_number")
+    name = serializers.CharField(source="paramedic.full_name")
+    certification_level = serializers.CharField(source="paramedic.certification_level")
+    base_station = serializers.CharField(source="paramedic.base_station")
+    distance_km = serializers.FloatField()
+    location_age_s = serializers.IntegerField()
+    stale = serializers.BooleanField(help_text="Location older than STALE_LOCATION_MINUTES.")
+    preferred_certification = serializers.BooleanField(
+        allow_null=True, help_text="For critical tasks: paramedic or critical_care."
+    )
+    reasons = serializers.ListField(child=serializers.CharField())

@@ -1,0 +1,187 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from paramedics.permissions import IsSupervisor, IsSupervisorOrParamedic
+from paramedics.selectors import paramedics_visible_to
+
+from .dispatch import rank_candidates
+from .filters import ParamedicTaskFilter, TaskFilter
+from .models import EmergencyTask
+from .permissions import CanReadTask, CanSubmitTasks
+from .selectors import tasks_visible_to, with_history
+from .serializers import (
+    CandidateSerializer,
+    TaskAssignSerializer,
+    TaskCancelSerializer,
+    TaskCreateSerializer,
+    TaskDetailSerializer,
+    TaskSerializer,
+    TaskStatusUpdateSerializer,
+)
+from .services import task_assign, task_cancel, task_change_status, task_create
+
+MAX_CANDIDATES = 50
+
+
+def _detail(task: EmergencyTask, status_code=status.HTTP_200_OK) -> Response:
+    """The fresh task with its history, as every state-changing action returns it."""
+    fresh = with_history(EmergencyTask.objects.filter(pk=task.pk)).get()
+    return Response(TaskDetailSerializer(fresh).data, status=status_code)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List tasks (supervisors: all; services: their own)"),
+    retrieve=extend_schema(
+        summary="Retrieve a task with its history",
+        description="Supervisors, the assigned paramedic and the creating service.",
+    ),
+    create=extend_schema(
+        summary="Receive an emergency request",
+        description=(
+            "201 with the new task; the same `request_id` again answers 200 with the "
+            "existing task and creates nothing."
+        ),
+        request=TaskCreateSerializer,
+        responses={201: TaskDetailSerializer, 200: TaskDetailSerializer},
+    ),
+)
+class TaskViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    filterset_class = TaskFilter
+    ordering_fields = ["created_at", "updated_at", "priority"]
+    ordering = ["-created_at"]
+    lookup_value_regex = "[^/]+"
+
+    def get_permissions(self):
+        if self.action == "retrieve":
+            return [IsAuthenticated(), CanReadTask()]
+        if self.action in ("candidates", "assign"):
+            return [IsAuthenticated(), IsSupervisor()]
+        return [IsAuthenticated(), CanSubmitTasks()]
+
+    def get_queryset(self):
+        tasks = tasks_visible_to(self.request.user)
+        return with_history(tasks) if self.action == "retrieve" else tasks
+
+    def get_serializer_class(self):
+        return TaskDetailSerializer if self.action == "retrieve" else TaskSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = TaskCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = task_create(**serializer.validated_data, created_by=request.user)
+        return _detail(
+            result.task, status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        )
+
+    @extend_schema(
+        summary="Available paramedics ranked for this task (supervisors)",
+        parameters=[OpenApiParameter("limit", int, description=f"Up to {MAX_CANDIDATES}.")],
+        responses={200: CandidateSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"])
+    def candidates(self, request, pk=None):
+        task = self.get_object()
+        try:
+            limit = max(1, min(MAX_CANDIDATES, int(request.query_params.get("limit", 10))))
+        except ValueError:
+            limit = 10
+        ranked = rank_candidates(task, limit=limit)
+        return Response(CandidateSerializer(ranked, many=True).data)
+
+    @extend_schema(
+        summary="Assign a pending task (supervisors)",
+        description=(
+            "`{paramedic: id}` assigns that paramedic; `{}` assigns the top candidate. "
+            "409 `paramedic_unavailable` when the paramedic is not available, "
+            "`invalid_transition` when the task is not pending."
+        ),
+        request=TaskAssignSerializer,
+        responses={200: TaskDetailSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        task = self.get_object()
+        serializer = TaskAssignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = task_assign(
+            task_id=task.pk,
+            actor=request.user,
+            paramedic_id=serializer.validated_data.get("paramedic"),
+            note=serializer.validated_data.get("note", ""),
+        )
+        return _detail(task)
+
+    @extend_schema(
+        summary="Cancel a task (supervisors, the creating service)",
+        request=TaskCancelSerializer,
+        responses={200: TaskDetailSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        task = self.get_object()
+        serializer = TaskCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = task_cancel(
+            task_id=task.pk, actor=request.user, reason=serializer.validated_data["reason"]
+        )
+        return _detail(task)
+
+
+class ParamedicTaskViewSet(viewsets.GenericViewSet):
+    """The seed's task endpoints under /paramedics/{id}/tasks (supervisor or self)."""
+
+    permission_classes = [IsAuthenticated, IsSupervisorOrParamedic]
+    serializer_class = TaskSerializer
+    filterset_class = ParamedicTaskFilter
+    ordering_fields = ["created_at", "updated_at", "priority"]
+    ordering = ["-created_at"]
+
+    def _paramedic(self):
+        return get_object_or_404(
+            paramedics_visible_to(self.request.user), pk=self.kwargs["paramedic_id"]
+        )
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request
+            return EmergencyTask.objects.none()
+        return EmergencyTask.objects.filter(paramedic=self._paramedic())
+
+    @extend_schema(
+        summary="Tasks assigned to a paramedic",
+        parameters=[OpenApiParameter("page_size", int, description="Rows per page, up to 200.")],
+    )
+    def list(self, request, paramedic_id=None):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(TaskSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Report a status change on the paramedic's own task",
+        description=(
+            "`in_progress` starts an assigned task, `completed` completes a started one, "
+            "`pending` declines an assigned one (it returns to dispatch). Any other move "
+            "answers 409 `invalid_transition`."
+        ),
+        request=TaskStatusUpdateSerializer,
+        responses={200: TaskDetailSerializer},
+    )
+    def update_status(self, request, paramedic_id=None, task_id=None):
+        paramedic = self._paramedic()
+        serializer = TaskStatusUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = task_change_status(
+            task_id=task_id,
+            to_status=serializer.validated_data["status"],
+            actor=request.user,
+            note=serializer.validated_data.get("note", ""),
+            paramedic_id=paramedic.pk,
+        )
+        return _detail(task)
