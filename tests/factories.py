@@ -4,7 +4,7 @@ from django.contrib.auth.models import Group
 
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
 from tasks.models import EmergencyTask, TaskPriority
-from tasks.services import task_assign
+from tasks.services import task_assign, task_create
 
 User = get_user_model()
 
@@ -60,6 +60,11 @@ class TaskFactory(factory.django.DjangoModelFactory):
     lat = 52.52
     lon = 13.405
     created_by = factory.SubFactory(UserFactory, username="intake-service")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # Through the intake service, so the "received" history row exists too.
+        return task_create(**kwargs).task
 
 
 def put_on_task(paramedic, *, actor=None, **task_fields) -> EmergencyTask:

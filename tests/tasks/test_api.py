@@ -1,0 +1,306 @@
+"""Task endpoints: intake, listing, detail, assign, cancel, and the seed endpoints."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from paramedics.models import ParamedicStatus
+from tasks.models import EmergencyTask, TaskHistory, TaskStatus
+from tests.conftest import client_for
+from tests.factories import ParamedicFactory, TaskFactory, put_on_task
+
+
+def intake_body(**overrides):
+    body = {
+        "request_id": "ps-2026-0001",
+        "patient_id": "p-778",
+        "consultation_id": "c-991",
+        "priority": "critical",
+        "description": "Chest pain, 64 y/o",
+        "address": "Unter den Linden 1, Berlin",
+        "location": {"lat": 52.5170, "lon": 13.3889},
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def service_client(service_user):
+    return client_for(service_user)
+
+
+class TestIntake:
+    def test_it_creates_a_pending_task_with_history(self, service_client, service_user):
+        response = service_client.post("/api/v1/tasks", intake_body())
+
+        assert response.status_code == 201, response.content
+        data = response.json()
+        assert data["status"] == "pending"
+        assert data["paramedic"] is None
+        assert data["location"] == {"lat": 52.517, "lon": 13.3889}
+        assert data["history"] == [
+            {
+                "from_status": None,
+                "to_status": "pending",
+                "actor": service_user.username,
+                "paramedic": None,
+                "at": data["created_at"],
+                "note": "received",
+            }
+        ]
+
+    def test_the_same_request_id_returns_the_existing_task(self, service_client):
+        first = service_client.post("/api/v1/tasks", intake_body())
+        again = service_client.post("/api/v1/tasks/", intake_body(description="changed"))
+
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json()["id"] == first.json()["id"]
+        assert again.json()["description"] == "Chest pain, 64 y/o"
+        assert EmergencyTask.objects.count() == 1
+        assert TaskHistory.objects.count() == 1
+
+    def test_another_callers_request_id_is_a_conflict(self, service_client, db):
+        from tests.factories import UserFactory
+
+        service_client.post("/api/v1/tasks", intake_body())
+        other = client_for(UserFactory(username="svc-2", groups=["services"]))
+        response = other.post("/api/v1/tasks", intake_body())
+        assert response.status_code == 409
+        assert response.json()["code"] == "duplicate_request_id"
+        assert "p-778" not in response.content.decode()
+
+    @pytest.mark.parametrize(
+        ("overrides", "field"),
+        [
+            ({"request_id": ""}, "request_id"),
+            ({"request_id": "x" * 101}, "request_id"),
+            ({"priority": "whenever"}, "priority"),
+            ({"location": {"lat": 91, "lon": 0}}, "location"),
+            ({"location": {"lat": 0}}, "location"),
+            ({"location": None}, "location"),
+            ({"patient_id": "abc\x00def"}, "patient_id"),
+            ({"description": "x" * 5001}, "description"),
+        ],
+    )
+    def test_it_rejects_invalid_input(self, service_client, overrides, field):
+        response = service_client.post("/api/v1/tasks", intake_body(**overrides))
+        assert response.status_code == 400, response.content
+        assert response.json()["code"] == "invalid"
+        assert field in response.json()["errors"]
+        assert not EmergencyTask.objects.exists()
+
+
+class TestListAndDetail:
+    def test_it_filters_tasks(self, supervisor_client, paramedic):
+        assigned = put_on_task(paramedic, priority="critical")
+        TaskFactory(priority="routine")
+        cancelled = TaskFactory(priority="urgent")
+        supervisor_client.post(f"/api/v1/tasks/{cancelled.id}/cancel", {"reason": "dup call"})
+
+        def ids(query):
+            response = supervisor_client.get(f"/api/v1/tasks?{query}")
+            assert response.status_code == 200, response.content
+            return {t["id"] for t in response.json()["results"]}
+
+        assert ids("status=assigned") == {str(assigned.id)}
+        assert len(ids("status=pending&status=cancelled")) == 2
+        assert ids("priority=critical") == {str(assigned.id)}
+        assert ids(f"paramedic={paramedic.id}") == {str(assigned.id)}
+        assert len(ids("created_after=2000-01-01T00:00:00Z")) == 3
+        assert ids("created_before=2000-01-01T00:00:00Z") == set()
+
+    def test_updated_after_catches_a_device_up(self, supervisor_client, paramedic):
+        task = put_on_task(paramedic)
+        TaskFactory()
+        since = timezone.now()
+        EmergencyTask.objects.filter(pk=task.pk).update(updated_at=since + timedelta(seconds=1))
+        response = supervisor_client.get(
+            "/api/v1/tasks", {"updated_after": since.isoformat(), "ordering": "updated_at"}
+        )
+        assert [t["id"] for t in response.json()["results"]] == [str(task.id)]
+
+    def test_it_rejects_bad_filter_values(self, supervisor_client, db):
+        for query in ("status=nope", "updated_after=yesterday", "paramedic=not-a-uuid"):
+            response = supervisor_client.get(f"/api/v1/tasks?{query}")
+            assert response.status_code == 400, query
+            assert response.json()["code"] == "invalid"
+
+    def test_list_query_count_is_constant(
+        self, supervisor_client, django_assert_max_num_queries, db
+    ):
+        # Expected: the JWT user, its groups, COUNT(*), the page SELECT.
+        TaskFactory.create_batch(2)
+        with django_assert_max_num_queries(4):
+            supervisor_client.get("/api/v1/tasks")
+        TaskFactory.create_batch(40)
+        with django_assert_max_num_queries(4):
+            response = supervisor_client.get("/api/v1/tasks?page_size=100")
+        assert response.json()["count"] == 42
+
+    def test_detail_has_history_with_constant_queries(
+        self, supervisor_client, paramedic, django_assert_max_num_queries
+    ):
+        task = put_on_task(paramedic)
+        for status in ("in_progress", "completed"):
+            client_for(paramedic.user).post(
+                f"/api/v1/paramedics/{paramedic.id}/tasks/{task.id}", {"status": status}
+            )
+        # Expected: user, groups, the task, its history with actors.
+        with django_assert_max_num_queries(4):
+            response = supervisor_client.get(f"/api/v1/tasks/{task.id}")
+        history = response.json()["history"]
+        assert [h["to_status"] for h in history] == [
+            "pending",
+            "assigned",
+            "in_progress",
+            "completed",
+        ]
+        assert history[2]["actor"] == paramedic.badge_number
+
+
+class TestAssign:
+    def test_it_assigns_a_chosen_paramedic(self, supervisor_client, supervisor, paramedic):
+        task = TaskFactory()
+        response = supervisor_client.post(
+            f"/api/v1/tasks/{task.id}/assign", {"paramedic": str(paramedic.id), "note": "closest"}
+        )
+        assert response.status_code == 200, response.content
+        data = response.json()
+        assert data["status"] == "assigned"
+        assert data["paramedic"] == str(paramedic.id)
+        assert data["assigned_at"]
+        assert data["history"][-1]["actor"] == supervisor.username
+        assert data["history"][-1]["note"] == "closest"
+        profile = supervisor_client.get(f"/api/v1/paramedics/{paramedic.id}").json()
+        assert profile["status"] == "on_task"
+        assert profile["current_task"] == str(task.id)
+
+    def test_an_unavailable_paramedic_is_409(self, supervisor_client, paramedic):
+        put_on_task(paramedic)
+        task = TaskFactory()
+        response = supervisor_client.post(
+            f"/api/v1/tasks/{task.id}/assign", {"paramedic": str(paramedic.id)}
+        )
+        assert response.status_code == 409
+        assert response.json()["code"] == "paramedic_unavailable"
+
+    def test_an_unknown_paramedic_is_409(self, supervisor_client, db):
+        task = TaskFactory()
+        response = supervisor_client.post(
+            f"/api/v1/tasks/{task.id}/assign", {"paramedic": "00000000-0000-0000-0000-000000000000"}
+        )
+        assert response.status_code == 409
+        assert response.json()["code"] == "paramedic_not_found"
+
+    def test_assigning_a_non_pending_task_is_409(self, supervisor_client, paramedic):
+        task = put_on_task(paramedic)
+        other = ParamedicFactory()
+        response = supervisor_client.post(
+            f"/api/v1/tasks/{task.id}/assign", {"paramedic": str(other.id)}
+        )
+        assert response.status_code == 409
+        assert response.json()["code"] == "invalid_transition"
+        other.refresh_from_db()
+        assert other.status == ParamedicStatus.AVAILABLE
+
+
+class TestCancel:
+    def test_creating_service_cancels_and_frees_the_paramedic(self, service_user, paramedic):
+        task = put_on_task(paramedic, created_by=service_user)
+        response = client_for(service_user).post(
+            f"/api/v1/tasks/{task.id}/cancel", {"reason": "patient went to hospital"}
+        )
+        assert response.status_code == 200, response.content
+        data = response.json()
+        assert data["status"] == "cancelled"
+        assert data["cancelled_at"]
+        assert data["history"][-1]["note"] == "patient went to hospital"
+        paramedic.refresh_from_db()
+        assert paramedic.status == ParamedicStatus.AVAILABLE
+        assert paramedic.current_task is None
+
+    def test_a_reason_is_required(self, supervisor_client, db):
+        task = TaskFactory()
+        response = supervisor_client.post(f"/api/v1/tasks/{task.id}/cancel", {})
+        assert response.status_code == 400
+        assert response.json()["errors"]["reason"][0]["code"] == "required"
+
+    def test_cancelling_a_final_task_is_409(self, supervisor_client, db):
+        task = TaskFactory()
+        supervisor_client.post(f"/api/v1/tasks/{task.id}/cancel", {"reason": "a"})
+        response = supervisor_client.post(f"/api/v1/tasks/{task.id}/cancel", {"reason": "b"})
+        assert response.status_code == 409
+        assert response.json()["code"] == "invalid_transition"
+
+
+class TestParamedicTasks:
+    def test_the_paramedic_works_its_task_to_the_end(self, paramedic_client, paramedic):
+        task = put_on_task(paramedic)
+        url = f"/api/v1/paramedics/{paramedic.id}/tasks/{task.id}"
+
+        started = paramedic_client.post(url, {"status": "in_progress", "note": "on scene"})
+        assert started.status_code == 200, started.content
+        assert started.json()["started_at"]
+        done = paramedic_client.post(url + "/", {"status": "completed"})
+        assert done.status_code == 200
+        assert done.json()["completed_at"]
+        paramedic.refresh_from_db()
+        assert paramedic.status == ParamedicStatus.AVAILABLE
+
+    def test_declining_returns_the_task_to_dispatch(self, paramedic_client, paramedic):
+        task = put_on_task(paramedic)
+        response = paramedic_client.post(
+            f"/api/v1/paramedics/{paramedic.id}/tasks/{task.id}",
+            {"status": "pending", "note": "vehicle breakdown"},
+        )
+        assert response.status_code == 200
+        assert response.json()["status"] == "pending"
+        assert response.json()["paramedic"] is None
+        listing = paramedic_client.get(f"/api/v1/paramedics/{paramedic.id}/tasks").json()
+        assert listing["count"] == 0
+
+    @pytest.mark.parametrize("to_status", ["completed", "assigned", "cancelled"])
+    def test_illegal_moves_are_409(self, paramedic_client, paramedic, to_status):
+        task = put_on_task(paramedic)
+        response = paramedic_client.post(
+            f"/api/v1/paramedics/{paramedic.id}/tasks/{task.id}", {"status": to_status}
+        )
+        assert response.status_code == 409
+        assert response.json()["code"] == "invalid_transition"
+        task.refresh_from_db()
+        assert task.status == TaskStatus.ASSIGNED
+
+    def test_unknown_status_is_400(self, paramedic_client, paramedic):
+        task = put_on_task(paramedic)
+        response = paramedic_client.post(
+            f"/api/v1/paramedics/{paramedic.id}/tasks/{task.id}", {"status": "done"}
+        )
+        assert response.status_code == 400
+
+    def test_another_paramedics_task_is_404(self, paramedic_client, paramedic, other_paramedic):
+        theirs = put_on_task(other_paramedic)
+        response = paramedic_client.post(
+            f"/api/v1/paramedics/{paramedic.id}/tasks/{theirs.id}", {"status": "in_progress"}
+        )
+        assert response.status_code == 404
+        theirs.refresh_from_db()
+        assert theirs.status == TaskStatus.ASSIGNED
+
+    def test_it_lists_own_tasks_with_status_filter(
+        self, paramedic_client, paramedic, django_assert_max_num_queries
+    ):
+        first = put_on_task(paramedic)
+        url = f"/api/v1/paramedics/{paramedic.id}/tasks/{first.id}"
+        paramedic_client.post(url, {"status": "in_progress"})
+        paramedic_client.post(url, {"status": "completed"})
+        current = put_on_task(paramedic)
+
+        # Expected: user, groups, the paramedic (scope), COUNT(*), the page.
+        with django_assert_max_num_queries(6):
+            response = paramedic_client.get(
+                f"/api/v1/paramedics/{paramedic.id}/tasks?status=assigned"
+            )
+        assert [t["id"] for t in response.json()["results"]] == [str(current.id)]
+        everything = paramedic_client.get(f"/api/v1/paramedics/{paramedic.id}/tasks").json()
+        assert everything["count"] == 2
