@@ -8,6 +8,7 @@ from tasks.models import EmergencyTask, TaskHistory, TaskStatus
 from tasks.services import (
     FIELD_MOVES,
     TRANSITIONS,
+    ParamedicUnavailable,
     task_assign,
     task_cancel,
     task_change_status,
@@ -120,7 +121,7 @@ def test_it_refuses_to_assign_an_unavailable_paramedic(db, status):
         paramedic.status = status
         paramedic.save()
     task = TaskFactory()
-    with pytest.raises(Exception) as excinfo:
+    with pytest.raises(ParamedicUnavailable) as excinfo:
         task_assign(task_id=task.pk, actor=task.created_by, paramedic_id=paramedic.pk)
     assert excinfo.value.code == "paramedic_unavailable"
     task.refresh_from_db()
