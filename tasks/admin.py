@@ -15,6 +15,9 @@ class TaskHistoryInline(ReadOnlyInlineMixin, admin.TabularInline):
     fields = ["at", "from_status", "to_status", "actor", "paramedic", "note"]
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor", "paramedic")
+
 
 class AssignForm(forms.Form):
     paramedic = forms.ModelChoiceField(
