@@ -26,9 +26,11 @@ def _check_database() -> None:
 
 
 def _check_storage() -> None:
-    if settings.S3_BUCKET:
+    from xrays.downloads import uses_s3
+
+    if uses_s3():
         # HEAD the bucket: proves endpoint, credentials and bucket in one call.
-        default_storage.connection.meta.client.head_bucket(Bucket=settings.S3_BUCKET)
+        default_storage.connection.meta.client.head_bucket(Bucket=default_storage.bucket_name)
     else:
         location = Path(default_storage.location)
         location.mkdir(parents=True, exist_ok=True)

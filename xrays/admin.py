@@ -1,0 +1,74 @@
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from config.admin import SupervisorAdminMixin
+
+from .downloads import download_link
+from .models import XrayImage
+
+
+@admin.register(XrayImage)
+class XrayImageAdmin(SupervisorAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "format",
+        "paramedic",
+        "task_link",
+        "body_part",
+        "size_bytes",
+        "created_at",
+    ]
+    list_filter = ["format", "created_at"]
+    list_select_related = ["paramedic", "task"]
+    search_fields = ["id", "sha256", "consultation_id", "paramedic__badge_number"]
+    date_hierarchy = "created_at"
+    # Records are written only by the upload service, with their file.
+    readonly_fields = [
+        "preview",
+        "id",
+        "paramedic",
+        "task_link",
+        "consultation_id",
+        "uploaded_by",
+        "file",
+        "format",
+        "content_type",
+        "size_bytes",
+        "sha256",
+        "width",
+        "height",
+        "body_part",
+        "notes",
+        "captured_at",
+        "dicom_modality",
+        "dicom_study_uid",
+        "dicom_series_uid",
+        "dicom_sop_uid",
+        "dicom_body_part",
+        "idempotency_key",
+        "created_at",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Task")
+    def task_link(self, obj: XrayImage):
+        url = reverse("admin:tasks_emergencytask_change", args=[obj.task_id])
+        return format_html('<a href="{}">{}</a>', url, obj.task.request_id)
+
+    @admin.display(description="Preview")
+    def preview(self, obj: XrayImage):
+        link = download_link(obj)
+        if obj.format in ("png", "jpeg"):
+            return format_html(
+                '<a href="{0}"><img src="{0}" alt="X-ray preview" '
+                'style="max-width: 480px; max-height: 480px"></a>',
+                link.url,
+            )
+        return format_html('<a href="{}">Download DICOM</a> (no in-browser preview)', link.url)

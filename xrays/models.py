@@ -1,0 +1,62 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class XrayFormat(models.TextChoices):
+    DICOM = "dicom", "DICOM"
+    PNG = "png", "PNG"
+    JPEG = "jpeg", "JPEG"
+
+
+class XrayImage(models.Model):
+    """An X-ray captured on site. The file lives in storage under `file`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    paramedic = models.ForeignKey(
+        "paramedics.Paramedic", on_delete=models.PROTECT, related_name="xrays"
+    )
+    task = models.ForeignKey("tasks.EmergencyTask", on_delete=models.PROTECT, related_name="xrays")
+    consultation_id = models.CharField(max_length=64, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # The storage key, made by the server: xrays/YYYY/MM/<uuid>.<ext>.
+    file = models.FileField(max_length=255, unique=True)
+    format = models.CharField(max_length=8, choices=XrayFormat.choices)
+    content_type = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    body_part = models.CharField(max_length=64, blank=True)
+    notes = models.TextField(blank=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    dicom_modality = models.CharField(max_length=16, blank=True)
+    dicom_study_uid = models.CharField(max_length=128, blank=True)
+    dicom_series_uid = models.CharField(max_length=128, blank=True)
+    dicom_sop_uid = models.CharField(max_length=128, blank=True)
+    dicom_body_part = models.CharField(max_length=64, blank=True)
+    # NULL (not ""): uploads without a key must not collide in the unique constraint.
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The same image for the same task is stored once, however often it is sent.
+            models.UniqueConstraint(fields=["task", "sha256"], name="xray_once_per_task"),
+            models.UniqueConstraint(
+                fields=["paramedic", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="xray_idempotency_key_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(format__in=XrayFormat.values), name="xray_format_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["paramedic", "created_at"], name="xray_paramedic_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.format} {self.file.name}"

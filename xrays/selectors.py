@@ -1,0 +1,23 @@
+from django.db.models import QuerySet
+
+from config.roles import is_doctor, is_supervisor, paramedic_of
+from paramedics.models import Paramedic
+
+from .models import XrayImage
+
+
+def xrays_visible_to(user) -> QuerySet[XrayImage]:
+    """Supervisors and doctors: all X-rays; a paramedic: its own; others none."""
+    xrays = XrayImage.objects.all()
+    if is_supervisor(user) or is_doctor(user):
+        return xrays
+    me = paramedic_of(user)
+    return xrays.filter(paramedic=me) if me else xrays.none()
+
+
+def paramedics_with_visible_xrays(user) -> QuerySet[Paramedic]:
+    """Whose X-ray lists the caller may open (a doctor reviews any paramedic's)."""
+    if is_supervisor(user) or is_doctor(user):
+        return Paramedic.objects.all()
+    me = paramedic_of(user)
+    return Paramedic.objects.filter(pk=me.pk) if me else Paramedic.objects.none()

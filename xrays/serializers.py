@@ -1,0 +1,61 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import XrayImage
+
+
+class DicomTagsSerializer(serializers.Serializer):
+    modality = serializers.CharField(source="dicom_modality")
+    study_instance_uid = serializers.CharField(source="dicom_study_uid")
+    series_instance_uid = serializers.CharField(source="dicom_series_uid")
+    sop_instance_uid = serializers.CharField(source="dicom_sop_uid")
+    body_part_examined = serializers.CharField(source="dicom_body_part")
+
+
+class XrayImageSerializer(serializers.ModelSerializer):
+    dicom = serializers.SerializerMethodField()
+
+    class Meta:
+        model = XrayImage
+        fields = [
+            "id",
+            "paramedic",
+            "task",
+            "consultation_id",
+            "format",
+            "content_type",
+            "size_bytes",
+            "sha256",
+            "width",
+            "height",
+            "body_part",
+            "notes",
+            "captured_at",
+            "dicom",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(DicomTagsSerializer(allow_null=True))
+    def get_dicom(self, obj: XrayImage) -> dict | None:
+        return DicomTagsSerializer(obj).data if obj.format == "dicom" else None
+
+
+class XrayDetailSerializer(XrayImageSerializer):
+    download_url = serializers.CharField(source="link.url")
+    download_url_expires_at = serializers.DateTimeField(source="link.expires_at")
+
+    class Meta(XrayImageSerializer.Meta):
+        fields = [*XrayImageSerializer.Meta.fields, "download_url", "download_url_expires_at"]
+        read_only_fields = fields
+
+
+class XrayUploadSerializer(serializers.Serializer):
+    image = serializers.FileField(allow_empty_file=True, help_text="DICOM, PNG or JPEG.")
+    task = serializers.UUIDField(help_text="One of the paramedic's tasks.")
+    consultation_id = serializers.CharField(
+        max_length=64, required=False, help_text="Defaults to the task's consultation."
+    )
+    body_part = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    captured_at = serializers.DateTimeField(required=False)

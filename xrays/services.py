@@ -1,0 +1,143 @@
+"""Storing an X-ray: validate, store the file, then record it (DESIGN §7).
+
+Order matters for "no record without its file and no file without its
+record": the file is stored first, outside any transaction; the row is then
+inserted in a short transaction; if the insert fails, the stored file is
+deleted again. A duplicate (same Idempotency-Key, or the same image for the
+same task) returns the first record, also when two retries race: the unique
+constraints pick the winner and the loser removes its copy.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError, ServiceUnavailable
+from paramedics.models import Paramedic
+from tasks.models import EmergencyTask
+
+from .models import XrayImage
+from .validation import inspect_image
+
+logger = logging.getLogger(__name__)
+
+STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
+
+
+class StorageUnavailable(ServiceUnavailable):
+    code = "storage_unavailable"
+    default_detail = "X-ray storage is unavailable; retry with the same Idempotency-Key."
+
+
+class IdempotencyKeyReused(ApplicationError):
+    status_code = 422
+    code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was used for a different file."
+
+
+@dataclass
+class UploadResult:
+    xray: XrayImage
+    created: bool
+
+
+def _record_event(xray: XrayImage, kind: str) -> None:
+    """Hook for the transactional outbox (DESIGN §8), called inside the transaction."""
+    logger.info("xray event %s xray=%s task=%s", kind, xray.pk, xray.task_id)
+
+
+def storage_key(extension: str, now: datetime | None = None) -> str:
+    """xrays/YYYY/MM/<uuid>.<ext>: chosen by the server, never by the client."""
+    now = now or timezone.now()
+    return f"xrays/{now:%Y}/{now:%m}/{uuid.uuid4()}.{extension}"
+
+
+def _existing(*, paramedic: Paramedic, task: EmergencyTask, sha256: str, key: str | None):
+    """The record this upload repeats, if any; 422 for a key reused with other content."""
+    if key:
+        previous = XrayImage.objects.filter(paramedic=paramedic, idempotency_key=key).first()
+        if previous is not None:
+            if previous.sha256 != sha256:
+                raise IdempotencyKeyReused()
+            return previous
+    return XrayImage.objects.filter(task=task, sha256=sha256).first()
+
+
+def _delete_quietly(name: str) -> None:
+    try:
+        default_storage.delete(name)
+    except STORAGE_ERRORS:
+        # Left for the operator: logged with its key so it can be removed by hand.
+        logger.exception("could not remove orphaned X-ray file %s", name)
+
+
+def xray_upload(
+    *,
+    paramedic: Paramedic,
+    task: EmergencyTask,
+    image: UploadedFile,
+    uploaded_by,
+    consultation_id: str | None = None,
+    body_part: str = "",
+    notes: str = "",
+    captured_at: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> UploadResult:
+    if task.paramedic_id != paramedic.pk:
+        raise ApplicationError(
+            "The task is not one of this paramedic's tasks.",
+            errors={"task": [{"code": "not_own_task", "message": "Not this paramedic's task."}]},
+        )
+    sha256 = image.sha256
+    previous = _existing(paramedic=paramedic, task=task, sha256=sha256, key=idempotency_key)
+    if previous is not None:
+        return UploadResult(xray=previous, created=False)
+
+    info = inspect_image(image, image.size)
+    try:
+        name = default_storage.save(storage_key(info.extension), image)
+    except STORAGE_ERRORS as exc:
+        logger.warning("X-ray storage failed: %s", exc.__class__.__name__)
+        raise StorageUnavailable() from exc
+
+    try:
+        with transaction.atomic():
+            xray = XrayImage.objects.create(
+                paramedic=paramedic,
+                task=task,
+                consultation_id=task.consultation_id
+                if consultation_id is None
+                else consultation_id,
+                uploaded_by=uploaded_by,
+                file=name,
+                format=info.format,
+                content_type=info.content_type,
+                size_bytes=image.size,
+                sha256=sha256,
+                width=info.width,
+                height=info.height,
+                body_part=body_part,
+                notes=notes,
+                captured_at=captured_at,
+                idempotency_key=idempotency_key,
+                **info.dicom,
+            )
+            _record_event(xray, "xray.uploaded")
+    except IntegrityError:
+        # A concurrent retry won the race: keep its record, drop our copy.
+        _delete_quietly(name)
+        winner = _existing(paramedic=paramedic, task=task, sha256=sha256, key=idempotency_key)
+        if winner is None:
+            raise
+        return UploadResult(xray=winner, created=False)
+    except BaseException:
+        _delete_quietly(name)
+        raise
+    return UploadResult(xray=xray, created=True)

@@ -1,0 +1,58 @@
+"""Streaming upload handling: spool to disk, hash and count on the way in.
+
+The file is never held in memory; its sha256 and size are known when the body
+has been read, and a body over XRAY_MAX_UPLOAD_BYTES is stopped as soon as it
+crosses the limit instead of being written out in full.
+"""
+
+import hashlib
+
+from django.conf import settings
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+
+from config.errors import ApplicationError
+
+# Room for the multipart boundaries and the small form fields around the file.
+MULTIPART_OVERHEAD_BYTES = 1024 * 1024
+
+
+class FileTooLarge(ApplicationError):
+    status_code = 413
+    code = "file_too_large"
+
+    def __init__(self, limit: int):
+        super().__init__(f"The upload exceeds the limit of {limit} bytes.")
+
+
+def check_declared_size(content_length: str | None) -> None:
+    """Refuse before reading a byte when the declared body is already too large."""
+    limit = settings.XRAY_MAX_UPLOAD_BYTES
+    try:
+        declared = int(content_length or 0)
+    except ValueError:
+        return  # the parser will reject a nonsense length
+    if declared > limit + MULTIPART_OVERHEAD_BYTES:
+        raise FileTooLarge(limit)
+
+
+class HashingTemporaryFileUploadHandler(TemporaryFileUploadHandler):
+    """Writes each file to a temporary file, hashing it and enforcing the size limit."""
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self._sha256 = hashlib.sha256()
+        self._received = 0
+        self._limit = settings.XRAY_MAX_UPLOAD_BYTES
+
+    def receive_data_chunk(self, raw_data, start):
+        self._received += len(raw_data)
+        if self._received > self._limit:
+            self.file.close()  # deletes the partial temporary file
+            raise FileTooLarge(self._limit)
+        self._sha256.update(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size):
+        uploaded = super().file_complete(file_size)
+        uploaded.sha256 = self._sha256.hexdigest()
+        return uploaded

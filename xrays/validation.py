@@ -1,0 +1,160 @@
+"""What an uploaded file really is, decided from its bytes (DESIGN §7).
+
+Names and Content-Type headers are ignored. Images are checked by decoding
+their headers only: Pillow (PNG/JPEG only, with its decompression-bomb limit)
+and pydicom (tags, never pixel data), so memory does not grow with the image.
+"""
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+
+from config.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+JPEG_EOI = b"\xff\xd9"
+DICOM_PREAMBLE = 128
+DICOM_MAGIC = b"DICM"
+# (FFFE,E0DD) sequence delimitation item: the last 8 bytes of encapsulated pixel data.
+DICOM_SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+PIXEL_DATA_TAG = (0x7FE0, 0x0010)
+UNDEFINED_LENGTH = 0xFFFFFFFF
+
+# Tags kept from DICOM files (DESIGN §7). Patient-identifying tags are never read out.
+DICOM_TAGS = {
+    "Modality": "dicom_modality",
+    "StudyInstanceUID": "dicom_study_uid",
+    "SeriesInstanceUID": "dicom_series_uid",
+    "SOPInstanceUID": "dicom_sop_uid",
+    "BodyPartExamined": "dicom_body_part",
+}
+
+
+class UnsupportedMediaType(ApplicationError):
+    status_code = 415
+    code = "unsupported_media_type"
+    default_detail = "Only DICOM, PNG and JPEG images are accepted."
+
+
+class CorruptImage(ApplicationError):
+    code = "corrupt_image"
+    default_detail = "The image is truncated or corrupt."
+
+
+@dataclass
+class ImageInfo:
+    format: str  # "dicom" | "png" | "jpeg"
+    extension: str
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    dicom: dict = field(default_factory=dict)
+
+
+def sniff_format(head: bytes) -> str:
+    """The format named by the file's magic bytes; 415 for anything else."""
+    if head.startswith(PNG_SIGNATURE):
+        return "png"
+    if head.startswith(JPEG_SIGNATURE):
+        return "jpeg"
+    if head[DICOM_PREAMBLE : DICOM_PREAMBLE + 4] == DICOM_MAGIC:
+        return "dicom"
+    raise UnsupportedMediaType()
+
+
+def inspect_image(stream: BinaryIO, size: int) -> ImageInfo:
+    """Identify and check an uploaded file; raises 415 or 400 with a clear code."""
+    if size == 0:
+        raise CorruptImage("The file is empty.", code="empty_file")
+    stream.seek(0)
+    kind = sniff_format(stream.read(DICOM_PREAMBLE + 4))
+    stream.seek(0)
+    try:
+        if kind == "dicom":
+            return _inspect_dicom(stream, size)
+        return _inspect_raster(stream, size, kind)
+    finally:
+        stream.seek(0)
+
+
+def _inspect_raster(stream: BinaryIO, size: int, kind: str) -> ImageInfo:
+    pil_format = "PNG" if kind == "png" else "JPEG"
+    try:
+        with warnings.catch_warnings():
+            # Over MAX_IMAGE_PIXELS Pillow only warns; treat it as the bomb it is.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(stream, formats=[pil_format]) as image:
+                width, height = image.size
+                # verify() walks the chunks (PNG: CRCs up to IEND) without decoding pixels.
+                image.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise CorruptImage(
+            "The image declares more pixels than allowed.", code="image_too_large"
+        ) from exc
+    except (UnidentifiedImageError, SyntaxError, OSError, ValueError, EOFError) as exc:
+        raise CorruptImage() from exc
+    if kind == "jpeg" and not _jpeg_has_end_marker(stream, size):
+        raise CorruptImage("The JPEG image is truncated.")
+    return ImageInfo(
+        format=kind,
+        extension="png" if kind == "png" else "jpg",
+        content_type=f"image/{kind}",
+        width=width,
+        height=height,
+    )
+
+
+def _jpeg_has_end_marker(stream: BinaryIO, size: int) -> bool:
+    # Encoders may pad after EOI; look at the tail rather than the very last bytes.
+    tail = min(size, 1024)
+    stream.seek(size - tail)
+    return JPEG_EOI in stream.read(tail)
+
+
+def _inspect_dicom(stream: BinaryIO, size: int) -> ImageInfo:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # defer_size: large values (pixel data) are skipped, not read into memory.
+            dataset = pydicom.dcmread(stream, defer_size=1024, force=False)
+        pixel_data = dataset.get_item(PIXEL_DATA_TAG, keep_deferred=True)
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+        raise CorruptImage("The DICOM file cannot be read.") from exc
+    if pixel_data is None:
+        raise CorruptImage("The DICOM file has no image (pixel data missing or truncated).")
+    if not _dicom_pixels_complete(stream, size, pixel_data):
+        raise CorruptImage("The DICOM pixel data is truncated.")
+
+    tags = {}
+    for keyword, name in DICOM_TAGS.items():
+        value = dataset.get(keyword)
+        tags[name] = str(value).strip()[:128] if value not in (None, "") else ""
+    rows, columns = dataset.get("Rows"), dataset.get("Columns")
+    return ImageInfo(
+        format="dicom",
+        extension="dcm",
+        content_type="application/dicom",
+        width=int(columns) if columns else None,
+        height=int(rows) if rows else None,
+        dicom=tags,
+    )
+
+
+def _dicom_pixels_complete(stream: BinaryIO, size: int, element) -> bool:
+    length = getattr(element, "length", None)
+    offset = getattr(element, "value_tell", None)
+    if length is None or offset is None:
+        return True  # read in full (small): pydicom had all its bytes
+    if length == UNDEFINED_LENGTH:  # encapsulated (compressed) frames
+        stream.seek(max(0, size - len(DICOM_SEQUENCE_DELIMITER)))
+        return stream.read() == DICOM_SEQUENCE_DELIMITER
+    return offset + length <= size

@@ -1,0 +1,141 @@
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import NotFound
+from config.roles import is_doctor, is_supervisor, paramedic_of
+from paramedics.permissions import IsSupervisorOrParamedic
+from paramedics.selectors import paramedics_visible_to
+from tasks.models import EmergencyTask
+
+from .downloads import check_download_token, download_link
+from .models import XrayImage
+from .selectors import paramedics_with_visible_xrays, xrays_visible_to
+from .serializers import XrayDetailSerializer, XrayImageSerializer, XrayUploadSerializer
+from .services import STORAGE_ERRORS, StorageUnavailable, xray_upload
+from .uploads import HashingTemporaryFileUploadHandler, check_declared_size
+
+
+class CanReadXrays(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return is_supervisor(user) or is_doctor(user) or paramedic_of(user) is not None
+
+
+class XrayUploadView(APIView):
+    """POST /paramedics/{id}/xray: multipart upload of one X-ray image."""
+
+    permission_classes = [IsAuthenticated, IsSupervisorOrParamedic]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        summary="Upload an X-ray (supervisor or the paramedic itself)",
+        description=(
+            "Multipart. Accepted by content: DICOM, PNG, JPEG (else 415 "
+            "`unsupported_media_type`); over XRAY_MAX_UPLOAD_BYTES 413 `file_too_large`; "
+            "truncated or corrupt 400 `corrupt_image`. 201 with the new record; 200 with "
+            "the first record for a repeat (same Idempotency-Key, or the same image for "
+            "the same task); a reused key with different content is 422. Storage down: 503 "
+            "`storage_unavailable`, nothing recorded."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", str, OpenApiParameter.HEADER, description="Retry key."
+            )
+        ],
+        request={"multipart/form-data": XrayUploadSerializer},
+        responses={201: XrayImageSerializer, 200: XrayImageSerializer},
+    )
+    def post(self, request, paramedic_id):
+        paramedic = get_object_or_404(paramedics_visible_to(request.user), pk=paramedic_id)
+        # Before the body is read: refuse an oversized declaration, then stream to disk.
+        check_declared_size(request.META.get("CONTENT_LENGTH"))
+        request._request.upload_handlers = [HashingTemporaryFileUploadHandler(request._request)]
+        serializer = XrayUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        task = EmergencyTask.objects.filter(pk=data.pop("task")).first()
+        if task is None:
+            raise NotFound("Task not found.")
+        key = request.headers.get("Idempotency-Key", "").strip()[:128] or None
+        result = xray_upload(
+            paramedic=paramedic,
+            task=task,
+            image=data.pop("image"),
+            uploaded_by=request.user,
+            idempotency_key=key,
+            **data,
+        )
+        return Response(
+            XrayImageSerializer(result.xray).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class ParamedicXrayListView(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """GET /paramedics/{id}/xrays: supervisor, the paramedic itself, doctors."""
+
+    permission_classes = [IsAuthenticated, CanReadXrays]
+    serializer_class = XrayImageSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return XrayImage.objects.none()
+        paramedic = get_object_or_404(
+            paramedics_with_visible_xrays(self.request.user), pk=self.kwargs["paramedic_id"]
+        )
+        return xrays_visible_to(self.request.user).filter(paramedic=paramedic)
+
+    @extend_schema(summary="A paramedic's X-ray records")
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+
+class XrayViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """GET /xrays/{id}: the record with a short-lived download URL."""
+
+    permission_classes = [IsAuthenticated, CanReadXrays]
+    serializer_class = XrayDetailSerializer
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        return xrays_visible_to(self.request.user)
+
+    @extend_schema(summary="Retrieve an X-ray record and a short-lived download URL")
+    def retrieve(self, request, *args, **kwargs):
+        xray = self.get_object()
+        xray.link = download_link(xray, request)
+        return Response(XrayDetailSerializer(xray).data)
+
+
+class XrayFileView(APIView):
+    """The filesystem mode's download URL: a signed, expiring token instead of a JWT."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        summary="Download an X-ray file (embedded mode)",
+        parameters=[OpenApiParameter("token", str, required=True)],
+        responses={(200, "application/octet-stream"): bytes},
+    )
+    def get(self, request, pk):
+        if not check_download_token(pk, request.query_params.get("token", "")):
+            raise NotFound("Unknown or expired download link.")
+        xray = get_object_or_404(XrayImage, pk=pk)
+        try:
+            handle = default_storage.open(xray.file.name, "rb")
+        except STORAGE_ERRORS as exc:
+            raise StorageUnavailable() from exc
+        return FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"{xray.pk}.{xray.file.name.rsplit('.', 1)[-1]}",
+            content_type=xray.content_type,
+        )
