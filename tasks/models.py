@@ -63,6 +63,10 @@ class EmergencyTask(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # From the Patient Service (DESIGN §8); shown to the assigned paramedic and
+    # supervisors only, never logged.
+    patient_details = models.JSONField(null=True, blank=True)
+    patient_details_fetched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -124,3 +128,31 @@ class TaskHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '-'} -> {self.to_status}"
+
+
+class ReminderKind(models.TextChoices):
+    NOT_STARTED = "not_started", "Assigned but not started"
+    UNASSIGNED = "unassigned", "Pending without a paramedic"
+
+
+class TaskReminder(models.Model):
+    """A reminder sent for one threshold crossing, so each is sent once.
+
+    `reference_at` is the moment the clock started (assigned_at or created_at):
+    a task declined and assigned again starts a new clock and may be reminded again.
+    """
+
+    task = models.ForeignKey(EmergencyTask, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=16, choices=ReminderKind.choices)
+    reference_at = models.DateTimeField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "kind", "reference_at"], name="reminder_once_per_threshold"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} reminder for {self.task_id}"

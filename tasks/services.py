@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from config.errors import Conflict, Duplicate, InvalidTransition, NotFound
@@ -67,12 +68,41 @@ class IntakeResult:
 
 
 def _record_event(task: EmergencyTask, kind: str, history: TaskHistory | None) -> None:
-    """Hook for the transactional outbox (DESIGN §8), called inside the transaction.
+    """Write the outbox rows for this change (DESIGN §8), inside its transaction."""
+    from integrations.outbox import record_event
 
-    The integrations issue writes an OutboxEvent row here, so an event exists
-    exactly when its change commits.
-    """
-    logger.info("task event %s task=%s status=%s", kind, task.pk, task.status)
+    record_event(
+        kind=kind,
+        aggregate_type="task",
+        aggregate_id=task.pk,
+        payload=task_event_payload(task, history),
+    )
+
+
+def task_event_payload(task: EmergencyTask, history: TaskHistory | None) -> dict:
+    """What other services are told about a task: ids and state, no patient details."""
+    paramedic = None
+    if task.paramedic_id is not None:
+        person = task.paramedic
+        paramedic = {
+            "id": str(person.pk),
+            "badge_number": person.badge_number,
+            "phone": person.phone,
+        }
+    return {
+        "task_id": str(task.pk),
+        "request_id": task.request_id,
+        "patient_id": task.patient_id,
+        "consultation_id": task.consultation_id,
+        "priority": task.priority,
+        "status": task.status,
+        "from_status": history.from_status if history else None,
+        "paramedic_id": str(task.paramedic_id) if task.paramedic_id else None,
+        "paramedic": paramedic,
+        "address": task.address,
+        "location": {"lat": task.lat, "lon": task.lon},
+        "at": (history.at if history else timezone.now()).isoformat(),
+    }
 
 
 def _write_history(
@@ -270,3 +300,77 @@ def task_cancel(*, task_id, actor: AbstractBaseUser, reason: str) -> EmergencyTa
         note=reason,
         allowed_moves=frozenset({"cancel"}),
     )
+
+
+# Patient details are kept, but bounded: a runaway response must not bloat the row.
+MAX_PATIENT_DETAILS_BYTES = 64 * 1024
+
+
+def task_store_patient_details(*, task_id, details: dict) -> None:
+    """Keep the Patient Service's emergency details on the task (not its status)."""
+    import json
+
+    from integrations.clients import PermanentIntegrationError
+
+    if len(json.dumps(details)) > MAX_PATIENT_DETAILS_BYTES:
+        raise PermanentIntegrationError("patient-service: details larger than 64 KB")
+    EmergencyTask.objects.filter(pk=task_id).update(
+        patient_details=details, patient_details_fetched_at=timezone.now()
+    )
+
+
+def task_send_due_reminders(*, now=None) -> int:
+    """Remind once per threshold: assigned but not started, or pending too long.
+
+    A TaskReminder row (unique per task, kind and the moment its clock started)
+    is written with the outbox event, so a reminder is sent once, not once per beat.
+    """
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from .models import ReminderKind, TaskReminder
+
+    now = now or timezone.now()
+    due = [
+        (
+            ReminderKind.NOT_STARTED,
+            "assigned_at",
+            EmergencyTask.objects.filter(
+                status=TaskStatus.ASSIGNED,
+                assigned_at__lte=now - timedelta(minutes=settings.TASK_START_REMINDER_MINUTES),
+            ),
+        ),
+        (
+            ReminderKind.UNASSIGNED,
+            "created_at",
+            EmergencyTask.objects.filter(
+                status=TaskStatus.PENDING,
+                created_at__lte=now - timedelta(minutes=settings.TASK_UNASSIGNED_ALERT_MINUTES),
+            ),
+        ),
+    ]
+    sent = 0
+    for kind, clock_field, candidates in due:
+        for task in candidates.select_related("paramedic").exclude(
+            reminders__kind=kind, reminders__reference_at=F(clock_field)
+        )[:500]:
+            try:
+                with transaction.atomic():
+                    TaskReminder.objects.create(
+                        task=task, kind=kind, reference_at=getattr(task, clock_field)
+                    )
+                    payload = task_event_payload(task, None)
+                    payload["reminder"] = kind
+                    from integrations.outbox import record_event
+
+                    record_event(
+                        kind="task.reminder",
+                        aggregate_type="task",
+                        aggregate_id=task.pk,
+                        payload=payload,
+                    )
+                sent += 1
+            except IntegrityError:
+                continue  # another beat (or worker) sent this one already
+    return sent

@@ -40,6 +40,8 @@ class XrayImage(models.Model):
     dicom_body_part = models.CharField(max_length=64, blank=True)
     # NULL (not ""): uploads without a key must not collide in the unique constraint.
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    # The X-ray Service's id for this record, once it has been told (DESIGN §8).
+    xray_service_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -49,8 +49,51 @@ class UploadResult:
 
 
 def _record_event(xray: XrayImage, kind: str) -> None:
-    """Hook for the transactional outbox (DESIGN §8), called inside the transaction."""
-    logger.info("xray event %s xray=%s task=%s", kind, xray.pk, xray.task_id)
+    """Write the outbox row for the X-ray Service (DESIGN §8), inside the transaction."""
+    from integrations.outbox import record_event
+
+    record_event(
+        kind=kind, aggregate_type="xray", aggregate_id=xray.pk, payload=xray_event_payload(xray)
+    )
+
+
+def xray_event_payload(xray: XrayImage) -> dict:
+    """Metadata, storage location and consultation; never the image itself."""
+    from .downloads import uses_s3
+
+    return {
+        "xray_id": str(xray.pk),
+        "task_id": str(xray.task_id),
+        "paramedic_id": str(xray.paramedic_id),
+        "consultation_id": xray.consultation_id,
+        "format": xray.format,
+        "content_type": xray.content_type,
+        "size_bytes": xray.size_bytes,
+        "sha256": xray.sha256,
+        "width": xray.width,
+        "height": xray.height,
+        "body_part": xray.body_part,
+        "captured_at": xray.captured_at.isoformat() if xray.captured_at else None,
+        "dicom": {
+            "modality": xray.dicom_modality,
+            "study_instance_uid": xray.dicom_study_uid,
+            "series_instance_uid": xray.dicom_series_uid,
+            "sop_instance_uid": xray.dicom_sop_uid,
+            "body_part_examined": xray.dicom_body_part,
+        }
+        if xray.format == "dicom"
+        else None,
+        "storage": {
+            "backend": "s3" if uses_s3() else "filesystem",
+            "bucket": getattr(default_storage, "bucket_name", None),
+            "key": xray.file.name,
+        },
+    }
+
+
+def xray_set_service_id(*, xray_id, service_id: str) -> None:
+    """Remember the X-ray Service's id for the record."""
+    XrayImage.objects.filter(pk=xray_id).update(xray_service_id=service_id[:128])
 
 
 def storage_key(extension: str, now: datetime | None = None) -> str:

@@ -160,6 +160,37 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="paramedic")
+# At-least-once on RabbitMQ: the broker confirms each publish; a message is acked
+# only after its job ran (acks_late) and is requeued if the worker dies.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# A request must not hang on a dead broker: try briefly, then leave it to the relay.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BEAT_SCHEDULE = {
+    "relay-outbox": {
+        "task": "integrations.relay_outbox",
+        "schedule": env.float("OUTBOX_RELAY_SECONDS", default=10.0),
+    },
+    "send-reminders": {
+        "task": "integrations.send_reminders",
+        "schedule": env.float("REMINDER_CHECK_SECONDS", default=60.0),
+    },
+}
+
+# --- Outbox delivery (DESIGN §8) -------------------------------------------
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
+OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=5.0)
+OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=600.0)
+# How long a worker's claim on a row lasts; a crashed worker's rows are due again after it.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=100)
 
 # --- Outside services: unset means events are logged (DESIGN §8) -------------
 PATIENT_SERVICE_URL = env("PATIENT_SERVICE_URL", default="")

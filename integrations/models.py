@@ -1,0 +1,59 @@
+import uuid
+
+from django.db import models
+
+
+class Destination(models.TextChoices):
+    PATIENT = "patient", "Patient Service"
+    NOTIFICATION = "notification", "Notification Service"
+    XRAY = "xray", "X-ray Service"
+
+
+class OutboxState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    DEAD = "dead", "Dead"
+
+
+class OutboxEvent(models.Model):
+    """One delivery of one event to one outside service (DESIGN §8).
+
+    Written in the same transaction as the change that causes it. `id` is sent
+    as the Idempotency-Key, so a repeated delivery is recognised by the receiver.
+    `next_attempt_at` doubles as the lease: a worker claims a row by moving it
+    into the future, so a crashed worker's claim simply runs out.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=40)  # e.g. task.assigned
+    destination = models.CharField(max_length=16, choices=Destination.choices)
+    aggregate_type = models.CharField(max_length=16)  # "task" | "xray"
+    aggregate_id = models.UUIDField(db_index=True)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(
+        max_length=10, choices=OutboxState.choices, default=OutboxState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            # The relay's query: due pending rows, oldest first.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(state="pending"),
+                name="outbox_due_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=OutboxState.values), name="outbox_state_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} -> {self.destination} ({self.state})"
