@@ -24,3 +24,11 @@ def with_history(tasks: QuerySet[EmergencyTask]) -> QuerySet[EmergencyTask]:
     return tasks.prefetch_related(
         Prefetch("history", queryset=TaskHistory.objects.select_related("actor"))
     )
+
+
+def may_see_patient_details(user, task: EmergencyTask) -> bool:
+    """Only supervisors and the paramedic assigned to the task (DESIGN §8)."""
+    if is_supervisor(user):
+        return True
+    me = paramedic_of(user)
+    return me is not None and task.paramedic_id == me.pk

@@ -4,6 +4,7 @@ from rest_framework import serializers
 from paramedics.serializers import LocationSerializer
 
 from .models import EmergencyTask, TaskHistory, TaskPriority, TaskStatus
+from .selectors import may_see_patient_details
 
 
 class TaskLocationSerializer(LocationSerializer):
@@ -25,7 +26,15 @@ class TaskHistorySerializer(serializers.ModelSerializer):
 
 
 class TaskSerializer(serializers.ModelSerializer):
+    """A task; `patient_details` only for supervisors and the assigned paramedic."""
+
     location = TaskLocationSerializer(read_only=True)
+    patient_details = serializers.JSONField(
+        read_only=True,
+        required=False,
+        help_text="From the Patient Service; present for supervisors and the assigned "
+        "paramedic only, null until fetched.",
+    )
 
     class Meta:
         model = EmergencyTask
@@ -46,8 +55,16 @@ class TaskSerializer(serializers.ModelSerializer):
             "started_at",
             "completed_at",
             "cancelled_at",
+            "patient_details",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not may_see_patient_details(request.user, instance):
+            data.pop("patient_details", None)
+        return data
 
 
 class TaskDetailSerializer(TaskSerializer):

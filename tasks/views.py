@@ -27,10 +27,12 @@ from .services import task_assign, task_cancel, task_change_status, task_create
 MAX_CANDIDATES = 50
 
 
-def _detail(task: EmergencyTask, status_code=status.HTTP_200_OK) -> Response:
+def _detail(request, task: EmergencyTask, status_code=status.HTTP_200_OK) -> Response:
     """The fresh task with its history, as every state-changing action returns it."""
     fresh = with_history(EmergencyTask.objects.filter(pk=task.pk)).get()
-    return Response(TaskDetailSerializer(fresh).data, status=status_code)
+    return Response(
+        TaskDetailSerializer(fresh, context={"request": request}).data, status=status_code
+    )
 
 
 @extend_schema_view(
@@ -79,7 +81,7 @@ class TaskViewSet(
         serializer.is_valid(raise_exception=True)
         result = task_create(**serializer.validated_data, created_by=request.user)
         return _detail(
-            result.task, status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+            request, result.task, status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         )
 
     @extend_schema(
@@ -118,7 +120,7 @@ class TaskViewSet(
             paramedic_id=serializer.validated_data.get("paramedic"),
             note=serializer.validated_data.get("note", ""),
         )
-        return _detail(task)
+        return _detail(request, task)
 
     @extend_schema(
         summary="Cancel a task (supervisors, the creating service)",
@@ -133,7 +135,7 @@ class TaskViewSet(
         task = task_cancel(
             task_id=task.pk, actor=request.user, reason=serializer.validated_data["reason"]
         )
-        return _detail(task)
+        return _detail(request, task)
 
 
 class ParamedicTaskViewSet(viewsets.GenericViewSet):
@@ -161,7 +163,9 @@ class ParamedicTaskViewSet(viewsets.GenericViewSet):
     )
     def list(self, request, paramedic_id=None):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(TaskSerializer(page, many=True).data)
+        return self.get_paginated_response(
+            TaskSerializer(page, many=True, context={"request": request}).data
+        )
 
     @extend_schema(
         summary="Report a status change on the paramedic's own task",
@@ -184,4 +188,4 @@ class ParamedicTaskViewSet(viewsets.GenericViewSet):
             note=serializer.validated_data.get("note", ""),
             paramedic_id=paramedic.pk,
         )
-        return _detail(task)
+        return _detail(request, task)
