@@ -1,5 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from config.admin import SupervisorAdminMixin
 from config.errors import ApplicationError, Duplicate
@@ -12,6 +15,12 @@ from .services import (
     paramedic_set_status,
     paramedic_update,
 )
+
+STATUS_COLOURS = {
+    ParamedicStatus.AVAILABLE: "#2e7d32",
+    ParamedicStatus.ON_TASK: "#e65100",
+    ParamedicStatus.OFF_DUTY: "#607d8b",
+}
 
 EDITABLE = [
     "badge_number",
@@ -63,11 +72,13 @@ class ParamedicAdmin(SupervisorAdminMixin, admin.ModelAdmin):
     list_display = [
         "badge_number",
         "full_name",
-        "status",
+        "status_badge",
         "certification_level",
         "base_station",
-        "last_location_at",
+        "current_task_link",
+        "location_age",
     ]
+    list_select_related = ["current_task"]
     list_filter = ["status", "certification_level", "base_station"]
     search_fields = ["badge_number", "first_name", "last_name", "email"]
     ordering = ["last_name", "first_name"]
@@ -77,6 +88,30 @@ class ParamedicAdmin(SupervisorAdminMixin, admin.ModelAdmin):
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj: Paramedic) -> str:
         return obj.full_name
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: Paramedic):
+        return format_html(
+            '<span class="status-badge" data-status="{}" style="background:{};color:#fff;'
+            'padding:1px 7px;border-radius:8px;font-size:11px">{}</span>',
+            obj.status,
+            STATUS_COLOURS[obj.status],
+            obj.get_status_display(),
+        )
+
+    @admin.display(description="Current task")
+    def current_task_link(self, obj: Paramedic):
+        if obj.current_task is None:
+            return "-"
+        url = reverse("admin:tasks_emergencytask_change", args=[obj.current_task_id])
+        task = obj.current_task
+        return format_html('<a href="{}">{} ({})</a>', url, task.request_id, task.priority)
+
+    @admin.display(description="Location age", ordering="last_location_at")
+    def location_age(self, obj: Paramedic) -> str:
+        if obj.last_location_at is None:
+            return "unknown"
+        return f"{timesince(obj.last_location_at)} ago"
 
     def save_model(self, request, obj, form, change):
         data = {k: v for k, v in form.cleaned_data.items() if k in EDITABLE}
@@ -96,9 +131,11 @@ class ParamedicAdmin(SupervisorAdminMixin, admin.ModelAdmin):
         for paramedic in queryset:
             try:
                 paramedic_set_status(paramedic=paramedic, status=status)
-                changed += 1
             except ApplicationError as exc:
                 refused.append(f"{paramedic.badge_number}: {exc.detail}")
+            else:
+                changed += 1
+                self.log_change(request, paramedic, f"Marked {status}")
         if changed:
             self.message_user(request, f"{changed} paramedic(s) marked {status}.")
         for line in refused:

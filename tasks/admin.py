@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
 from config.admin import ReadOnlyInlineMixin, SupervisorAdminMixin
 from config.errors import ApplicationError
+from config.roles import is_supervisor
 from paramedics.models import Paramedic, ParamedicStatus
 
 from .models import EmergencyTask, TaskHistory
@@ -17,6 +19,10 @@ class TaskHistoryInline(ReadOnlyInlineMixin, admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor", "paramedic")
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000)
 
 
 class AssignForm(forms.Form):
@@ -73,6 +79,35 @@ class EmergencyTaskAdmin(SupervisorAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # tasks arrive through the intake API (idempotent by request_id)
 
+    def get_urls(self):
+        from django.urls import path
+
+        from . import admin_views
+
+        def wrap(view):
+            # admin_view checks staff; these pages are for supervisors (DESIGN §4).
+            def supervisors_only(request, *args, **kwargs):
+                if not is_supervisor(request.user):
+                    raise PermissionDenied
+                return view(request, *args, **kwargs)
+
+            return self.admin_site.admin_view(supervisors_only)
+
+        return [
+            path("board/", wrap(lambda r: admin_views.board_view(self, r)), name="tasks_board"),
+            path(
+                "board/<uuid:task_id>/assign/",
+                wrap(lambda r, task_id: admin_views.board_assign_view(self, r, task_id)),
+                name="tasks_board_assign",
+            ),
+            path(
+                "overview/",
+                wrap(lambda r: admin_views.overview_view(self, r)),
+                name="tasks_overview",
+            ),
+            *super().get_urls(),
+        ]
+
     @admin.action(description="Assign selected pending tasks")
     def assign_selected(self, request, queryset):
         form = AssignForm(request.POST if "apply" in request.POST else None)
@@ -80,34 +115,47 @@ class EmergencyTaskAdmin(SupervisorAdminMixin, admin.ModelAdmin):
             chosen = form.cleaned_data["paramedic"]
             for task in queryset:
                 try:
-                    task_assign(
+                    task = task_assign(
                         task_id=task.pk, actor=request.user, paramedic_id=chosen and chosen.pk
                     )
-                    self.message_user(request, f"{task.request_id}: assigned.")
                 except ApplicationError as exc:
                     self.message_user(
                         request, f"{task.request_id}: {exc.detail}", level=messages.WARNING
                     )
+                else:
+                    self.log_change(request, task, f"Assigned to {task.paramedic}")
+                    self.message_user(request, f"{task.request_id}: assigned.")
             return redirect(request.get_full_path())
+        return self._intermediate(request, queryset, form, "assign_selected", "Assign tasks")
+
+    @admin.action(description="Cancel selected tasks (with a reason)")
+    def cancel_selected(self, request, queryset):
+        form = CancelForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            for task in queryset:
+                try:
+                    task = task_cancel(task_id=task.pk, actor=request.user, reason=reason)
+                except ApplicationError as exc:
+                    self.message_user(
+                        request, f"{task.request_id}: {exc.detail}", level=messages.WARNING
+                    )
+                else:
+                    self.log_change(request, task, f"Cancelled: {reason}")
+                    self.message_user(request, f"{task.request_id}: cancelled.")
+            return redirect(request.get_full_path())
+        return self._intermediate(request, queryset, form, "cancel_selected", "Cancel tasks")
+
+    def _intermediate(self, request, queryset, form, action: str, title: str):
         return render(
             request,
-            "admin/tasks/assign.html",
+            "admin/tasks/action_form.html",
             {
                 **self.admin_site.each_context(request),
                 "tasks": queryset,
                 "form": form,
-                "title": "Assign tasks",
+                "action": action,
+                "title": title,
                 "opts": self.model._meta,
             },
         )
-
-    @admin.action(description="Cancel selected tasks (reason: cancelled by supervisor)")
-    def cancel_selected(self, request, queryset):
-        for task in queryset:
-            try:
-                task_cancel(task_id=task.pk, actor=request.user, reason="cancelled by supervisor")
-                self.message_user(request, f"{task.request_id}: cancelled.")
-            except ApplicationError as exc:
-                self.message_user(
-                    request, f"{task.request_id}: {exc.detail}", level=messages.WARNING
-                )

@@ -32,3 +32,92 @@ def may_see_patient_details(user, task: EmergencyTask) -> bool:
         return True
     me = paramedic_of(user)
     return me is not None and task.paramedic_id == me.pk
+
+
+# --- Dispatch overview (admin) -------------------------------------------------
+
+PRIORITY_ORDER = {"critical": 0, "urgent": 1, "routine": 2}
+# (label, start field, end field) of each response-time figure.
+RESPONSE_INTERVALS = (
+    ("Time to assign", "created_at", "assigned_at"),
+    ("Time to start", "assigned_at", "started_at"),
+    ("Time to complete", "started_at", "completed_at"),
+)
+
+
+def active_board() -> dict[str, list[EmergencyTask]]:
+    """Active tasks by status, most urgent and longest waiting first (one query)."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    from .models import TaskStatus
+
+    columns = {TaskStatus.PENDING: [], TaskStatus.ASSIGNED: [], TaskStatus.IN_PROGRESS: []}
+    priority_rank = Case(
+        *(When(priority=p, then=Value(rank)) for p, rank in PRIORITY_ORDER.items()),
+        output_field=IntegerField(),
+    )
+    tasks = (
+        EmergencyTask.objects.filter(status__in=list(columns))
+        .select_related("paramedic")
+        .annotate(priority_rank=priority_rank)
+        .order_by("priority_rank", "created_at")
+    )
+    for task in tasks:
+        columns[task.status].append(task)
+    return columns
+
+
+def _percentile(queryset, expression, fraction: float):
+    """The nearest-rank percentile of `expression`, sorted and picked by the database.
+
+    Portable (SQLite and PostgreSQL): a COUNT, then one ORDER BY ... OFFSET row.
+    """
+    values = queryset.annotate(_value=expression).exclude(_value__isnull=True)
+    count = values.count()
+    if count == 0:
+        return None
+    index = max(0, min(count - 1, round(fraction * count + 0.5) - 1))
+    return values.order_by("_value").values_list("_value", flat=True)[index]
+
+
+def response_times(start, end) -> list[dict]:
+    """Median and 90th percentile of each response interval for tasks created in [start, end)."""
+    from django.db.models import DurationField, ExpressionWrapper, F
+
+    period = EmergencyTask.objects.filter(created_at__gte=start, created_at__lt=end)
+    figures = []
+    for label, begin, finish in RESPONSE_INTERVALS:
+        interval = ExpressionWrapper(F(finish) - F(begin), output_field=DurationField())
+        scoped = period.filter(**{f"{begin}__isnull": False, f"{finish}__isnull": False})
+        figures.append(
+            {
+                "label": label,
+                "count": scoped.count(),
+                "median": _percentile(scoped, interval, 0.5),
+                "p90": _percentile(scoped, interval, 0.9),
+            }
+        )
+    return figures
+
+
+def status_counts() -> dict[str, int]:
+    from django.db.models import Count
+
+    from .models import TaskStatus
+
+    counts = dict(EmergencyTask.objects.values_list("status").annotate(n=Count("id")).order_by())
+    return {status: counts.get(status, 0) for status in TaskStatus.values}
+
+
+def tasks_per_hour(start, end) -> list[tuple]:
+    """(hour, count) of tasks created in the period, grouped by the database."""
+    from django.db.models import Count
+    from django.db.models.functions import TruncHour
+
+    return list(
+        EmergencyTask.objects.filter(created_at__gte=start, created_at__lt=end)
+        .annotate(hour=TruncHour("created_at"))
+        .values_list("hour")
+        .annotate(n=Count("id"))
+        .order_by("hour")
+    )

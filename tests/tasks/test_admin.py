@@ -6,6 +6,7 @@ through tasks.services, and the change form shows status without editing it.
 
 import pytest
 from django.contrib import messages
+from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
@@ -170,7 +171,7 @@ class TestAssignAction:
         response = _run_action(admin_client_sup, "assign_selected", [task])
 
         assert response.status_code == 200
-        assert "admin/tasks/assign.html" in [t.name for t in response.templates]
+        assert "admin/tasks/action_form.html" in [t.name for t in response.templates]
         html = response.content.decode()
         assert "req-to-assign" in html
         assert 'name="apply"' in html
@@ -296,7 +297,18 @@ class TestCancelAction:
     def test_it_cancels_and_frees_the_paramedic(self, admin_client_sup, supervisor, paramedic):
         task = put_on_task(paramedic)
 
-        response = _run_action(admin_client_sup, "cancel_selected", [task])
+        form = _run_action(admin_client_sup, "cancel_selected", [task])
+        assert form.status_code == 200  # asks for the reason first
+        assert "reason" in form.content.decode()
+        task.refresh_from_db()
+        assert task.status == TaskStatus.ASSIGNED
+        response = _run_action(
+            admin_client_sup,
+            "cancel_selected",
+            [task],
+            apply="1",
+            reason="cancelled by supervisor",
+        )
 
         assert response.status_code == 302
         task.refresh_from_db()
@@ -308,13 +320,19 @@ class TestCancelAction:
         assert (last.from_status, last.to_status) == (TaskStatus.ASSIGNED, TaskStatus.CANCELLED)
         assert last.actor == supervisor
         assert last.note == "cancelled by supervisor"
+        # The admin log records who did it.
+        entry = LogEntry.objects.get(object_id=str(task.pk))
+        assert entry.user == supervisor
+        assert "Cancelled: cancelled by supervisor" in entry.get_change_message()
 
     def test_a_final_task_gives_a_warning(self, admin_client_sup, paramedic):
         task = put_on_task(paramedic)
         task_change_status(task_id=task.pk, to_status="in_progress", actor=paramedic.user)
         task_change_status(task_id=task.pk, to_status="completed", actor=paramedic.user)
 
-        response = _run_action(admin_client_sup, "cancel_selected", [task])
+        response = _run_action(
+            admin_client_sup, "cancel_selected", [task], apply="1", reason="duplicate call"
+        )
 
         assert response.status_code == 302
         assert [level for level, _ in _messages(response)] == [messages.WARNING]

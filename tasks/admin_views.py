@@ -1,0 +1,128 @@
+"""The dispatch board and overview pages inside the admin (supervisors only).
+
+Views here read through tasks.selectors and change state only through
+tasks.services, exactly like the API; each change is written to the admin log.
+"""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from config.errors import ApplicationError
+
+from .dispatch import rank_candidates
+from .models import EmergencyTask
+from .selectors import active_board, response_times, status_counts, tasks_per_hour
+from .services import task_assign
+
+BOARD_CANDIDATES = 5
+BOARD_PENDING_WITH_CANDIDATES = 20
+OVERVIEW_PERIODS = {6: "6 hours", 24: "24 hours", 72: "3 days", 168: "7 days"}
+
+
+def board_view(model_admin, request):
+    columns = active_board()
+    # Offer the ranked candidates for the first pending tasks (the ones to act on).
+    for task in columns["pending"][:BOARD_PENDING_WITH_CANDIDATES]:
+        task.candidates = rank_candidates(task, limit=BOARD_CANDIDATES)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": "Dispatch board",
+        "now": timezone.now(),
+        "columns": [
+            ("Pending", columns["pending"]),
+            ("Assigned", columns["assigned"]),
+            ("In progress", columns["in_progress"]),
+        ],
+    }
+    return TemplateResponse(request, "admin/tasks/board.html", context)
+
+
+def board_assign_view(model_admin, request, task_id):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    task = EmergencyTask.objects.filter(pk=task_id).first()
+    if task is None:
+        messages.error(request, "That task no longer exists.")
+        return redirect("admin:tasks_board")
+    paramedic_id = request.POST.get("paramedic") or None
+    try:
+        task = task_assign(task_id=task.pk, actor=request.user, paramedic_id=paramedic_id)
+    except ApplicationError as exc:
+        messages.warning(request, f"{task.request_id}: {exc.detail}")
+    else:
+        model_admin.log_change(request, task, f"Assigned to {task.paramedic} from the board")
+        messages.success(request, f"{task.request_id}: assigned to {task.paramedic}.")
+    return redirect("admin:tasks_board")
+
+
+def overview_view(model_admin, request):
+    try:
+        hours = int(request.GET.get("hours", 24))
+    except ValueError:
+        hours = 24
+    if hours not in OVERVIEW_PERIODS:
+        hours = 24
+    end = timezone.now()
+    start = end - timedelta(hours=hours)
+    per_hour = tasks_per_hour(start, end)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": "Dispatch overview",
+        "hours": hours,
+        "periods": OVERVIEW_PERIODS,
+        "counts": status_counts(),
+        "waiting_longest": EmergencyTask.objects.filter(status="pending")
+        .order_by("created_at")
+        .only("id", "request_id", "priority", "address", "created_at")[:10],
+        "figures": [
+            {**f, "median": _human(f["median"]), "p90": _human(f["p90"])}
+            for f in response_times(start, end)
+        ],
+        "chart": _bar_chart(per_hour, start, hours),
+        "now": end,
+    }
+    return TemplateResponse(request, "admin/tasks/overview.html", context)
+
+
+def _bar_chart(per_hour, start, hours, width=720, height=160) -> dict:
+    """Geometry of a server-rendered SVG bar chart of tasks received per hour."""
+    counts = dict(per_hour)
+    first = start.replace(minute=0, second=0, microsecond=0)
+    slots = [first + timedelta(hours=i) for i in range(hours + 1)]
+    peak = max(counts.values(), default=0) or 1
+    bar_width = width / len(slots)
+    bars = []
+    for i, slot in enumerate(slots):
+        n = counts.get(slot, 0)
+        bar_height = round((height - 20) * n / peak, 1)
+        bars.append(
+            {
+                "x": round(i * bar_width, 1),
+                "y": round(height - bar_height, 1),
+                "width": max(1.0, round(bar_width - 1, 1)),
+                "height": bar_height,
+                "count": n,
+                "label": slot.strftime("%d %b %H:00"),
+            }
+        )
+    return {"width": width, "height": height, "bars": bars, "peak": peak}
+
+
+def _human(duration: timedelta | None) -> str | None:
+    if duration is None:
+        return None
+    seconds = int(duration.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
