@@ -91,28 +91,42 @@ def overview_view(model_admin, request):
     return TemplateResponse(request, "admin/tasks/overview.html", context)
 
 
-def _bar_chart(per_hour, start, hours, width=720, height=160) -> dict:
-    """Geometry of a server-rendered SVG bar chart of tasks received per hour."""
+def _bar_chart(per_hour, start, hours, width=720, height=160, axis=18) -> dict:
+    """Geometry of a server-rendered SVG bar chart of tasks received per hour.
+
+    Bars stand on a baseline `axis` pixels above the bottom; about six hour labels
+    are written under it.
+    """
     counts = dict(per_hour)
     first = start.replace(minute=0, second=0, microsecond=0)
     slots = [first + timedelta(hours=i) for i in range(hours + 1)]
     peak = max(counts.values(), default=0) or 1
     bar_width = width / len(slots)
+    baseline = height - axis
+    label_every = max(1, len(slots) // 6)
     bars = []
     for i, slot in enumerate(slots):
         n = counts.get(slot, 0)
-        bar_height = round((height - 20) * n / peak, 1)
+        bar_height = round((baseline - 14) * n / peak, 1)
         bars.append(
             {
                 "x": round(i * bar_width, 1),
-                "y": round(height - bar_height, 1),
+                "y": round(baseline - bar_height, 1),
+                "tick": slot.strftime("%H:00") if i % label_every == 0 else "",
                 "width": max(1.0, round(bar_width - 1, 1)),
                 "height": bar_height,
                 "count": n,
                 "label": slot.strftime("%d %b %H:00"),
             }
         )
-    return {"width": width, "height": height, "bars": bars, "peak": peak}
+    return {
+        "width": width,
+        "height": height,
+        "baseline": baseline,
+        "label_y": height - 4,
+        "bars": bars,
+        "peak": peak,
+    }
 
 
 def _human(duration: timedelta | None) -> str | None:

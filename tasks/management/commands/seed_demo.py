@@ -1,0 +1,263 @@
+"""Fill a realistic shift so the console can be tried at once after `make run`.
+
+    python manage.py seed_demo            # once; a second run changes nothing
+    python manage.py seed_demo --password s3cret
+
+Creates a supervisor login, paramedics across four Berlin stations, tasks in every
+state with plausible timings over the last hours, and X-rays (PNG and DICOM).
+State changes go through the same services as the API; only the timestamps are
+moved into the past afterwards, so the overview has a history to show.
+"""
+
+import hashlib
+import io
+import random
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from paramedics.models import CertificationLevel, Paramedic
+from paramedics.services import paramedic_create
+from tasks.models import EmergencyTask, TaskPriority, TaskStatus
+from tasks.services import task_assign, task_cancel, task_change_status, task_create
+
+STATIONS = {
+    "Mitte": (52.5200, 13.4050),
+    "Kreuzberg": (52.4986, 13.4030),
+    "Spandau": (52.5360, 13.2000),
+    "Koepenick": (52.4450, 13.5740),
+}
+FIRST = [
+    "Anna",
+    "Ben",
+    "Clara",
+    "David",
+    "Elif",
+    "Finn",
+    "Greta",
+    "Hakan",
+    "Ida",
+    "Jonas",
+    "Karla",
+    "Lukas",
+    "Mia",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Rosa",
+    "Sami",
+    "Tina",
+    "Umut",
+]
+LAST = [
+    "Schmidt",
+    "Yilmaz",
+    "Nowak",
+    "Weber",
+    "Fischer",
+    "Kaya",
+    "Wagner",
+    "Becker",
+    "Hoffmann",
+    "Schulz",
+]
+STREETS = [
+    "Torstrasse",
+    "Oranienstrasse",
+    "Karl-Marx-Allee",
+    "Sonnenallee",
+    "Kantstrasse",
+    "Frankfurter Allee",
+    "Muellerstrasse",
+    "Hermannstrasse",
+]
+COMPLAINTS = [
+    "Chest pain",
+    "Fall from ladder, suspected wrist fracture",
+    "Breathing difficulty",
+    "Cycling accident, leg injury",
+    "Unconscious person",
+    "Severe allergic reaction",
+    "Fall at home, hip pain",
+    "Sports injury, ankle",
+]
+DEMO_BADGE = "DEMO-001"
+
+
+class Command(BaseCommand):
+    help = "Fill a realistic demo shift (paramedics, tasks in every state, X-rays)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", default="demo-supervisor-2026")
+        parser.add_argument("--seed", type=int, default=7)
+
+    def handle(self, *args, password: str, seed: int, **options):
+        if Paramedic.objects.filter(badge_number=DEMO_BADGE).exists():
+            self.stdout.write("Demo data is already there; nothing to do.")
+            return
+        rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
+        supervisor = self._supervisor(password)
+        service = self._service()
+        paramedics = self._paramedics(rng, password)
+        tasks = self._tasks(rng, service, supervisor, paramedics)
+        xrays = self._xrays(tasks)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo shift ready: {len(paramedics)} paramedics, {len(tasks)} tasks, "
+                f"{xrays} X-rays.\nLog in at http://127.0.0.1:8000/admin/ as "
+                f"'demo-supervisor' with password '{password}'.\n"
+                f"Paramedic logins: badge numbers DEMO-001.. with password '{password}'."
+            )
+        )
+
+    def _supervisor(self, password):
+        user, _ = get_user_model().objects.get_or_create(
+            username="demo-supervisor", defaults={"is_staff": True, "email": "sup@demo.local"}
+        )
+        user.is_staff = True
+        user.set_password(password)
+        user.save()
+        user.groups.add(Group.objects.get(name="supervisors"))
+        return user
+
+    def _service(self):
+        user, _ = get_user_model().objects.get_or_create(username="demo-patient-service")
+        user.groups.add(Group.objects.get(name="services"))
+        return user
+
+    def _paramedics(self, rng, password: str) -> list[Paramedic]:
+        now = timezone.now()
+        levels = list(CertificationLevel.values)
+        created = []
+        for i in range(24):
+            station, (lat, lon) = list(STATIONS.items())[i % len(STATIONS)]
+            first, last = FIRST[i % len(FIRST)], LAST[i % len(LAST)]
+            located = i % 6 != 5
+            age = timedelta(minutes=rng.choice([1, 2, 4, 8, 30])) if located else None
+            paramedic = paramedic_create(
+                badge_number=f"DEMO-{i + 1:03d}",
+                first_name=first,
+                last_name=last,
+                email=f"demo{i + 1:03d}@ems.demo.local",
+                phone=f"+49301234{i:04d}",
+                certification_level=levels[i % len(levels)],
+                status="available" if i % 5 != 4 else "off_duty",
+                base_station=station,
+                password=password,
+                last_location={
+                    "lat": lat + rng.uniform(-0.03, 0.03),
+                    "lon": lon + rng.uniform(-0.05, 0.05),
+                    "recorded_at": now - age,
+                }
+                if located
+                else None,
+            )
+            created.append(paramedic)
+        return created
+
+    def _tasks(self, rng, service, supervisor, paramedics) -> list[EmergencyTask]:
+        """Tasks over the last 12 hours, in every state, with realistic timings."""
+        now = timezone.now()
+        plan = (
+            [TaskStatus.COMPLETED] * 14
+            + [TaskStatus.CANCELLED] * 3
+            + [TaskStatus.IN_PROGRESS] * 4
+            + [TaskStatus.ASSIGNED] * 3
+            + [TaskStatus.PENDING] * 5
+        )
+        free = [p for p in paramedics if p.status == "available" and p.last_lat is not None]
+        tasks = []
+        for i, target in enumerate(plan):
+            station_lat, station_lon = rng.choice(list(STATIONS.values()))
+            created_ago = (
+                timedelta(minutes=rng.randint(3, 40))
+                if target in (TaskStatus.PENDING, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
+                else timedelta(minutes=rng.randint(60, 12 * 60))
+            )
+            task = task_create(
+                request_id=f"demo-{i + 1:04d}",
+                patient_id=f"patient-{rng.randint(1000, 9999)}",
+                consultation_id=f"consult-{i + 1:04d}",
+                priority=rng.choice(list(TaskPriority.values)),
+                description=rng.choice(COMPLAINTS),
+                address=f"{rng.choice(STREETS)} {rng.randint(1, 200)}, Berlin",
+                lat=station_lat + rng.uniform(-0.04, 0.04),
+                lon=station_lon + rng.uniform(-0.06, 0.06),
+                created_by=service,
+            ).task
+            stamps = {"created_at": now - created_ago}
+            if target != TaskStatus.PENDING and not (target == TaskStatus.CANCELLED and i % 2):
+                if not free:
+                    break
+                medic = free.pop(0)
+                task = task_assign(task_id=task.pk, actor=supervisor, paramedic_id=medic.pk)
+                stamps["assigned_at"] = stamps["created_at"] + timedelta(
+                    seconds=rng.randint(40, 420)
+                )
+                if target in (TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED):
+                    task = task_change_status(
+                        task_id=task.pk, to_status=TaskStatus.IN_PROGRESS, actor=medic.user
+                    )
+                    stamps["started_at"] = stamps["assigned_at"] + timedelta(
+                        seconds=rng.randint(60, 600)
+                    )
+                if target == TaskStatus.COMPLETED:
+                    task = task_change_status(
+                        task_id=task.pk, to_status=TaskStatus.COMPLETED, actor=medic.user
+                    )
+                    stamps["completed_at"] = stamps["started_at"] + timedelta(
+                        seconds=rng.randint(600, 3000)
+                    )
+                    free.append(medic)
+            if target == TaskStatus.CANCELLED:
+                task = task_cancel(task_id=task.pk, actor=service, reason="patient cancelled")
+                stamps["cancelled_at"] = stamps["created_at"] + timedelta(minutes=5)
+                if task.paramedic_id:
+                    free.append(Paramedic.objects.get(pk=task.paramedic_id))
+            with transaction.atomic():
+                # Demo only: move the timings into the past for the overview.
+                EmergencyTask.objects.filter(pk=task.pk).update(**stamps)
+                task.history.filter(to_status=TaskStatus.PENDING, from_status="").update(
+                    at=stamps["created_at"]
+                )
+            tasks.append(task)
+        return tasks
+
+    def _xrays(self, tasks) -> int:
+        from PIL import Image, ImageDraw
+        from pydicom.data import get_testdata_file
+
+        from xrays.services import xray_upload
+
+        count = 0
+        with_medic = [t for t in tasks if t.paramedic_id][:6]
+        for i, task in enumerate(with_medic):
+            task.refresh_from_db()
+            paramedic = task.paramedic
+            if i % 3 == 2:
+                with open(get_testdata_file("CT_small.dcm", download=False), "rb") as handle:
+                    content, name = handle.read(), "scan.dcm"
+            else:
+                image = Image.new("L", (512, 512), 12)
+                draw = ImageDraw.Draw(image)
+                draw.ellipse((150, 60, 360, 470), outline=220, width=18)
+                draw.text((12, 12), f"DEMO {task.request_id}", fill=255)
+                buffer = io.BytesIO()
+                image.save(buffer, "PNG")
+                content, name = buffer.getvalue(), "wrist.png"
+            upload = SimpleUploadedFile(name, content)
+            upload.sha256 = hashlib.sha256(content).hexdigest()  # as the upload handler does
+            xray_upload(
+                paramedic=paramedic,
+                task=task,
+                image=upload,
+                uploaded_by=paramedic.user,
+                body_part="wrist" if name.endswith("png") else "chest",
+            )
+            count += 1
+        return count

@@ -1,0 +1,28 @@
+"""The demo shift command: realistic data in every state, safe to run twice."""
+
+from django.core.management import call_command
+
+from paramedics.models import Paramedic
+from tasks.models import EmergencyTask, TaskStatus
+from xrays.models import XrayImage
+
+
+def test_it_fills_a_shift_with_every_state_once(db, capsys):
+    call_command("seed_demo", password="demo-pass-123456")
+
+    statuses = set(EmergencyTask.objects.values_list("status", flat=True))
+    assert statuses == set(TaskStatus.values)
+    assert Paramedic.objects.count() >= 20
+    assert len(set(Paramedic.objects.values_list("base_station", flat=True))) == 4
+    assert {"png", "dicom"} <= set(XrayImage.objects.values_list("format", flat=True))
+    completed = EmergencyTask.objects.filter(status=TaskStatus.COMPLETED).first()
+    assert completed.created_at < completed.assigned_at < completed.started_at
+    assert completed.started_at < completed.completed_at
+    # Every on_task paramedic holds exactly its active task (the constraints held).
+    for medic in Paramedic.objects.filter(status="on_task"):
+        assert medic.current_task.status in ("assigned", "in_progress")
+    assert "demo-supervisor" in capsys.readouterr().out
+
+    counts = (Paramedic.objects.count(), EmergencyTask.objects.count())
+    call_command("seed_demo")
+    assert (Paramedic.objects.count(), EmergencyTask.objects.count()) == counts
