@@ -8,6 +8,7 @@ turned into the same JSON shape here and nowhere else.
 import logging
 
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, DataError, IntegrityError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -113,6 +114,14 @@ def api_exception_handler(exc, context):
         return Response(
             error_body(exc.code, exc.detail, exc.errors),
             status=exc.status_code,
+        )
+    if isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError | DataError):
+        # The database is down or restarting: nothing was committed; retry later.
+        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        return Response(
+            error_body("database_unavailable", "The database is unavailable; retry shortly."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

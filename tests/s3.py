@@ -103,7 +103,11 @@ class SeaweedServer:
         else:
             self.stop()
             raise RuntimeError(f"weed did not answer in {timeout}s; see {self.log_path}")
-        self._create_bucket(deadline)
+        try:
+            self._create_bucket(deadline)
+        except BaseException:
+            self.stop()  # never leave a server behind
+            raise
         return self
 
     def _answers(self) -> bool:
@@ -143,16 +147,23 @@ class SeaweedServer:
         """STORAGES['default'] for django-storages, as production configures it."""
         from config.settings.base import DEFAULT_STORAGE, TransferConfig
 
-        if DEFAULT_STORAGE["BACKEND"] == "storages.backends.s3.S3Storage":
+        if DEFAULT_STORAGE["BACKEND"] == "config.storage.PrivateS3Storage":
             options = dict(DEFAULT_STORAGE["OPTIONS"])
         else:
+            from botocore.config import Config as BotocoreConfig
+
             options = {
                 "default_acl": None,
                 "querystring_auth": True,
                 "file_overwrite": True,
-                "addressing_style": "path",
-                "signature_version": "s3v4",
                 "transfer_config": TransferConfig(multipart_threshold=8 * 1024 * 1024),
+                "client_config": BotocoreConfig(
+                    signature_version="s3v4",
+                    s3={"addressing_style": "path"},
+                    connect_timeout=3,
+                    read_timeout=60,
+                    retries={"max_attempts": 2, "mode": "standard"},
+                ),
             }
         options.update(
             bucket_name=self.bucket,
@@ -162,7 +173,7 @@ class SeaweedServer:
             region_name=REGION,
             querystring_expire=300,
         )
-        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+        return {"BACKEND": "config.storage.PrivateS3Storage", "OPTIONS": options}
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -6,6 +6,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from config.errors import NotFound
@@ -33,6 +34,8 @@ class XrayUploadView(APIView):
 
     permission_classes = [IsAuthenticated, IsSupervisorOrParamedic]
     parser_classes = [MultiPartParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "uploads"  # per user: THROTTLE_UPLOAD_RATE
 
     @extend_schema(
         summary="Upload an X-ray (supervisor or the paramedic itself)",

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.logging.RequestIdMiddleware",
     "config.errors.ApiJsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and Swagger UI's static files; no CDN, no extra server.
@@ -111,15 +112,13 @@ S3_BUCKET = env("S3_BUCKET", default="")
 XRAY_DOWNLOAD_URL_SECONDS = env.int("XRAY_DOWNLOAD_URL_SECONDS", default=300)
 if S3_BUCKET:
     DEFAULT_STORAGE = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "config.storage.PrivateS3Storage",
         "OPTIONS": {
             "bucket_name": S3_BUCKET,
             "endpoint_url": env("S3_ENDPOINT_URL", default=None),
             "access_key": env("S3_ACCESS_KEY_ID", default=None),
             "secret_key": env("S3_SECRET_ACCESS_KEY", default=None),
             "region_name": env("S3_REGION", default="us-east-1"),
-            "addressing_style": "path",
-            "signature_version": "s3v4",
             "default_acl": None,
             "querystring_auth": True,
             "querystring_expire": XRAY_DOWNLOAD_URL_SECONDS,
@@ -132,7 +131,11 @@ if S3_BUCKET:
                 max_concurrency=4,
             ),
             # Fail fast when storage is down: the client gets a 503 and retries.
+            # With client_config set, django-storages ignores its own signature and
+            # addressing options, so they live here: SigV4 presigned URLs, path style.
             "client_config": BotocoreConfig(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
                 connect_timeout=3,
                 read_timeout=60,
                 retries={"max_attempts": 2, "mode": "standard"},
@@ -225,6 +228,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "config.schema.ApiAutoSchema",
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("THROTTLE_AUTH_RATE", default="20/min"),
+        "uploads": env("THROTTLE_UPLOAD_RATE", default="120/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -267,13 +271,22 @@ CACHES = {
     "default": env.cache_url("CACHE_URL", default="locmemcache://"),
 }
 
+LOG_FORMAT = env("LOG_FORMAT", default="json")  # "json" or "plain"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "config.logging.RequestContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

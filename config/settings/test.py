@@ -12,7 +12,11 @@ if STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
     STORAGES["default"]["OPTIONS"]["location"] = MEDIA_ROOT
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {**REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth": "1000/min"},
+    "DEFAULT_THROTTLE_RATES": {
+        **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+        "auth": "1000/min",
+        "uploads": "1000/min",
+    },
 }
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -83,3 +83,36 @@ def test_it_throttles_token_endpoint_with_retry_after(db, settings, anon_client)
     assert statuses == [401, 401, 401]
     assert_json_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
+
+
+def test_a_database_outage_answers_503_not_500(supervisor_client, monkeypatch):
+    from django.db import OperationalError
+
+    from paramedics import views
+
+    def down(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(views, "paramedics_visible_to", down)
+    response = supervisor_client.get("/api/v1/paramedics")
+    body = assert_json_error(response, 503, "database_unavailable")
+    assert "closed the connection" not in body["detail"]
+    assert response["Retry-After"] == "5"
+
+
+def test_uploads_are_throttled_per_user_with_retry_after(paramedic_client, paramedic):
+    from rest_framework.throttling import ScopedRateThrottle
+
+    original = ScopedRateThrottle.THROTTLE_RATES
+    ScopedRateThrottle.THROTTLE_RATES = {**original, "uploads": "2/min"}
+    try:
+        url = f"/api/v1/paramedics/{paramedic.id}/xray"
+        statuses = [
+            paramedic_client.post(url, {}, format="multipart").status_code for _ in range(2)
+        ]
+        response = paramedic_client.post(url, {}, format="multipart")
+    finally:
+        ScopedRateThrottle.THROTTLE_RATES = original
+    assert statuses == [400, 400]
+    assert_json_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0

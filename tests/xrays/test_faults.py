@@ -63,6 +63,8 @@ def test_a_large_upload_goes_up_in_parts_and_comes_back_intact(s3_storage, param
     assert response.json()["sha256"] == hashlib.sha256(content).hexdigest()
 
     url = paramedic_client.get(f"/api/v1/xrays/{response.json()['id']}").json()["download_url"]
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url  # SigV4, path-style
+    assert f"/{s3_storage.bucket}/xrays/" in url
     with urllib.request.urlopen(url, timeout=30) as fetched:  # noqa: S310 - local S3
         assert fetched.read() == content
 

@@ -1,0 +1,57 @@
+"""Structured logs: a request id on every line, no secrets in any line."""
+
+import json
+import logging
+
+from config.logging import JsonFormatter, RequestContextFilter
+
+
+def test_every_response_carries_a_request_id(client, db):
+    response = client.get("/healthz")
+    assert len(response["X-Request-ID"]) == 32
+    echoed = client.get("/healthz", HTTP_X_REQUEST_ID="trace-abc-12345")
+    assert echoed["X-Request-ID"] == "trace-abc-12345"
+    forged = client.get("/healthz", HTTP_X_REQUEST_ID="bad id\nwith newline")
+    assert forged["X-Request-ID"] != "bad id\nwith newline"
+
+
+def test_log_lines_are_json_with_the_request_id(supervisor_client, caplog, paramedic):
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    handler = Keep()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestContextFilter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        response = supervisor_client.get(
+            "/api/v1/paramedics/00000000-0000-0000-0000-000000000000",
+            HTTP_X_REQUEST_ID="req-for-logs-1",
+        )
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code == 404
+    line = json.loads(records[-1])
+    assert line["request_id"] == "req-for-logs-1"
+    assert line["level"] == "WARNING"
+    assert {"ts", "logger", "message"} <= line.keys()
+
+
+def test_tokens_are_redacted_from_messages():
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "auth header was %s", ("Bearer abc.def.ghi",), None
+    )
+    RequestContextFilter().filter(record)
+    assert "abc.def" not in record.getMessage()
+    jwt = (
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+        "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    )
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, f"token {jwt}", None, None)
+    RequestContextFilter().filter(record)
+    assert jwt not in record.getMessage()
+    assert "[redacted]" in record.getMessage()
