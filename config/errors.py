@@ -8,8 +8,8 @@ turned into the same JSON shape here and nowhere else.
 import logging
 
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, DataError, IntegrityError
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -66,6 +66,10 @@ class ServiceUnavailable(ApplicationError):
     default_detail = "A dependency is unavailable; try again shortly."
 
 
+# Connection-level failures: the database is unreachable, not the query wrong.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_DOWN_DETAIL = "The database is unavailable; retry shortly."
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "not_authenticated",
@@ -115,11 +119,12 @@ def api_exception_handler(exc, context):
             error_body(exc.code, exc.detail, exc.errors),
             status=exc.status_code,
         )
-    if isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError | DataError):
-        # The database is down or restarting: nothing was committed; retry later.
+    if isinstance(exc, DATABASE_DOWN):
+        # The database is down or restarting. The change may or may not have been
+        # committed; retrying with the same request_id / Idempotency-Key is safe.
         logger.warning("database unavailable: %s", exc.__class__.__name__)
         return Response(
-            error_body("database_unavailable", "The database is unavailable; retry shortly."),
+            error_body("database_unavailable", DATABASE_DOWN_DETAIL),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
@@ -161,6 +166,24 @@ class ApiJsonErrorMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+
+    def process_exception(self, request, exc):
+        """Outside DRF (admin, console): a database outage is a 503, not a 500."""
+        if not isinstance(exc, DATABASE_DOWN):
+            return None
+        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        if request.path.startswith(self.prefix):
+            response = JsonResponse(
+                error_body("database_unavailable", DATABASE_DOWN_DETAIL), status=503
+            )
+        else:
+            response = HttpResponse(
+                "Service temporarily unavailable; retry shortly.",
+                status=503,
+                content_type="text/plain",
+            )
+        response["Retry-After"] = "5"
+        return response
 
     def __call__(self, request):
         response = self.get_response(request)

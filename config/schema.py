@@ -5,18 +5,16 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 
-class FieldErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable error code, e.g. `invalid`.")
     detail = serializers.CharField(help_text="Human-readable explanation.")
     errors = serializers.DictField(
-        child=serializers.ListField(child=FieldErrorSerializer()),
+        child=serializers.JSONField(),
         required=False,
-        help_text="Field errors: {field: [{code, message}]}, present on 400 invalid input.",
+        help_text=(
+            "Field errors on 400 invalid input: {field: [{code, message}]}; a nested "
+            "object's fields nest the same way, e.g. {location: {lat: [{code, message}]}}."
+        ),
     )
 
 
@@ -24,7 +22,7 @@ _DESCRIPTIONS = {
     "400": "Invalid input (`invalid`, `parse_error`).",
     "401": "Missing, expired or invalid token.",
     "403": "The caller's role may not do this.",
-    "404": "Not found, or not visible to the caller.",
+    "404": "Not found, not visible to the caller, or a page past the last one.",
     "405": "Method not allowed.",
     "409": "Conflict with the current state (`duplicate`, `invalid_transition`, ...).",
     "413": "Request body too large (`file_too_large`).",
@@ -41,8 +39,8 @@ class ApiAutoSchema(AutoSchema):
         codes = ["400", "429"] if self.method in ("POST", "PUT", "PATCH") else ["400"]
         if not any(isinstance(p, AllowAny) for p in self.view.get_permissions()):
             codes += ["401", "403"]
-        if "{" in self.path:
-            codes.append("404")
+        if "{" in self.path or (self.method == "GET" and self._is_list_view()):
+            codes.append("404")  # unknown object, or a page past the last one
         if self.method in ("POST", "PUT", "PATCH"):
             codes.append("409")
         codes += ["405", "415"]

@@ -1,9 +1,11 @@
 import django_filters
 
+from config.filters import StrictFilterSet
+
 from .models import CertificationLevel, Paramedic, ParamedicStatus
 
 
-class ParamedicFilter(django_filters.FilterSet):
+class ParamedicFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=ParamedicStatus.choices)
     certification_level = django_filters.ChoiceFilter(choices=CertificationLevel.choices)
     base_station = django_filters.CharFilter(lookup_expr="iexact")

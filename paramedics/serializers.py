@@ -4,13 +4,20 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from config.fields import (
+    StrictCharField,
+    StrictEmailField,
+    StrictFloatField,
+    StrictRegexField,
+)
+
 from .models import CertificationLevel, Paramedic, e164_validator
 from .services import SELECTABLE_STATUSES
 
 
 class LocationSerializer(serializers.Serializer):
-    lat = serializers.FloatField(min_value=-90, max_value=90)
-    lon = serializers.FloatField(min_value=-180, max_value=180)
+    lat = StrictFloatField(min_value=-90, max_value=90)
+    lon = StrictFloatField(min_value=-180, max_value=180)
     recorded_at = serializers.DateTimeField(
         required=False, help_text="When the fix was taken; defaults to now."
     )
@@ -53,15 +60,15 @@ class ParamedicWriteSerializer(serializers.Serializer):
     Uniqueness is decided by the service under the database's constraints.
     """
 
-    badge_number = serializers.RegexField(
+    badge_number = StrictRegexField(
         r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
         max_length=32,
         error_messages={"invalid": "Badge numbers use letters, digits, '.', '_' and '-'."},
     )
-    first_name = serializers.CharField(max_length=100)
-    last_name = serializers.CharField(max_length=100)
-    email = serializers.EmailField(max_length=254)
-    phone = serializers.CharField(
+    first_name = StrictCharField(max_length=100)
+    last_name = StrictCharField(max_length=100)
+    email = StrictEmailField(max_length=254)
+    phone = StrictCharField(
         max_length=16, required=False, allow_blank=True, validators=[e164_validator]
     )
     certification_level = serializers.ChoiceField(choices=CertificationLevel.choices)
@@ -70,9 +77,9 @@ class ParamedicWriteSerializer(serializers.Serializer):
         required=False,
         help_text="on_task is set only by the task state machine.",
     )
-    base_station = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    base_station = StrictCharField(max_length=100, required=False, allow_blank=True)
     last_location = LocationSerializer(required=False, allow_null=True)
-    password = serializers.CharField(
+    password = StrictCharField(
         write_only=True,
         required=False,
         style={"input_type": "password"},
@@ -93,7 +100,7 @@ class ParamedicWriteSerializer(serializers.Serializer):
 class ParamedicSelfUpdateSerializer(serializers.Serializer):
     """The fields a paramedic may change on its own profile."""
 
-    phone = serializers.CharField(
+    phone = StrictCharField(
         max_length=16, required=False, allow_blank=True, validators=[e164_validator]
     )
     status = serializers.ChoiceField(

@@ -1,9 +1,11 @@
 import django_filters
 
+from config.filters import StrictFilterSet
+
 from .models import EmergencyTask, TaskPriority, TaskStatus
 
 
-class TaskFilter(django_filters.FilterSet):
+class TaskFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=TaskStatus.choices, help_text="Repeat to match several: ?status=a&status=b"
     )
@@ -25,7 +27,7 @@ class TaskFilter(django_filters.FilterSet):
         fields = ["status", "priority", "paramedic"]
 
 
-class ParamedicTaskFilter(django_filters.FilterSet):
+class ParamedicTaskFilter(StrictFilterSet):
     status = TaskFilter.base_filters["status"]
     updated_after = TaskFilter.base_filters["updated_after"]
 

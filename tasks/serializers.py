@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.fields import StrictCharField, StrictUUIDField
 from paramedics.serializers import LocationSerializer
 
 from .models import EmergencyTask, TaskHistory, TaskPriority, TaskStatus
@@ -31,9 +32,9 @@ class TaskSerializer(serializers.ModelSerializer):
     location = TaskLocationSerializer(read_only=True)
     patient_details = serializers.JSONField(
         read_only=True,
-        required=False,
-        help_text="From the Patient Service; present for supervisors and the assigned "
-        "paramedic only, null until fetched.",
+        allow_null=True,
+        help_text="From the Patient Service. Null for everyone but supervisors and the "
+        "assigned paramedic, and null until fetched.",
     )
 
     class Meta:
@@ -63,7 +64,7 @@ class TaskSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         request = self.context.get("request")
         if request is None or not may_see_patient_details(request.user, instance):
-            data.pop("patient_details", None)
+            data["patient_details"] = None
         return data
 
 
@@ -76,14 +77,14 @@ class TaskDetailSerializer(TaskSerializer):
 
 
 class TaskCreateSerializer(serializers.Serializer):
-    request_id = serializers.CharField(
+    request_id = StrictCharField(
         max_length=100, help_text="The caller's unique id for this request; retries reuse it."
     )
-    patient_id = serializers.CharField(max_length=64)
-    consultation_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    patient_id = StrictCharField(max_length=64)
+    consultation_id = StrictCharField(max_length=64, required=False, allow_blank=True)
     priority = serializers.ChoiceField(choices=TaskPriority.choices)
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    address = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    description = StrictCharField(max_length=5000, required=False, allow_blank=True)
+    address = StrictCharField(max_length=255, required=False, allow_blank=True)
     location = TaskLocationSerializer()
 
     def validate(self, attrs):
@@ -92,14 +93,14 @@ class TaskCreateSerializer(serializers.Serializer):
 
 
 class TaskAssignSerializer(serializers.Serializer):
-    paramedic = serializers.UUIDField(
+    paramedic = StrictUUIDField(
         required=False, help_text="Omit to assign the top candidate (see /candidates)."
     )
-    note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    note = StrictCharField(max_length=1000, required=False, allow_blank=True)
 
 
 class TaskCancelSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=1000)
+    reason = StrictCharField(max_length=1000)
 
 
 class TaskStatusUpdateSerializer(serializers.Serializer):
@@ -107,7 +108,7 @@ class TaskStatusUpdateSerializer(serializers.Serializer):
         choices=TaskStatus.choices,
         help_text="in_progress (start), completed, or pending (decline).",
     )
-    note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    note = StrictCharField(max_length=1000, required=False, allow_blank=True)
 
 
 class CandidateSerializer(serializers.Serializer):

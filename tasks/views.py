@@ -61,6 +61,7 @@ class TaskViewSet(
     ordering_fields = ["created_at", "updated_at", "priority"]
     ordering = ["-created_at"]
     lookup_value_regex = "[^/]+"
+    extra_query_params = ("limit",)  # /candidates
 
     def get_permissions(self):
         if self.action == "retrieve":

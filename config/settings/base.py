@@ -164,6 +164,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
+# Keep a worker's database connection across jobs instead of reconnecting for each.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=100)
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="paramedic")
 # At-least-once on RabbitMQ: the broker confirms each publish; a message is acked
 # only after its job ran (acks_late) and is requeued if the worker dies.
@@ -218,6 +220,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
+        "config.filters.RejectUnknownQueryParams",
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
@@ -292,5 +295,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # pydicom's warnings may quote element values: keep them out of the logs.
         "pydicom": {"level": "ERROR"},
+        # httpx logs every request URL at INFO; URLs name patients (/patients/{id}).
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

@@ -116,3 +116,20 @@ def test_uploads_are_throttled_per_user_with_retry_after(paramedic_client, param
     assert statuses == [400, 400]
     assert_json_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
+
+
+def test_a_database_outage_outside_the_api_is_a_plain_503(client, supervisor, monkeypatch):
+    from django.db import InterfaceError
+
+    from paramedics.admin import ParamedicAdmin
+
+    def down(*args, **kwargs):
+        raise InterfaceError("connection already closed")
+
+    client.force_login(supervisor)
+    monkeypatch.setattr(ParamedicAdmin, "get_queryset", down)
+    client.raise_request_exception = False
+    response = client.get("/admin/paramedics/paramedic/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert b"temporarily unavailable" in response.content

@@ -98,7 +98,7 @@ class TestDelivery:
         }
         assert seen["supervisor"]["patient_details"] == PATIENT_DETAILS
         assert seen["paramedic"]["patient_details"] == PATIENT_DETAILS
-        assert "patient_details" not in seen["service"]
+        assert seen["service"]["patient_details"] is None
         own_list = client_for(paramedic.user).get(f"/api/v1/paramedics/{paramedic.id}/tasks")
         assert own_list.json()["results"][0]["patient_details"] == PATIENT_DETAILS
 
