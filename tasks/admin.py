@@ -110,41 +110,46 @@ class EmergencyTaskAdmin(SupervisorAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Assign selected pending tasks")
     def assign_selected(self, request, queryset):
-        form = AssignForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            chosen = form.cleaned_data["paramedic"]
-            for task in queryset:
-                try:
-                    task = task_assign(
-                        task_id=task.pk, actor=request.user, paramedic_id=chosen and chosen.pk
-                    )
-                except ApplicationError as exc:
-                    self.message_user(
-                        request, f"{task.request_id}: {exc.detail}", level=messages.WARNING
-                    )
-                else:
-                    self.log_change(request, task, f"Assigned to {task.paramedic}")
-                    self.message_user(request, f"{task.request_id}: assigned.")
-            return redirect(request.get_full_path())
-        return self._intermediate(request, queryset, form, "assign_selected", "Assign tasks")
+        def assign(task, data):
+            chosen = data["paramedic"]
+            task = task_assign(
+                task_id=task.pk, actor=request.user, paramedic_id=chosen and chosen.pk
+            )
+            return task, f"Assigned to {task.paramedic}"
+
+        return self._run_with_form(
+            request, queryset, AssignForm, assign, "assign_selected", "Assign tasks", "assigned"
+        )
 
     @admin.action(description="Cancel selected tasks (with a reason)")
     def cancel_selected(self, request, queryset):
-        form = CancelForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            for task in queryset:
-                try:
-                    task = task_cancel(task_id=task.pk, actor=request.user, reason=reason)
-                except ApplicationError as exc:
-                    self.message_user(
-                        request, f"{task.request_id}: {exc.detail}", level=messages.WARNING
-                    )
-                else:
-                    self.log_change(request, task, f"Cancelled: {reason}")
-                    self.message_user(request, f"{task.request_id}: cancelled.")
-            return redirect(request.get_full_path())
-        return self._intermediate(request, queryset, form, "cancel_selected", "Cancel tasks")
+        def cancel(task, data):
+            task = task_cancel(task_id=task.pk, actor=request.user, reason=data["reason"])
+            return task, f"Cancelled: {data['reason']}"
+
+        return self._run_with_form(
+            request, queryset, CancelForm, cancel, "cancel_selected", "Cancel tasks", "cancelled"
+        )
+
+    def _run_with_form(
+        self, request, queryset, form_class, change, action: str, title: str, done: str
+    ):
+        """Ask for the form first; then apply `change` to each task through its service,
+        logging successes to the admin log and refusals as warnings."""
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if "apply" not in request.POST or not form.is_valid():
+            return self._intermediate(request, queryset, form, action, title)
+        for task in queryset:
+            try:
+                task, log_message = change(task, form.cleaned_data)
+            except ApplicationError as exc:
+                self.message_user(
+                    request, f"{task.request_id}: {exc.detail}", level=messages.WARNING
+                )
+            else:
+                self.log_change(request, task, log_message)
+                self.message_user(request, f"{task.request_id}: {done}.")
+        return redirect(request.get_full_path())
 
     def _intermediate(self, request, queryset, form, action: str, title: str):
         return render(

@@ -145,26 +145,15 @@ class SeaweedServer:
 
     def storage_settings(self) -> dict:
         """STORAGES['default'] for django-storages, as production configures it."""
-        from config.settings.base import DEFAULT_STORAGE, TransferConfig
+        from config.settings.base import S3_CLIENT_CONFIG, S3_TRANSFER_CONFIG
 
-        if DEFAULT_STORAGE["BACKEND"] == "config.storage.PrivateS3Storage":
-            options = dict(DEFAULT_STORAGE["OPTIONS"])
-        else:
-            from botocore.config import Config as BotocoreConfig
-
-            options = {
-                "default_acl": None,
-                "querystring_auth": True,
-                "file_overwrite": True,
-                "transfer_config": TransferConfig(multipart_threshold=8 * 1024 * 1024),
-                "client_config": BotocoreConfig(
-                    signature_version="s3v4",
-                    s3={"addressing_style": "path"},
-                    connect_timeout=3,
-                    read_timeout=60,
-                    retries={"max_attempts": 2, "mode": "standard"},
-                ),
-            }
+        options = {
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": True,
+            "transfer_config": S3_TRANSFER_CONFIG,
+            "client_config": S3_CLIENT_CONFIG,
+        }
         options.update(
             bucket_name=self.bucket,
             endpoint_url=self.endpoint,

@@ -110,6 +110,22 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 # X-rays are private: no public ACL, no querystring-less URLs; downloads are signed.
 S3_BUCKET = env("S3_BUCKET", default="")
 XRAY_DOWNLOAD_URL_SECONDS = env.int("XRAY_DOWNLOAD_URL_SECONDS", default=300)
+# Large files go up as multipart in 8 MB parts, 4 at a time.
+S3_TRANSFER_CONFIG = TransferConfig(
+    multipart_threshold=8 * 1024 * 1024,
+    multipart_chunksize=8 * 1024 * 1024,
+    max_concurrency=4,
+)
+# Fail fast when storage is down: the client gets a 503 and retries. With
+# client_config set, django-storages ignores its own signature and addressing
+# options, so they live here: SigV4 presigned URLs, path-style addressing.
+S3_CLIENT_CONFIG = BotocoreConfig(
+    signature_version="s3v4",
+    s3={"addressing_style": "path"},
+    connect_timeout=3,
+    read_timeout=60,
+    retries={"max_attempts": 2, "mode": "standard"},
+)
 if S3_BUCKET:
     DEFAULT_STORAGE = {
         "BACKEND": "config.storage.PrivateS3Storage",
@@ -124,22 +140,8 @@ if S3_BUCKET:
             "querystring_expire": XRAY_DOWNLOAD_URL_SECONDS,
             # Keys are fresh UUIDs: skip the existence check (a HEAD per upload).
             "file_overwrite": True,
-            # Large files go up as multipart in 8 MB parts, 4 at a time: bounded memory.
-            "transfer_config": TransferConfig(
-                multipart_threshold=8 * 1024 * 1024,
-                multipart_chunksize=8 * 1024 * 1024,
-                max_concurrency=4,
-            ),
-            # Fail fast when storage is down: the client gets a 503 and retries.
-            # With client_config set, django-storages ignores its own signature and
-            # addressing options, so they live here: SigV4 presigned URLs, path style.
-            "client_config": BotocoreConfig(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                connect_timeout=3,
-                read_timeout=60,
-                retries={"max_attempts": 2, "mode": "standard"},
-            ),
+            "transfer_config": S3_TRANSFER_CONFIG,
+            "client_config": S3_CLIENT_CONFIG,
         },
     }
 else:
