@@ -4,6 +4,7 @@ Each instance gets its own free ports and data directory, so pytest-xdist
 workers and the fault tests (which stop their server) never share one.
 """
 
+import atexit
 import os
 import shutil
 import socket
@@ -93,6 +94,8 @@ class SeaweedServer:
         self.process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.data_dir
         )
+        # Stopped by the fixture; this also covers a test process that exits early.
+        atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
