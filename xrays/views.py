@@ -63,7 +63,8 @@ class XrayUploadView(APIView):
         serializer = XrayUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        task = EmergencyTask.objects.filter(pk=data.pop("task")).first()
+        # Only the paramedic's own tasks: another task must not even be confirmed to exist.
+        task = EmergencyTask.objects.filter(pk=data.pop("task"), paramedic=paramedic).first()
         if task is None:
             raise NotFound("Task not found.")
         key = request.headers.get("Idempotency-Key", "").strip()[:128] or None

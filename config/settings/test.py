@@ -20,3 +20,6 @@ REST_FRAMEWORK = {
 }
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Look static files up per request instead of scanning every app's files each
+# time a test client builds the middleware (about 70 ms per client).
+WHITENOISE_AUTOREFRESH = True

@@ -217,13 +217,13 @@ class TestRejections:
         )
         assert response.status_code == 415
 
-    def test_a_task_that_is_not_the_paramedics_is_400(
+    def test_a_task_that_is_not_the_paramedics_is_404(
         self, paramedic_client, paramedic, other_paramedic
     ):
         theirs = put_on_task(other_paramedic)
         response = upload(paramedic_client, paramedic, theirs, image_bytes("PNG"))
-        assert response.status_code == 400
-        assert response.json()["errors"]["task"][0]["code"] == "not_own_task"
+        assert response.status_code == 404  # as for a task that does not exist
+        assert response.json()["code"] == "not_found"
         assert not XrayImage.objects.exists()
 
     def test_an_unknown_task_is_404(self, paramedic_client, paramedic, task):
