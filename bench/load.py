@@ -1,0 +1,1140 @@
+"""Load benchmark: gunicorn + PostgreSQL under realistic traffic (issue "Load").
+
+    .venv/bin/python bench/load.py [--clients 8] [--seconds 10] [--mixed-seconds 20]
+
+Self-contained, 127.0.0.1 only, stops by itself in about three minutes:
+
+- waits (up to --wait-max seconds) until the 1-minute load average is at most
+  --max-load, since other benchmarks may share the machine;
+- creates the dedicated database `paramedic_bench_load` if it is missing (it
+  truncates the users, paramedics, tasks, X-rays and outbox tables: never point
+  it at a database you care about), migrates it and seeds it through the
+  services: 200 paramedics, 2,000 tasks with their history (most completed,
+  a few cancelled or pending, 50 active), a supervisor and an intake service;
+  JWTs are minted in the same `manage.py shell -c` run;
+- starts gunicorn (production settings, `-w 2 -k gthread --threads 4`, see
+  GUNICORN_ARGS) on a free port and drives it with --clients closed-loop
+  clients, one process each, speaking keep-alive HTTP/1.1 over raw sockets
+  (a lean client, so the load generator takes as little CPU as possible from
+  the 2 cores it shares with the server);
+- phases of a fixed duration at the same concurrency: /healthz, each endpoint
+  on its own, the realistic mix, /healthz again. An endpoint's ratio is its
+  req/s in its own phase over the mean /healthz req/s of the two baseline
+  phases. The status phase runs the field cycle in lockstep (supervisor
+  creates and assigns a task, the paramedic starts and completes it), so its
+  four endpoints share that phase's time;
+- per phase it also reads the CPU the gunicorn workers and the PostgreSQL
+  backends used (/proc/<pid>/stat), per request: a figure the client's own
+  CPU use does not distort;
+- finally, in-process with the Django test client (calling
+  close_old_connections() first, as gunicorn's request_started does): the
+  queries each endpoint runs for small and large results
+  (CaptureQueriesContext), CPU and wall time per call, and a cProfile of
+  GET /paramedics/{id}/tasks (the goal) and GET /tasks?page_size=50 (the
+  slowest read), broken down by stage.
+
+Errors (non-2xx or a broken connection) must be 0; the exit status is 1 if not.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+DATABASE_URL = "postgres://postgres@127.0.0.1:5432/paramedic_bench_load"
+DEADLINE_S = 10 * 60  # hard stop, whatever happens (waiting for a quiet machine included)
+
+PARAMEDICS = 200
+TASKS = 2000
+ACTIVE = 50  # tasks assigned or in progress at the start
+PENDING = 20  # waiting for dispatch
+CANCELLED_SHARE = 0.05
+
+# 2 vCPUs: one worker per core (a request is mostly Python, so a worker is bound
+# by the GIL to about one core), and 4 threads per worker to overlap the
+# PostgreSQL round trips of one request with the Python of another. gthread also
+# keeps client connections alive, as a proxy in front of gunicorn would.
+GUNICORN_ARGS = ["-w", "2", "-k", "gthread", "--threads", "4", "--keep-alive", "10"]
+
+POLL = "GET /paramedics/{id}/tasks"
+STATUS = "POST /paramedics/{id}/tasks/{task_id}"
+SUP_TASKS = "GET /tasks?page_size=50"
+SUP_PARAMEDICS = "GET /paramedics?status=available"
+CREATE = "POST /tasks"
+ASSIGN = "POST /tasks/{id}/assign"
+UPLOAD = "POST /paramedics/{id}/xray"
+HEALTHZ = "GET /healthz"
+
+# The realistic mix: weights of the actions a client picks at random. A status
+# action is the next step of one of its paramedics' cycle: create + assign (two
+# supervisor requests), start, or complete.
+MIX = {"poll": 70, "status": 12, "sup_tasks": 8, "sup_paramedics": 8, "upload": 2}
+
+# Run by `manage.py shell -c`: wipe, seed through the services, mint JWTs.
+SEED_SCRIPT = r"""
+import json, multiprocessing, os, random
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection, connections
+from rest_framework_simplejwt.tokens import AccessToken
+import integrations.outbox as outbox
+from paramedics.services import paramedic_create
+from tasks.services import task_assign, task_change_status, task_create
+
+# Seed only: no delivery job per outbox row (thousands of them); the rows are
+# deleted below, so the benchmark starts with an empty outbox.
+outbox._queue_delivery = lambda event_id: None
+P, T = int(os.environ["LOAD_PARAMEDICS"]), int(os.environ["LOAD_TASKS"])
+A, PEND = int(os.environ["LOAD_ACTIVE"]), int(os.environ["LOAD_PENDING"])
+CANCEL = float(os.environ["LOAD_CANCELLED_SHARE"])
+rng = random.Random(7)
+with connection.cursor() as cursor:
+    cursor.execute(
+        "TRUNCATE auth_user, paramedics_paramedic, tasks_emergencytask, tasks_taskhistory, "
+        "tasks_taskreminder, xrays_xrayimage, integrations_outboxevent CASCADE"
+    )
+User = get_user_model()
+supervisor = User.objects.create_user(username="load-supervisor", is_staff=True)
+supervisor.groups.add(Group.objects.get(name="supervisors"))
+intake = User.objects.create_user(username="load-intake")
+intake.groups.add(Group.objects.get(name="services"))
+levels = ["emr", "emt", "aemt", "paramedic", "critical_care"]
+paramedics = [
+    paramedic_create(
+        badge_number=f"LOAD-{n:04d}", first_name="Load", last_name=f"Medic {n}",
+        email=f"load-{n}@ems.example.org", certification_level=levels[n % 5],
+        status="available", base_station=f"Station {n % 12}",
+        last_location={"lat": 52.52 + rng.uniform(-0.2, 0.2), "lon": 13.4 + rng.uniform(-0.3, 0.3)},
+    )
+    for n in range(P)
+]
+
+def new_task(n):
+    return task_create(
+        request_id=f"load-seed-{n}", patient_id=f"patient-{n}", consultation_id=f"consult-{n}",
+        priority=rng.choice(["critical", "urgent", "routine"]),
+        description="Seeded for the load benchmark.", address=f"{n} Bench Street",
+        lat=52.52 + rng.uniform(-0.2, 0.2), lon=13.4 + rng.uniform(-0.3, 0.3), created_by=intake,
+    ).task
+
+state = {str(p.pk): {"active": None, "last_task": None} for p in paramedics}
+
+def finished_history(part, parts, out):
+    try:
+        out.put(history_part(part, parts))
+    except BaseException:
+        import traceback
+        out.put({"error": traceback.format_exc()})
+        raise
+
+def history_part(part, parts):
+    # Completed (a few cancelled) tasks of every parts-th paramedic, through the services.
+    rng.seed(100 + part)
+    last = {}
+    for i in range(part, T - A - PEND, parts):
+        p = paramedics[i % P]
+        task = new_task(i)
+        task_assign(task_id=task.pk, actor=supervisor, paramedic_id=p.pk)
+        task_change_status(task_id=task.pk, to_status="in_progress", actor=p.user)
+        if rng.random() < CANCEL:
+            task_change_status(task_id=task.pk, to_status="cancelled", actor=supervisor,
+                               allowed_moves=frozenset({"cancel"}))
+        else:
+            task_change_status(task_id=task.pk, to_status="completed", actor=p.user)
+        last[str(p.pk)] = str(task.pk)
+    connections.close_all()
+    return last
+
+# Two processes (2 cores; each paramedic's tasks stay in one of them, so no lock
+# waits): the history is most of the seeding time.
+PARTS = 2
+connections.close_all()  # each child opens its own connection
+ctx = multiprocessing.get_context("fork")
+out = ctx.Queue()
+workers = [ctx.Process(target=finished_history, args=(k, PARTS, out)) for k in range(PARTS)]
+for w in workers:
+    w.start()
+for _ in workers:
+    last = out.get(timeout=600)
+    assert "error" not in last, last.get("error")
+    for pk, task_pk in last.items():
+        state[pk]["last_task"] = task_pk
+for w in workers:
+    w.join()
+    assert w.exitcode == 0, "a seeding process failed"
+# Active: paramedics 1..A (0 is left free for the in-process measurements).
+for i, p in enumerate(paramedics[1 : A + 1]):
+    task = new_task(T + i)
+    task_assign(task_id=task.pk, actor=supervisor, paramedic_id=p.pk)
+    status = "assigned"
+    if i % 2:
+        task_change_status(task_id=task.pk, to_status="in_progress", actor=p.user)
+        status = "in_progress"
+    state[str(p.pk)]["active"] = [str(task.pk), status]
+for i in range(PEND):
+    new_task(T + A + i)
+from integrations.models import OutboxEvent
+OutboxEvent.objects.all().delete()
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE")
+print("LOAD_SEED " + json.dumps({
+    "supervisor": str(AccessToken.for_user(supervisor)),
+    "paramedics": [
+        {"id": str(p.pk), "token": str(AccessToken.for_user(p.user)), **state[str(p.pk)]}
+        for p in paramedics
+    ],
+}))
+"""
+
+# Run by `manage.py shell -c` after the load: query counts and the profile.
+INPROCESS_SCRIPT = r"""
+import cProfile, io, json, os, pstats, time
+from django.contrib.auth import get_user_model
+from django.db import close_old_connections, connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from PIL import Image
+from rest_framework_simplejwt.tokens import AccessToken
+from paramedics.models import Paramedic
+from tasks.models import EmergencyTask
+
+import logging
+logging.disable(logging.WARNING)
+User = get_user_model()
+sup = User.objects.get(username="load-supervisor")
+qc = Paramedic.objects.select_related("user").get(pk=os.environ["LOAD_QC_PARAMEDIC"])
+client = Client(HTTP_HOST="127.0.0.1")
+SUP = {"HTTP_AUTHORIZATION": f"Bearer {AccessToken.for_user(sup)}"}
+ME = {"HTTP_AUTHORIZATION": f"Bearer {AccessToken.for_user(qc.user)}"}
+API = "/api/v1"
+POLL = f"{API}/paramedics/{qc.pk}/tasks?status=assigned&status=in_progress"
+rows = []
+
+def count(endpoint, case, method, path, headers, data=None, **extra):
+    call = getattr(client, method)
+    with CaptureQueriesContext(connection) as captured:
+        if method == "post" and data is not None and not extra.get("multipart"):
+            response = call(path, data=json.dumps(data), content_type="application/json", **headers)
+        elif method == "post":
+            response = call(path, data=data, **headers)
+        else:
+            response = call(path, **headers)
+    assert 200 <= response.status_code < 300, (path, response.status_code, response.content[:300])
+    is_json = response.get("Content-Type", "").startswith("application/json")
+    body = response.json() if is_json else {}
+    rows.append([endpoint, case, len(captured.captured_queries)])
+    return body
+
+count("GET /healthz", "-", "get", "/healthz", {})
+count("GET /paramedics/{id}/tasks", "filter active, 0 rows", "get", POLL, ME)
+n_hist = EmergencyTask.objects.filter(paramedic=qc).count()
+count("GET /paramedics/{id}/tasks", f"no filter, {n_hist} rows", "get",
+      f"{API}/paramedics/{qc.pk}/tasks", ME)
+count("GET /paramedics/{id}/tasks", "supervisor, filter active", "get", POLL, SUP)
+count("GET /tasks?page_size=50", "page_size=5", "get", f"{API}/tasks?page_size=5", SUP)
+count("GET /tasks?page_size=50", "page_size=50", "get", f"{API}/tasks?page_size=50", SUP)
+count("GET /paramedics?status=available", "page_size=5", "get",
+      f"{API}/paramedics?status=available&page_size=5", SUP)
+count("GET /paramedics?status=available", "page_size=50", "get",
+      f"{API}/paramedics?status=available&page_size=50", SUP)
+task = count("POST /tasks", "new request", "post", f"{API}/tasks", SUP, {
+    "request_id": "load-inprocess-1", "patient_id": "p-1", "priority": "urgent",
+    "location": {"lat": 52.5, "lon": 13.4}})
+count("POST /tasks/{id}/assign", "paramedic given", "post", f"{API}/tasks/{task['id']}/assign",
+      SUP, {"paramedic": str(qc.pk)})
+count("GET /paramedics/{id}/tasks", "filter active, 1 row", "get", POLL, ME)
+count("POST /paramedics/{id}/tasks/{task_id}", "start", "post",
+      f"{API}/paramedics/{qc.pk}/tasks/{task['id']}", ME, {"status": "in_progress"})
+buffer = io.BytesIO()
+Image.frombytes("L", (48, 48), os.urandom(48 * 48)).save(buffer, "PNG")
+buffer.name = "xray.png"
+buffer.seek(0)
+count("POST /paramedics/{id}/xray", "48x48 PNG", "post", f"{API}/paramedics/{qc.pk}/xray", ME,
+      {"image": buffer, "task": task["id"]}, multipart=True)
+count("POST /paramedics/{id}/tasks/{task_id}", "complete", "post",
+      f"{API}/paramedics/{qc.pk}/tasks/{task['id']}", ME, {"status": "completed"})
+print("LOAD_QUERIES " + json.dumps(rows))
+
+# --- profile -------------------------------------------------------------------
+# The polling paramedic gets a task again, so its list has the usual one row.
+task = count("POST /tasks", "new request", "post", f"{API}/tasks", SUP, {
+    "request_id": "load-inprocess-2", "patient_id": "p-2", "priority": "urgent",
+    "location": {"lat": 52.5, "lon": 13.4}})
+count("POST /tasks/{id}/assign", "paramedic given", "post", f"{API}/tasks/{task['id']}/assign",
+      SUP, {"paramedic": str(qc.pk)})
+N = int(os.environ["LOAD_PROFILE_CALLS"])
+TARGETS = {
+    "GET /healthz": ("/healthz", {}),
+    "GET /paramedics/{id}/tasks": (POLL, ME),
+    "GET /tasks?page_size=50": (f"{API}/tasks?page_size=50", SUP),
+}
+
+def call(path, headers):
+    close_old_connections()  # as gunicorn's request_started does: the health check runs
+    return client.get(path, **headers)
+
+timings = {}
+for name, (path, headers) in TARGETS.items():
+    for _ in range(50):  # warm-up
+        call(path, headers)
+    cpu, wall = time.thread_time(), time.perf_counter()
+    for _ in range(N):
+        call(path, headers)
+    timings[name] = {"cpu": (time.thread_time() - cpu) / N * 1000,
+                     "wall": (time.perf_counter() - wall) / N * 1000}
+print("LOAD_TIMINGS " + json.dumps({"calls": N, "timings": timings}))
+
+# Cumulative time per call of the stages a request goes through (ms, under cProfile).
+STAGES = [
+    ("whole request (test client)", "django/test/client.py", "get"),
+    ("  JWTAuthentication.authenticate", "simplejwt/authentication.py", "authenticate"),
+    ("    get_user: SELECT auth_user", "simplejwt/authentication.py", "get_user"),
+    ("  check_permissions (role checks)", "rest_framework/views.py", "check_permissions"),
+    ("    is_supervisor: SELECT groups", "config/roles.py", "_group_names"),
+    ("    paramedic_of: SELECT paramedic", "config/roles.py", "paramedic_of"),
+    ("  _paramedic: get_object_or_404", "tasks/views.py", "_paramedic"),
+    ("  filter_queryset (django-filter)", "rest_framework/generics.py", "filter_queryset"),
+    ("  paginate_queryset: COUNT + page", "rest_framework/generics.py", "paginate_queryset"),
+    ("    Paginator.count: SELECT COUNT", "django/core/paginator.py", "count"),
+    ("  serializer .data (TaskSerializer)", "rest_framework/serializers.py", "data"),
+    ("    ModelSerializer.get_fields", "rest_framework/serializers.py", "get_fields"),
+    ("  JSONRenderer.render", "rest_framework/renderers.py", "render"),
+    ("all queries: SQLCompiler.as_sql", "django/db/models/sql/compiler.py", "as_sql"),
+    ("all queries: CursorWrapper._execute", "django/db/backends/utils.py", "_execute"),
+    ("health check: is_usable (SELECT 1)", "django/db/backends/postgresql/base.py", "is_usable"),
+]
+for name in ("GET /paramedics/{id}/tasks", "GET /tasks?page_size=50"):
+    path, headers = TARGETS[name]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(N):
+        call(path, headers)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    per_call = stats.total_tt / N * 1000
+    print(f"LOAD_PROFILE {name} ({N} calls, {per_call:.2f} ms per call under cProfile)")
+    for label, suffix, func_name in STAGES:
+        best = None
+        for (filename, _line, func), (_cc, nc, _tt, ct, _callers) in stats.stats.items():
+            if func == func_name and filename.endswith(suffix) and (best is None or ct > best[1]):
+                best = (nc, ct)
+        if best:
+            print(f"LOAD_STAGE {label:<40} {best[1] / N * 1000:7.2f} ms {best[0] / N:5.1f} calls")
+    out = io.StringIO()
+    stats.stream = out
+    stats.sort_stats("tottime").print_stats(12)
+    print("LOAD_TOTTIME")
+    print("   ncalls" + out.getvalue().split("ncalls", 1)[-1].rstrip())
+    print("LOAD_END")
+"""
+
+
+class Deadline(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise Deadline(f"bench/load.py did not finish within {DEADLINE_S} s")
+
+
+def _on_term(signum, frame):
+    raise SystemExit(128 + signum)  # run the clean-up in main()'s finally
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def loadavg() -> tuple[float, float, float]:
+    with open("/proc/loadavg") as handle:
+        one, five, fifteen = handle.read().split()[:3]
+    return float(one), float(five), float(fifteen)
+
+
+def wait_quiet(max_load: float, wait_max: float) -> str:
+    """Wait until the 1-minute load average is at most max_load; describe what happened."""
+    started = time.monotonic()
+    while True:
+        load = loadavg()
+        waited = time.monotonic() - started
+        if load[0] <= max_load:
+            return (
+                f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} after {waited:.0f} s wait"
+            )
+        if waited >= wait_max:
+            return (
+                f"load average still {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} after "
+                f"{waited:.0f} s wait (> {max_load}): figures are disturbed by other work"
+            )
+        print(f"  waiting for a quiet machine: load {load[0]:.2f} > {max_load}", flush=True)
+        time.sleep(10)
+
+
+# --- database, environment, manage.py --------------------------------------
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+            print(f"created database {name}")
+
+
+def make_env(tmp: Path, url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    # Anything that would switch on an outside service stays off.
+    for name in (
+        "CELERY_BROKER_URL",
+        "CACHE_URL",
+        "S3_BUCKET",
+        "PATIENT_SERVICE_URL",
+        "NOTIFICATION_SERVICE_URL",
+        "XRAY_SERVICE_URL",
+        "DJANGO_DEBUG",
+        "DB_CONN_MAX_AGE",
+        "JWT_ACCESS_MINUTES",
+    ):
+        env.pop(name, None)
+    env.update(
+        DATABASE_URL=url,
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        THROTTLE_AUTH_RATE="100000/min",
+        WHITENOISE_USE_FINDERS="true",
+        MEDIA_ROOT=str(tmp / "media"),
+        TMPDIR=str(tmp / "spool"),  # Django spools uploads with tempfile
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+        LOAD_PARAMEDICS=str(PARAMEDICS),
+        LOAD_TASKS=str(TASKS),
+        LOAD_ACTIVE=str(ACTIVE),
+        LOAD_PENDING=str(PENDING),
+        LOAD_CANCELLED_SHARE=str(CANCELLED_SHARE),
+    )
+    (tmp / "media").mkdir()
+    (tmp / "spool").mkdir()
+    return env
+
+
+def manage(env: dict, *args: str, timeout: float = 240) -> str:
+    done = subprocess.run(
+        [PYTHON, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def tagged(output: str, tag: str) -> str:
+    for line in output.splitlines():
+        if line.startswith(tag + " "):
+            return line[len(tag) + 1 :]
+    raise RuntimeError(f"no {tag} line in:\n{output}")
+
+
+# --- CPU accounting ----------------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += [int(p) for p in handle.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of the gunicorn workers and of this database's PostgreSQL backends."""
+
+    def __init__(self, master: int, url: str):
+        import psycopg
+
+        self.master = master
+        self.db = urlsplit(url).path.lstrip("/")
+        self.conn = psycopg.connect(
+            urlunsplit(urlsplit(url)._replace(path="/postgres")), autocommit=True
+        )
+
+    def _backends(self) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.db]
+        ).fetchall()
+        return [pid for (pid,) in rows]
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        app = {pid: cpu_seconds(pid) for pid in children(self.master)}
+        db = {pid: cpu_seconds(pid) for pid in self._backends()}
+        return {
+            "app": {k: v for k, v in app.items() if v is not None},
+            "db": {k: v for k, v in db.items() if v is not None},
+        }
+
+    @staticmethod
+    def used(before: dict, after: dict) -> dict[str, float]:
+        # A backend that appeared during the phase counts from zero.
+        return {
+            kind: sum(after[kind][pid] - before[kind].get(pid, 0.0) for pid in after[kind])
+            for kind in ("app", "db")
+        }
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --- the HTTP client ---------------------------------------------------------
+
+
+class Closed(Exception):
+    """The server closed the connection before sending a byte of the response."""
+
+
+class Http:
+    """Minimal keep-alive HTTP/1.1 client: pre-encoded requests, Content-Length bodies."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.sock: socket.socket | None = None
+        self.buf = b""
+        self.reconnects = 0
+
+    def _connect(self) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = None
+
+    def request(self, raw: bytes) -> tuple[int, bytes]:
+        # gunicorn closes a connection idle past --keep-alive; the request was not
+        # read then, so it is sent again once on a fresh connection.
+        for attempt in (0, 1):
+            if self.sock is None:
+                self._connect()
+                self.reconnects += attempt
+            try:
+                self.sock.sendall(raw)
+                return self._response()
+            except (Closed, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _recv(self, started: bool) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            if started:
+                raise ConnectionError("connection closed mid-response")
+            raise Closed()
+        self.buf += chunk
+
+    def _response(self) -> tuple[int, bytes]:
+        while b"\r\n\r\n" not in self.buf:
+            self._recv(bool(self.buf))
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            key, _, value = line.partition(b":")
+            headers[key.strip().lower()] = value.strip()
+        if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            body = self._chunked()
+        else:
+            length = int(headers.get(b"content-length", b"0"))
+            while len(self.buf) < length:
+                self._recv(True)
+            body, self.buf = self.buf[:length], self.buf[length:]
+        if headers.get(b"connection", b"").lower() == b"close":
+            self.close()
+        return status, body
+
+    def _chunked(self) -> bytes:
+        body = b""
+        while True:
+            while b"\r\n" not in self.buf:
+                self._recv(True)
+            size_line, _, self.buf = self.buf.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            while len(self.buf) < size + 2:
+                self._recv(True)
+            body += self.buf[:size]
+            self.buf = self.buf[size + 2 :]
+            if size == 0:
+                return body
+
+
+def build(method: str, path: str, port: int, token: str | None = None, body=None, ctype=None):
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Accept: application/json"]
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    payload = b""
+    if body is not None:
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        lines.append(f"Content-Type: {ctype or 'application/json'}")
+        lines.append(f"Content-Length: {len(payload)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+def png_multipart(task_id: str) -> tuple[bytes, str]:
+    """A small random grey PNG (unique, so never deduplicated) as a multipart body."""
+    import io
+
+    from PIL import Image
+
+    image = io.BytesIO()
+    Image.frombytes("L", (48, 48), os.urandom(48 * 48)).save(image, "PNG")
+    boundary = "load-" + uuid.uuid4().hex
+    body = (
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="task"\r\n\r\n'
+            f"{task_id}\r\n"
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="image"; filename="xray.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + image.getvalue()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+# --- a client process --------------------------------------------------------
+
+
+class Client:
+    """One closed-loop client; owns a disjoint set of paramedics (their cycle state)."""
+
+    def __init__(self, port: int, index: int, supervisor: str, owned: list[dict]):
+        self.port = port
+        self.index = index
+        self.supervisor = supervisor
+        self.owned = owned
+        self.rng = random.Random(1000 + index)
+        self.http = Http(port)
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.errors: Counter = Counter()
+        self.samples: list[str] = []
+        self.end_at = 0.0
+        self.serial = 0
+        self.turn = 0
+
+    def call(self, endpoint: str, raw: bytes) -> bytes | None:
+        started = time.monotonic()
+        try:
+            status, body = self.http.request(raw)
+        except OSError as exc:
+            status, body = 0, repr(exc).encode()
+            self.http.close()
+        done = time.monotonic()
+        if done <= self.end_at:  # after the end of the phase: done, but not counted
+            self.latencies[endpoint].append(done - started)
+        if not 200 <= status < 300:
+            self.errors[endpoint] += 1
+            if len(self.samples) < 5:
+                self.samples.append(f"{endpoint}: HTTP {status} {body[:200]!r}")
+            return None
+        return body
+
+    def next_paramedic(self) -> dict:
+        self.turn += 1
+        return self.owned[self.turn % len(self.owned)]
+
+    # actions ---------------------------------------------------------------
+
+    def healthz(self) -> None:
+        self.call(HEALTHZ, build("GET", "/healthz", self.port))
+
+    def poll(self) -> None:
+        p = self.next_paramedic()
+        path = f"/api/v1/paramedics/{p['id']}/tasks?status=assigned&status=in_progress"
+        self.call(POLL, build("GET", path, self.port, p["token"]))
+
+    def sup_tasks(self) -> None:
+        self.call(SUP_TASKS, build("GET", "/api/v1/tasks?page_size=50", self.port, self.supervisor))
+
+    def sup_paramedics(self) -> None:
+        path = "/api/v1/paramedics?status=available"
+        self.call(SUP_PARAMEDICS, build("GET", path, self.port, self.supervisor))
+
+    def status(self) -> None:
+        """The next step of one paramedic's cycle: dispatch, start or complete."""
+        p = self.next_paramedic()
+        if p["active"] is None:
+            self.serial += 1
+            request = {
+                "request_id": f"load-{self.index}-{self.serial}-{uuid.uuid4().hex[:12]}",
+                "patient_id": f"load-patient-{self.serial}",
+                "priority": self.rng.choice(["critical", "urgent", "routine"]),
+                "address": "1 Load Street",
+                "location": {"lat": 52.52, "lon": 13.40},
+            }
+            body = self.call(
+                CREATE, build("POST", "/api/v1/tasks", self.port, self.supervisor, request)
+            )
+            if body is None:
+                return
+            task_id = json.loads(body)["id"]
+            body = self.call(
+                ASSIGN,
+                build(
+                    "POST",
+                    f"/api/v1/tasks/{task_id}/assign",
+                    self.port,
+                    self.supervisor,
+                    {"paramedic": p["id"]},
+                ),
+            )
+            if body is not None:
+                p["active"] = [task_id, "assigned"]
+            return
+        task_id, current = p["active"]
+        target = "in_progress" if current == "assigned" else "completed"
+        path = f"/api/v1/paramedics/{p['id']}/tasks/{task_id}"
+        body = self.call(STATUS, build("POST", path, self.port, p["token"], {"status": target}))
+        if body is not None:
+            if target == "completed":
+                p["active"], p["last_task"] = None, task_id
+            else:
+                p["active"] = [task_id, target]
+
+    def upload(self) -> None:
+        p = self.next_paramedic()
+        task_id = p["active"][0] if p["active"] else p["last_task"]
+        body, ctype = png_multipart(task_id)
+        path = f"/api/v1/paramedics/{p['id']}/xray"
+        self.call(UPLOAD, build("POST", path, self.port, p["token"], body, ctype))
+
+    def run(self, kind: str, start_at: float, end_at: float) -> None:
+        self.end_at = end_at
+        if kind == "mix":
+            actions = [getattr(self, name) for name in MIX]
+            weights = list(MIX.values())
+
+            def step():
+                self.rng.choices(actions, weights)[0]()
+        else:
+            step = getattr(self, kind)
+        while time.monotonic() < start_at:
+            time.sleep(0.001)
+        while time.monotonic() < end_at:
+            step()
+        self.http.close()
+
+
+def client_process(port, index, supervisor, owned, kind, start_at, end_at, out) -> None:
+    import resource
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    client = Client(port, index, supervisor, owned)
+    client.run(kind, start_at, end_at)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out.put(
+        {
+            "index": index,
+            "latencies": dict(client.latencies),
+            "errors": dict(client.errors),
+            "samples": client.samples,
+            "owned": client.owned,
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "reconnects": client.http.reconnects,
+        }
+    )
+
+
+def run_phase(name, kind, seconds, ctx) -> dict:
+    """N client processes for `seconds`; returns per-endpoint figures and CPU used."""
+    mp = multiprocessing.get_context("fork")
+    out = mp.Queue()
+    n = ctx["clients"]
+    start_at = time.monotonic() + 0.5  # all processes forked and connected by then
+    end_at = start_at + seconds
+    procs = [
+        mp.Process(
+            target=client_process,
+            args=(
+                ctx["port"],
+                i,
+                ctx["supervisor"],
+                ctx["owned"][i],
+                kind,
+                start_at,
+                end_at,
+                out,
+            ),
+            daemon=True,
+        )
+        for i in range(n)
+    ]
+    for proc in procs:
+        proc.start()
+    while time.monotonic() < start_at:
+        time.sleep(0.005)
+    before = ctx["meter"].sample() if ctx.get("meter") else None
+    load_before = loadavg()[0]
+    time.sleep(max(0.0, end_at - time.monotonic()))
+    after = ctx["meter"].sample() if ctx.get("meter") else None
+    results = [out.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=30)
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors: Counter = Counter()
+    samples: list[str] = []
+    client_cpu = 0.0
+    reconnects = 0
+    for result in results:
+        ctx["owned"][result["index"]] = result["owned"]  # the cycle state goes on
+        for endpoint, values in result["latencies"].items():
+            latencies[endpoint] += values
+        errors.update(result["errors"])
+        samples += result["samples"]
+        client_cpu += result["cpu"]
+        reconnects += result["reconnects"]
+    cpu = CpuMeter.used(before, after) if before else None
+    total = sum(len(v) for v in latencies.values())
+    return {
+        "name": name,
+        "kind": kind,
+        "seconds": seconds,
+        "latencies": latencies,
+        "errors": errors,
+        "samples": samples,
+        "client_cpu": client_cpu,
+        "cpu": cpu,
+        "requests": total,
+        "reconnects": reconnects,
+        "load": (load_before, loadavg()[0]),
+    }
+
+
+# --- gunicorn ----------------------------------------------------------------
+
+
+class Gunicorn:
+    def __init__(self, env: dict, log_path: Path):
+        self.env = env
+        self.port = free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> "Gunicorn":
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [
+                GUNICORN,
+                "config.wsgi:application",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                *GUNICORN_ARGS,
+                "--timeout",
+                "60",
+                # Else gunicorn binds ~/.gunicorn/gunicorn.ctl, shared with any other.
+                "--no-control-socket",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited early:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                http = Http(self.port)
+                status, _ = http.request(build("GET", "/healthz", self.port))
+                http.close()
+                if status == 200 and len(children(self.process.pid)) >= 2:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer /healthz in {timeout}s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=35)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+# --- report ------------------------------------------------------------------
+
+
+def pct(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile, in ms."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))] * 1000
+
+
+def endpoint_rows(phase: dict) -> list[dict]:
+    rows = []
+    for endpoint, values in sorted(phase["latencies"].items(), key=lambda kv: -len(kv[1])):
+        ordered = sorted(values)
+        rows.append(
+            {
+                "endpoint": endpoint,
+                "requests": len(values),
+                "rps": len(values) / phase["seconds"],
+                "p50": pct(ordered, 0.50),
+                "p95": pct(ordered, 0.95),
+                "p99": pct(ordered, 0.99),
+                "errors": phase["errors"].get(endpoint, 0),
+            }
+        )
+    return rows
+
+
+def print_report(phases: list[dict], clients: int, seconds: float) -> tuple[int, float]:
+    healthz = [p for p in phases if p["kind"] == "healthz"]
+    base = statistics.mean(p["requests"] / p["seconds"] for p in healthz)
+    each = " and ".join(f"{p['requests'] / p['seconds']:.0f}" for p in healthz)
+    print(f"\n/healthz baseline: {each} req/s (before and after), mean {base:.0f} req/s\n")
+    print(
+        "| phase | endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | errors "
+        "| ratio to /healthz | app CPU ms/req | db CPU ms/req |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    total_errors = 0
+    poll_ratio = float("nan")
+    for phase in phases:
+        if phase["kind"] == "mix":
+            continue
+        cpu = phase["cpu"]
+        for row in endpoint_rows(phase):
+            ratio = row["rps"] / base
+            if phase["kind"] == "poll" and row["endpoint"] == POLL:
+                poll_ratio = ratio
+            total_errors += row["errors"]
+            # CPU of the phase over all its requests (the status phase mixes four).
+            app = cpu["app"] / phase["requests"] * 1000 if cpu else float("nan")
+            db = cpu["db"] / phase["requests"] * 1000 if cpu else float("nan")
+            print(
+                f"| {phase['name']} | {row['endpoint']} | {row['requests']:,} | {row['rps']:.0f} "
+                f"| {row['p50']:.1f} | {row['p95']:.1f} | {row['p99']:.1f} | {row['errors']} "
+                f"| {ratio:.2f} | {app:.2f} | {db:.2f} |"
+            )
+    for phase in phases:
+        if phase["kind"] != "mix":
+            continue
+        print(
+            f"\nRealistic mix, {phase['seconds']:.0f} s, {clients} clients "
+            f"(weights {', '.join(f'{k} {v}' for k, v in MIX.items())}): "
+            f"{phase['requests'] / phase['seconds']:.0f} req/s in all\n"
+        )
+        print("| endpoint | requests | req/s | share | p50 ms | p95 ms | p99 ms | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for row in endpoint_rows(phase):
+            total_errors += row["errors"]
+            print(
+                f"| {row['endpoint']} | {row['requests']:,} | {row['rps']:.0f} "
+                f"| {row['requests'] / phase['requests']:.0%} | {row['p50']:.1f} "
+                f"| {row['p95']:.1f} | {row['p99']:.1f} | {row['errors']} |"
+            )
+        if phase["cpu"]:
+            app, db = (phase["cpu"][k] / phase["requests"] * 1000 for k in ("app", "db"))
+            print(f"\nmix CPU per request: app {app:.2f} ms, db {db:.2f} ms")
+    print()
+    for phase in phases:
+        print(
+            f"{phase['name']:<16} load {phase['load'][0]:.2f} -> {phase['load'][1]:.2f}, "
+            f"client CPU {phase['client_cpu'] / phase['seconds']:.2f} cores, "
+            f"server CPU {sum((phase['cpu'] or {}).values()) / phase['seconds']:.2f} cores, "
+            f"reconnects {phase['reconnects']}"
+        )
+    samples = [s for p in phases for s in p["samples"]]
+    if samples:
+        print("\nfirst errors:\n  " + "\n  ".join(samples[:10]))
+    return total_errors, poll_ratio
+
+
+def print_inprocess(output: str) -> None:
+    rows = json.loads(tagged(output, "LOAD_QUERIES"))
+    print("\nQueries per request (in-process, CaptureQueriesContext; under gunicorn each")
+    print("request that touches the database also runs the health check, a SELECT 1)\n")
+    print("| endpoint | case | queries |")
+    print("|---|---|---:|")
+    for endpoint, case, n in rows:
+        print(f"| {endpoint} | {case} | {n} |")
+    timings = json.loads(tagged(output, "LOAD_TIMINGS"))
+    base = timings["timings"][HEALTHZ]
+    print(
+        f"\nIn-process, Django test client, {timings['calls']} calls each, no profiler "
+        "(the polling paramedic has one active task):\n"
+    )
+    print("| endpoint | CPU ms/call | wall ms/call | /healthz CPU / this CPU |")
+    print("|---|---:|---:|---:|")
+    for name, t in timings["timings"].items():
+        print(f"| {name} | {t['cpu']:.2f} | {t['wall']:.2f} | {base['cpu'] / t['cpu']:.2f} |")
+    for block in output.split("LOAD_PROFILE ")[1:]:
+        head, _, rest = block.partition("\n")
+        print(f"\ncProfile of {head}; cumulative time per call by stage:\n")
+        for line in rest.splitlines():
+            if line.startswith("LOAD_STAGE "):
+                print("  " + line[len("LOAD_STAGE ") :])
+        tottime = rest.split("LOAD_TOTTIME\n", 1)[1].split("LOAD_END", 1)[0]
+        print("\ntop 12 by own time:\n" + tottime.rstrip())
+
+
+# --- main --------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (processes)")
+    parser.add_argument("--seconds", type=float, default=10, help="per single-endpoint phase")
+    parser.add_argument("--mixed-seconds", type=float, default=20, help="the realistic mix")
+    parser.add_argument("--max-load", type=float, default=1.5, help="wait until load1 <= this")
+    parser.add_argument("--wait-max", type=float, default=240, help="wait at most (s)")
+    parser.add_argument("--profile-calls", type=int, default=500)
+    args = parser.parse_args()
+
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.alarm(DEADLINE_S)
+    url = os.environ.get("LOAD_DATABASE_URL", DATABASE_URL)
+    tmp = Path(tempfile.mkdtemp(prefix="paramedic-load-"))
+    server = None
+    meter = None
+    try:
+        quiet = wait_quiet(args.max_load, args.wait_max)
+        print(f"start: {quiet}", flush=True)
+        t0 = time.monotonic()
+        ensure_database(url)
+        env = make_env(tmp, url)
+        manage(env, "migrate", "--no-input", "-v", "0")
+        seed = json.loads(tagged(manage(env, "shell", "-c", SEED_SCRIPT), "LOAD_SEED"))
+        print(
+            f"seeded {PARAMEDICS} paramedics, {TASKS} tasks ({ACTIVE} active, {PENDING} pending) "
+            f"in {time.monotonic() - t0:.0f} s",
+            flush=True,
+        )
+        paramedics = seed["paramedics"]
+        qc = paramedics[0]  # kept out of the traffic for the in-process measurements
+        pool = paramedics[1:]
+        owned = [pool[i :: args.clients] for i in range(args.clients)]
+
+        server = Gunicorn(env, tmp / "gunicorn.log").start()
+        meter = CpuMeter(server.process.pid, url)
+        print(
+            f"gunicorn {' '.join(GUNICORN_ARGS)} on 127.0.0.1:{server.port}, "
+            f"{args.clients} clients",
+            flush=True,
+        )
+        ctx = {
+            "port": server.port,
+            "clients": args.clients,
+            "supervisor": seed["supervisor"],
+            "owned": owned,
+            "meter": meter,
+        }
+        run_phase("warm-up", "mix", 3, ctx)  # imports, connections, caches: not counted
+        plan = [
+            ("healthz before", "healthz", args.seconds),
+            ("paramedic poll", "poll", args.seconds),
+            ("field cycle", "status", args.seconds),
+            ("supervisor tasks", "sup_tasks", args.seconds),
+            ("supervisor roster", "sup_paramedics", args.seconds),
+            ("uploads", "upload", args.seconds),
+            ("realistic mix", "mix", args.mixed_seconds),
+            ("healthz after", "healthz", args.seconds),
+        ]
+        phases = []
+        for name, kind, seconds in plan:
+            phase = run_phase(name, kind, seconds, ctx)
+            print(
+                f"  {name:<18} {phase['requests'] / seconds:7.0f} req/s, "
+                f"{sum(phase['errors'].values())} errors",
+                flush=True,
+            )
+            phases.append(phase)
+        meter.close()
+        meter = None
+        server.stop()
+        end_load = loadavg()
+
+        in_env = {
+            **env,
+            "LOAD_QC_PARAMEDIC": qc["id"],
+            "LOAD_PROFILE_CALLS": str(args.profile_calls),
+        }
+        inprocess = manage(in_env, "shell", "-c", INPROCESS_SCRIPT)
+
+        print(
+            f"\nPostgreSQL database {urlsplit(url).path.lstrip('/')}; gunicorn "
+            f"{' '.join(GUNICORN_ARGS)}; {args.clients} clients; {args.seconds:.0f} s per "
+            f"single-endpoint phase, {args.mixed_seconds:.0f} s mix; {os.cpu_count()} CPUs"
+        )
+        print(f"at start: {quiet}; at end: load average {' '.join(f'{x:.2f}' for x in end_load)}")
+        errors, poll_ratio = print_report(phases, args.clients, args.seconds)
+        print_inprocess(inprocess)
+        verdict = "met" if poll_ratio >= 0.5 else "NOT met"
+        print(
+            f"\n{POLL} at {poll_ratio:.2f} of /healthz's throughput (goal >= 0.5: {verdict}); "
+            f"errors {errors} (must be 0)"
+        )
+        return 1 if errors else 0
+    finally:
+        if meter is not None:
+            meter.close()
+        if server is not None:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
