@@ -1,5 +1,6 @@
 """OpenAPI: every operation documents the API's error shape (DESIGN §5)."""
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -55,3 +56,9 @@ class ApiAutoSchema(AutoSchema):
                 responses[code] = self._get_response_for_code(ErrorSerializer, code)
                 responses[code]["description"] = _DESCRIPTIONS[code]
         return responses
+
+
+class ParamedicJWTScheme(SimpleJWTScheme):
+    """Document config.authentication.JWTAuthentication as the Bearer JWT it is."""
+
+    target_class = "config.authentication.JWTAuthentication"

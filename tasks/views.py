@@ -1,4 +1,3 @@
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -6,7 +5,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from paramedics.permissions import IsSupervisor, IsSupervisorOrParamedic
-from paramedics.selectors import paramedics_visible_to
+from paramedics.selectors import paramedic_visible_to
 
 from .dispatch import rank_candidates
 from .filters import ParamedicTaskFilter, TaskFilter
@@ -149,9 +148,7 @@ class ParamedicTaskViewSet(viewsets.GenericViewSet):
     ordering = ["-created_at"]
 
     def _paramedic(self):
-        return get_object_or_404(
-            paramedics_visible_to(self.request.user), pk=self.kwargs["paramedic_id"]
-        )
+        return paramedic_visible_to(self.request.user, self.kwargs["paramedic_id"])
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from config.errors import NotFound
 from config.roles import is_doctor, is_supervisor, paramedic_of
 from paramedics.permissions import IsSupervisorOrParamedic
-from paramedics.selectors import paramedics_visible_to
+from paramedics.selectors import paramedic_visible_to
 from tasks.models import EmergencyTask
 
 from .downloads import check_download_token, download_link
@@ -56,7 +56,7 @@ class XrayUploadView(APIView):
         responses={201: XrayImageSerializer, 200: XrayImageSerializer},
     )
     def post(self, request, paramedic_id):
-        paramedic = get_object_or_404(paramedics_visible_to(request.user), pk=paramedic_id)
+        paramedic = paramedic_visible_to(request.user, paramedic_id)
         # Before the body is read: refuse an oversized declaration, then stream to disk.
         check_declared_size(request.META.get("CONTENT_LENGTH"))
         request._request.upload_handlers = [HashingTemporaryFileUploadHandler(request._request)]
