@@ -38,6 +38,10 @@ def check_declared_size(content_length: str | None) -> None:
 class HashingTemporaryFileUploadHandler(TemporaryFileUploadHandler):
     """Writes each file to a temporary file, hashing it and enforcing the size limit."""
 
+    # 1 MiB pieces instead of Django's 64 KiB: a 200 MB X-ray is parsed, hashed and
+    # written in ~200 steps instead of ~3,200, with memory still bounded.
+    chunk_size = 1024 * 1024
+
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
         self._sha256 = hashlib.sha256()
