@@ -11,9 +11,12 @@ be `available`), the paramedic's status and current_task are tied by a check
 constraint, and a partial unique index allows one active task per paramedic.
 """
 
+import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -21,9 +24,12 @@ from django.utils import timezone
 
 from config.errors import Conflict, Duplicate, InvalidTransition, NotFound
 from config.roles import is_supervisor
+from integrations.clients import PermanentIntegrationError
+from integrations.outbox import record_event
 from paramedics.models import Paramedic, ParamedicStatus
 
-from .models import EmergencyTask, TaskHistory, TaskStatus
+from .dispatch import rank_candidates
+from .models import EmergencyTask, ReminderKind, TaskHistory, TaskReminder, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +75,6 @@ class IntakeResult:
 
 def _record_event(task: EmergencyTask, kind: str, history: TaskHistory | None) -> None:
     """Write the outbox rows for this change (DESIGN §8), inside its transaction."""
-    from integrations.outbox import record_event
-
     record_event(
         kind=kind,
         aggregate_type="task",
@@ -233,8 +237,6 @@ def _claim_paramedic(task: EmergencyTask, paramedic_id) -> None:
 
 
 def _claim_top_candidate(task: EmergencyTask) -> None:
-    from .dispatch import rank_candidates
-
     for candidate in rank_candidates(task, limit=AUTO_ASSIGN_ATTEMPTS):
         try:
             with transaction.atomic():
@@ -308,10 +310,6 @@ MAX_PATIENT_DETAILS_BYTES = 64 * 1024
 
 def task_store_patient_details(*, task_id, details: dict) -> None:
     """Keep the Patient Service's emergency details on the task (not its status)."""
-    import json
-
-    from integrations.clients import PermanentIntegrationError
-
     if len(json.dumps(details)) > MAX_PATIENT_DETAILS_BYTES:
         raise PermanentIntegrationError("patient-service: details larger than 64 KB")
     EmergencyTask.objects.filter(pk=task_id).update(
@@ -325,12 +323,6 @@ def task_send_due_reminders(*, now=None) -> int:
     A TaskReminder row (unique per task, kind and the moment its clock started)
     is written with the outbox event, so a reminder is sent once, not once per beat.
     """
-    from datetime import timedelta
-
-    from django.conf import settings
-
-    from .models import ReminderKind, TaskReminder
-
     now = now or timezone.now()
     due = [
         (
@@ -362,8 +354,6 @@ def task_send_due_reminders(*, now=None) -> int:
                     )
                     payload = task_event_payload(task, None)
                     payload["reminder"] = kind
-                    from integrations.outbox import record_event
-
                     record_event(
                         kind="task.reminder",
                         aggregate_type="task",

@@ -20,9 +20,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError, ServiceUnavailable
+from integrations.outbox import record_event
 from paramedics.models import Paramedic
 from tasks.models import EmergencyTask
 
+from .downloads import uses_s3
 from .models import XrayImage
 from .validation import inspect_image
 
@@ -50,8 +52,6 @@ class UploadResult:
 
 def _record_event(xray: XrayImage, kind: str) -> None:
     """Write the outbox row for the X-ray Service (DESIGN §8), inside the transaction."""
-    from integrations.outbox import record_event
-
     record_event(
         kind=kind, aggregate_type="xray", aggregate_id=xray.pk, payload=xray_event_payload(xray)
     )
@@ -59,8 +59,6 @@ def _record_event(xray: XrayImage, kind: str) -> None:
 
 def xray_event_payload(xray: XrayImage) -> dict:
     """Metadata, storage location and consultation; never the image itself."""
-    from .downloads import uses_s3
-
     return {
         "xray_id": str(xray.pk),
         "task_id": str(xray.task_id),
