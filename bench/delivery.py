@@ -43,10 +43,10 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from urllib.request import Request, urlopen
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, ensure_database, postgres_banner, setup_django, terminate
+
 DATABASE_URL = "postgres://postgres@127.0.0.1:5432/paramedic_bench_delivery"
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 EVENTS = 300  # per measurement; each app-client call costs tens of ms (see README)
@@ -141,29 +141,10 @@ class Sink:
             return json.loads(response.read())
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        terminate(self.process, grace=5)
 
 
 # --- Database and Django -----------------------------------------------------
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
 
 
 def django_env(queue: str, sink_url: str = "") -> dict[str, str]:
@@ -180,17 +161,6 @@ def django_env(queue: str, sink_url: str = "") -> dict[str, str]:
         "XRAY_SERVICE_URL": "",
         "INTEGRATION_TOKEN": TOKEN,
     }
-
-
-def setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def truncate_outbox() -> None:
@@ -263,6 +233,16 @@ def pg_counters() -> tuple[int, int]:
 # --- Baseline: the HTTP calls alone ------------------------------------------
 
 
+def calls_per_second(call, count: int) -> float:
+    """call(n) WARM_UP times uncounted, then `count` times timed; calls per second."""
+    for n in range(WARM_UP):
+        call(n)
+    started = time.perf_counter()
+    for n in range(count):
+        call(n)
+    return count / (time.perf_counter() - started)
+
+
 def http_loop_app_client(sink: Sink, count: int) -> float:
     """events/s through the application's client: a new client (and connection) per call."""
     from integrations.clients.notification import NotificationServiceClient
@@ -272,12 +252,7 @@ def http_loop_app_client(sink: Sink, count: int) -> float:
         body = {"event_id": key, "kind": "task.reminder", **reminder_payload(n)}
         NotificationServiceClient(base_url=sink.url).notify(body, idempotency_key=key)
 
-    for n in range(WARM_UP):
-        call(n)
-    started = time.perf_counter()
-    for n in range(count):
-        call(n)
-    return count / (time.perf_counter() - started)
+    return calls_per_second(call, count)
 
 
 def http_loop_shared_client(sink: Sink, count: int) -> float:
@@ -296,12 +271,7 @@ def http_loop_shared_client(sink: Sink, count: int) -> float:
             response.raise_for_status()
             response.json()
 
-        for n in range(WARM_UP):
-            call(n)
-        started = time.perf_counter()
-        for n in range(count):
-            call(n)
-        return count / (time.perf_counter() - started)
+        return calls_per_second(call, count)
 
 
 # --- The worker --------------------------------------------------------------
@@ -347,13 +317,7 @@ class Worker:
         raise RuntimeError(f"worker not ready:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)  # warm shutdown
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        terminate(self.process, grace=15)  # SIGTERM: warm shutdown
         self.handle.close()
 
 
@@ -528,18 +492,11 @@ def main() -> None:
     worker = None
     try:
         env = django_env(queue, sink.url)
-        setup_django(env)
-        import logging
-
-        from django.conf import settings
-        from django.db import connection
-
         # The bench's own calls are not logged (the worker logs as configured).
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            version = cursor.fetchone()[0]
-        print(f"PostgreSQL {version}, database {connection.settings_dict['NAME']}")
+        setup_django(env, quiet=("httpx",))
+        from django.conf import settings
+
+        print(postgres_banner())
         print(f"RabbitMQ at {BROKER_URL.split('@')[1]}, queue {queue}; HTTP sink at {sink.url}")
         print(
             f"{EVENTS:,} task.reminder notifications per measurement, {WARM_UP} warm-up not counted"
@@ -584,15 +541,11 @@ def profile() -> None:
 
     sink = Sink()
     try:
-        setup_django(django_env("unused", sink.url))
-        import logging
-
+        setup_django(django_env("unused", sink.url), quiet=("httpx",))
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
         from integrations import outbox
-
-        logging.getLogger("httpx").setLevel(logging.WARNING)
 
         def as_jobs(ids, close_between: bool):
             for event_id in ids:

@@ -22,10 +22,9 @@ import statistics
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ensure_database, postgres_banner, setup_django
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/paramedic_bench"
 SIZES = (10_000, 100_000)
 ASSIGNMENTS = 200  # timed auto-assignments per size
@@ -42,37 +41,6 @@ HALF_SIDE_KM = 300
 TOWNS = 25
 TOWN_SIGMA_KM = 12
 KM_PER_DEGREE = 111.195
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
-    # DEBUG would keep every query in memory and slow the loop down.
-    os.environ["DJANGO_DEBUG"] = "false"
-    sys.path.insert(0, str(ROOT))
-
-    import logging
-
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    # One INFO line per task event would drown the table.
-    logging.getLogger("tasks").setLevel(logging.WARNING)
-    call_command("migrate", verbosity=0)
 
 
 class Region:
@@ -285,14 +253,17 @@ def main() -> None:
     if not url.startswith(("postgres://", "postgresql://")):
         sys.exit(f"bench/dispatch.py needs PostgreSQL, got DATABASE_URL={url}")
     ensure_database(url)
-    setup_django(url)
-
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        version = cursor.fetchone()[0]
-    print(f"PostgreSQL {version}, database {connection.settings_dict['NAME']}")
+    setup_django(
+        {
+            "DATABASE_URL": url,
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            # DEBUG would keep every query in memory and slow the loop down.
+            "DJANGO_DEBUG": "false",
+        },
+        # One INFO line per task event would drown the table.
+        quiet=("tasks",),
+    )
+    print(postgres_banner())
     print(f"{ASSIGNMENTS} auto-assignments and {RANKINGS} rankings (limit 10) per size\n")
 
     results = []

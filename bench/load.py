@@ -41,25 +41,32 @@ import json
 import multiprocessing
 import os
 import random
-import secrets
 import shutil
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+from common import (
+    Gunicorn,
+    admin_url,
+    arm_deadline,
+    children,
+    database_name,
+    ensure_database,
+    manage,
+    production_env,
+    tagged,
+)
+
 DATABASE_URL = "postgres://postgres@127.0.0.1:5432/paramedic_bench_load"
 DEADLINE_S = 10 * 60  # hard stop, whatever happens (waiting for a quiet machine included)
+MANAGE_TIMEOUT = 240  # seconds a manage.py run may take
 
 PARAMEDICS = 200
 TASKS = 2000
@@ -346,24 +353,6 @@ for name in ("GET /paramedics/{id}/tasks", "GET /tasks?page_size=50"):
 """
 
 
-class Deadline(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise Deadline(f"bench/load.py did not finish within {DEADLINE_S} s")
-
-
-def _on_term(signum, frame):
-    raise SystemExit(128 + signum)  # run the clean-up in main()'s finally
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def loadavg() -> tuple[float, float, float]:
     with open("/proc/loadavg") as handle:
         one, five, fifteen = handle.read().split()[:3]
@@ -392,44 +381,25 @@ def wait_quiet(max_load: float, wait_max: float) -> str:
 # --- database, environment, manage.py --------------------------------------
 
 
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
-
-
 def make_env(tmp: Path, url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    # Anything that would switch on an outside service stays off.
-    for name in (
-        "CELERY_BROKER_URL",
-        "CACHE_URL",
-        "S3_BUCKET",
-        "PATIENT_SERVICE_URL",
-        "NOTIFICATION_SERVICE_URL",
-        "XRAY_SERVICE_URL",
-        "DJANGO_DEBUG",
-        "DB_CONN_MAX_AGE",
-        "JWT_ACCESS_MINUTES",
-    ):
-        env.pop(name, None)
-    env.update(
+    env = production_env(
+        # Anything that would switch on an outside service stays off.
+        (
+            "CELERY_BROKER_URL",
+            "CACHE_URL",
+            "S3_BUCKET",
+            "PATIENT_SERVICE_URL",
+            "NOTIFICATION_SERVICE_URL",
+            "XRAY_SERVICE_URL",
+            "DJANGO_DEBUG",
+            "DB_CONN_MAX_AGE",
+            "JWT_ACCESS_MINUTES",
+        ),
         DATABASE_URL=url,
-        DJANGO_SETTINGS_MODULE="config.settings.production",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_SECURE_SSL_REDIRECT="false",
         THROTTLE_AUTH_RATE="100000/min",
         WHITENOISE_USE_FINDERS="true",
         MEDIA_ROOT=str(tmp / "media"),
         TMPDIR=str(tmp / "spool"),  # Django spools uploads with tempfile
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
         LOAD_PARAMEDICS=str(PARAMEDICS),
         LOAD_TASKS=str(TASKS),
         LOAD_ACTIVE=str(ACTIVE),
@@ -439,27 +409,6 @@ def make_env(tmp: Path, url: str) -> dict[str, str]:
     (tmp / "media").mkdir()
     (tmp / "spool").mkdir()
     return env
-
-
-def manage(env: dict, *args: str, timeout: float = 240) -> str:
-    done = subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-def tagged(output: str, tag: str) -> str:
-    for line in output.splitlines():
-        if line.startswith(tag + " "):
-            return line[len(tag) + 1 :]
-    raise RuntimeError(f"no {tag} line in:\n{output}")
 
 
 # --- CPU accounting ----------------------------------------------------------
@@ -476,17 +425,6 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as handle:
-                found += [int(p) for p in handle.read().split()]
-    except OSError:
-        pass
-    return found
-
-
 class CpuMeter:
     """CPU seconds of the gunicorn workers and of this database's PostgreSQL backends."""
 
@@ -494,10 +432,8 @@ class CpuMeter:
         import psycopg
 
         self.master = master
-        self.db = urlsplit(url).path.lstrip("/")
-        self.conn = psycopg.connect(
-            urlunsplit(urlsplit(url)._replace(path="/postgres")), autocommit=True
-        )
+        self.db = database_name(url)
+        self.conn = psycopg.connect(admin_url(url), autocommit=True)
 
     def _backends(self) -> list[int]:
         rows = self.conn.execute(
@@ -855,62 +791,6 @@ def run_phase(name, kind, seconds, ctx) -> dict:
     }
 
 
-# --- gunicorn ----------------------------------------------------------------
-
-
-class Gunicorn:
-    def __init__(self, env: dict, log_path: Path):
-        self.env = env
-        self.port = free_port()
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60) -> "Gunicorn":
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            [
-                GUNICORN,
-                "config.wsgi:application",
-                "-b",
-                f"127.0.0.1:{self.port}",
-                *GUNICORN_ARGS,
-                "--timeout",
-                "60",
-                # Else gunicorn binds ~/.gunicorn/gunicorn.ctl, shared with any other.
-                "--no-control-socket",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                http = Http(self.port)
-                status, _ = http.request(build("GET", "/healthz", self.port))
-                http.close()
-                if status == 200 and len(children(self.process.pid)) >= 2:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer /healthz in {timeout}s")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=35)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-
 # --- report ------------------------------------------------------------------
 
 
@@ -1043,9 +923,7 @@ def main() -> int:
     parser.add_argument("--profile-calls", type=int, default=500)
     args = parser.parse_args()
 
-    signal.signal(signal.SIGALRM, _on_alarm)
-    signal.signal(signal.SIGTERM, _on_term)
-    signal.alarm(DEADLINE_S)
+    arm_deadline("bench/load.py", DEADLINE_S)
     url = os.environ.get("LOAD_DATABASE_URL", DATABASE_URL)
     tmp = Path(tempfile.mkdtemp(prefix="paramedic-load-"))
     server = None
@@ -1056,8 +934,10 @@ def main() -> int:
         t0 = time.monotonic()
         ensure_database(url)
         env = make_env(tmp, url)
-        manage(env, "migrate", "--no-input", "-v", "0")
-        seed = json.loads(tagged(manage(env, "shell", "-c", SEED_SCRIPT), "LOAD_SEED"))
+        manage(env, "migrate", "--no-input", "-v", "0", timeout=MANAGE_TIMEOUT)
+        seed = json.loads(
+            tagged(manage(env, "shell", "-c", SEED_SCRIPT, timeout=MANAGE_TIMEOUT), "LOAD_SEED")
+        )
         print(
             f"seeded {PARAMEDICS} paramedics, {TASKS} tasks ({ACTIVE} active, {PENDING} pending) "
             f"in {time.monotonic() - t0:.0f} s",
@@ -1068,7 +948,8 @@ def main() -> int:
         pool = paramedics[1:]
         owned = [pool[i :: args.clients] for i in range(args.clients)]
 
-        server = Gunicorn(env, tmp / "gunicorn.log").start()
+        gunicorn_args = [*GUNICORN_ARGS, "--timeout", "60"]
+        server = Gunicorn(env, tmp / "gunicorn.log", gunicorn_args).start(workers=2)
         meter = CpuMeter(server.process.pid, url)
         print(
             f"gunicorn {' '.join(GUNICORN_ARGS)} on 127.0.0.1:{server.port}, "
@@ -1112,10 +993,10 @@ def main() -> int:
             "LOAD_QC_PARAMEDIC": qc["id"],
             "LOAD_PROFILE_CALLS": str(args.profile_calls),
         }
-        inprocess = manage(in_env, "shell", "-c", INPROCESS_SCRIPT)
+        inprocess = manage(in_env, "shell", "-c", INPROCESS_SCRIPT, timeout=MANAGE_TIMEOUT)
 
         print(
-            f"\nPostgreSQL database {urlsplit(url).path.lstrip('/')}; gunicorn "
+            f"\nPostgreSQL database {database_name(url)}; gunicorn "
             f"{' '.join(GUNICORN_ARGS)}; {args.clients} clients; {args.seconds:.0f} s per "
             f"single-endpoint phase, {args.mixed_seconds:.0f} s mix; {os.cpu_count()} CPUs"
         )

@@ -33,9 +33,7 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,13 +41,12 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, Gunicorn, arm_deadline, children, manage, production_env, tagged
+
 sys.path.insert(0, str(ROOT))
 
-from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedServer  # noqa: E402
+from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedServer
 
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 MIB = 1024 * 1024
 # (label, rows, columns) of 16-bit, 1-sample pixel data: rows * columns * 2 bytes.
 SIZES = (("10", 2560, 2048), ("190", 12160, 8192))  # 10 MiB and 190 MiB of pixels
@@ -82,24 +79,6 @@ print("BENCH_IDS " + json.dumps({"paramedic": str(paramedic.pk), "task": str(tas
 """
 
 
-class Deadline(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise Deadline(f"bench/upload.py did not finish within {DEADLINE_S} s")
-
-
-def _on_term(signum, frame):
-    raise SystemExit(128 + signum)  # run the clean-up in main()'s finally
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --- /proc -----------------------------------------------------------------
 
 
@@ -126,65 +105,31 @@ def reset_peak(pid: int) -> bool:
         return False
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as handle:
-                found += [int(p) for p in handle.read().split()]
-    except OSError:
-        pass
-    return found
-
-
 # --- environment, database, files ------------------------------------------
 
 
 def make_env(tmp: Path, server: SeaweedServer) -> dict[str, str]:
-    env = dict(os.environ)
-    # Anything that would switch on an outside service stays off.
-    for name in (
-        "CELERY_BROKER_URL",
-        "CACHE_URL",
-        "PATIENT_SERVICE_URL",
-        "NOTIFICATION_SERVICE_URL",
-        "XRAY_SERVICE_URL",
-        "DJANGO_DEBUG",
-        "MEDIA_ROOT",
-        "XRAY_MAX_UPLOAD_BYTES",
-    ):
-        env.pop(name, None)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.production",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_SECURE_SSL_REDIRECT="false",
+    return production_env(
+        # Anything that would switch on an outside service stays off.
+        (
+            "CELERY_BROKER_URL",
+            "CACHE_URL",
+            "PATIENT_SERVICE_URL",
+            "NOTIFICATION_SERVICE_URL",
+            "XRAY_SERVICE_URL",
+            "DJANGO_DEBUG",
+            "MEDIA_ROOT",
+            "XRAY_MAX_UPLOAD_BYTES",
+        ),
         DATABASE_URL=f"sqlite:///{tmp / 'bench.sqlite3'}",
         S3_BUCKET=server.bucket,
         S3_ENDPOINT_URL=server.endpoint,
         S3_ACCESS_KEY_ID=ACCESS_KEY,
         S3_SECRET_ACCESS_KEY=SECRET_KEY,
         S3_REGION=REGION,
-        LOG_LEVEL="WARNING",
         # Django spools uploads with tempfile: keep them in our temp dir.
         TMPDIR=str(tmp / "spool"),
-        PYTHONUNBUFFERED="1",
     )
-    return env
-
-
-def manage(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args[:1])} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
 
 
 def dicom_header(rows: int, columns: int, pixel_bytes: int) -> bytes:
@@ -327,68 +272,6 @@ def upload(port, token, paramedic_id, task_id, path: Path):
     return response.status, body, started, sent, done
 
 
-# --- gunicorn ----------------------------------------------------------------
-
-
-class Gunicorn:
-    def __init__(self, env: dict, log_path: Path):
-        self.env = env
-        self.port = free_port()
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-        self.worker: int | None = None
-
-    def start(self, timeout: float = 60) -> "Gunicorn":
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            [
-                GUNICORN,
-                "config.wsgi:application",
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "-w",
-                "1",
-                "--timeout",
-                "300",
-                # Else gunicorn 27 binds ~/.gunicorn/gunicorn.ctl, shared with any other.
-                "--no-control-socket",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early; see {self.log_path}")
-            try:
-                status, _ = request_json(self.port, "GET", "/healthz", timeout=2)
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise RuntimeError(f"gunicorn did not answer /healthz in {timeout}s")
-        workers = children(self.process.pid)
-        if len(workers) != 1:
-            raise RuntimeError(f"expected one gunicorn worker, found {workers}")
-        self.worker = workers[0]
-        return self
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=35)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-
 # --- the benchmark ---------------------------------------------------------
 
 
@@ -417,10 +300,14 @@ def run_size(label, rows, columns, *, tmp, env, ids, password, s3, transfer):
     accepted = check_accepted(path)
     warm = tmp / "warm-up.dcm"
 
-    server = Gunicorn(env, tmp / f"gunicorn-{label}.log")
+    server = Gunicorn(env, tmp / f"gunicorn-{label}.log", ["-w", "1", "--timeout", "300"])
     result = {"label": label, "size": size, "accepted": accepted, "service": [], "boto3": []}
     try:
         server.start()
+        workers = children(server.process.pid)
+        if len(workers) != 1:
+            raise RuntimeError(f"expected one gunicorn worker, found {workers}")
+        pid = workers[0]
         token = obtain_token(server.port, password)
         # Warm-up: the first upload imports pydicom and builds the boto3 client.
         warm_offset = write_dicom(warm, 64, 64)
@@ -439,7 +326,6 @@ def run_size(label, rows, columns, *, tmp, env, ids, password, s3, transfer):
                 raise RuntimeError(f"tiny upload: HTTP {status} {body[:300]!r}")
             tiny.append(done - started)
         result["tiny"] = (warm.stat().st_size, min(tiny))
-        pid = server.worker
         result["rss_before"] = proc_status_mib(pid, "VmRSS")
         for _ in range(RUNS):
             make_unique(path, pixel_offset)
@@ -539,9 +425,7 @@ def print_report(results) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGALRM, _on_alarm)
-    signal.signal(signal.SIGTERM, _on_term)
-    signal.alarm(DEADLINE_S)
+    arm_deadline("bench/upload.py", DEADLINE_S)
     tmp = Path(tempfile.mkdtemp(prefix="bench-upload-"))
     (tmp / "spool").mkdir()
     seaweed = SeaweedServer(tmp / "weed", bucket="xrays-bench")
@@ -554,12 +438,16 @@ def main() -> None:
         django.setup()
         from boto3.s3.transfer import TransferConfig
 
-        manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "migrate", "--noinput", "-v", "0", timeout=180)
         password = secrets.token_urlsafe(24)
         out = manage(
-            {**env, "BENCH_BADGE": BADGE, "BENCH_PASSWORD": password}, "shell", "-c", SETUP_SCRIPT
+            {**env, "BENCH_BADGE": BADGE, "BENCH_PASSWORD": password},
+            "shell",
+            "-c",
+            SETUP_SCRIPT,
+            timeout=180,
         )
-        ids = json.loads(next(x for x in out.splitlines() if x.startswith("BENCH_IDS "))[10:])
+        ids = json.loads(tagged(out, "BENCH_IDS"))
 
         s3 = seaweed.client()
         transfer = TransferConfig(
