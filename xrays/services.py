@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.errors import ApplicationError, ServiceUnavailable
+from config.errors import ApplicationError, NotFound, ServiceUnavailable
 from integrations.outbox import record_event
 from paramedics.models import Paramedic
 from tasks.models import EmergencyTask
@@ -132,10 +132,8 @@ def xray_upload(
     idempotency_key: str | None = None,
 ) -> UploadResult:
     if task.paramedic_id != paramedic.pk:
-        raise ApplicationError(
-            "The task is not one of this paramedic's tasks.",
-            errors={"task": [{"code": "not_own_task", "message": "Not this paramedic's task."}]},
-        )
+        # Answered exactly like a task that does not exist: no probing for tasks.
+        raise NotFound("Task not found.")
     sha256 = image.sha256
     previous = _existing(paramedic=paramedic, task=task, sha256=sha256, key=idempotency_key)
     if previous is not None:
