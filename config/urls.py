@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import auth, health
+from api import auth
+from core import health
 
 api_v1 = [
     re_path(r"^auth/token/?$", auth.TokenObtainView.as_view(), name="token_obtain"),

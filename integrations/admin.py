@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from config.admin import SupervisorAdminMixin
+from core.admin import SupervisorAdminMixin
 
 from .models import OutboxEvent
 from .outbox import outbox_retry

@@ -4,8 +4,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from config.admin import SupervisorAdminMixin
-from config.errors import ApplicationError, Duplicate
+from core.admin import SupervisorAdminMixin
+from core.errors import ApplicationError, Duplicate
 
 from .models import Paramedic, ParamedicStatus
 from .services import (

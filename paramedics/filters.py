@@ -1,6 +1,6 @@
 import django_filters
 
-from config.filters import StrictFilterSet
+from api.filters import StrictFilterSet
 
 from .models import CertificationLevel, Paramedic, ParamedicStatus
 

@@ -1,7 +1,4 @@
-from rest_framework.permissions import BasePermission
-
-from config.errors import Forbidden
-from config.roles import is_supervisor, paramedic_of
+from core.errors import Forbidden
 
 from .models import Paramedic
 
@@ -18,18 +15,6 @@ SUPERVISOR_ONLY_FIELDS = frozenset(
         "password",
     }
 )
-
-
-class IsSupervisor(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return is_supervisor(request.user)
-
-
-class IsSupervisorOrParamedic(BasePermission):
-    """Supervisors, or a paramedic (object scoping then limits it to itself)."""
-
-    def has_permission(self, request, view) -> bool:
-        return is_supervisor(request.user) or paramedic_of(request.user) is not None
 
 
 def check_self_update(*, paramedic: Paramedic, data: dict) -> None:

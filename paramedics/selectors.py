@@ -1,6 +1,6 @@
 from django.db.models import QuerySet
 
-from config.roles import is_supervisor, paramedic_of
+from core.roles import is_supervisor, paramedic_of
 
 from .models import Paramedic
 

@@ -4,7 +4,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from config.fields import (
+from api.fields import (
     StrictCharField,
     StrictEmailField,
     StrictFloatField,

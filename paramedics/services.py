@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.errors import ApplicationError, Duplicate, InvalidTransition
+from core.errors import ApplicationError, Duplicate, InvalidTransition
 
 from .models import Paramedic, ParamedicStatus
 

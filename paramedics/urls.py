@@ -1,4 +1,4 @@
-from config.routers import OptionalSlashRouter
+from api.routers import OptionalSlashRouter
 
 from .views import ParamedicViewSet
 

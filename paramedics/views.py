@@ -3,10 +3,11 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from config.roles import is_supervisor
+from core.permissions import IsSupervisor, IsSupervisorOrParamedic
+from core.roles import is_supervisor
 
 from .filters import ParamedicFilter
-from .permissions import IsSupervisor, IsSupervisorOrParamedic, check_self_update
+from .permissions import check_self_update
 from .selectors import paramedics_visible_to
 from .serializers import (
     ParamedicSelfUpdateSerializer,

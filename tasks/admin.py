@@ -3,9 +3,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
-from config.admin import ReadOnlyInlineMixin, SupervisorAdminMixin
-from config.errors import ApplicationError
-from config.roles import is_supervisor
+from core.admin import ReadOnlyInlineMixin, SupervisorAdminMixin
+from core.errors import ApplicationError
+from core.roles import is_supervisor
 from paramedics.models import Paramedic, ParamedicStatus
 
 from .models import EmergencyTask, TaskHistory

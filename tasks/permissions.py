@@ -1,6 +1,6 @@
 from rest_framework.permissions import BasePermission
 
-from config.roles import is_service, is_supervisor, paramedic_of
+from core.roles import is_service, is_supervisor, paramedic_of
 
 
 class CanSubmitTasks(BasePermission):

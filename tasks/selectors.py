@@ -2,7 +2,7 @@
 
 from django.db.models import Prefetch, QuerySet
 
-from config.roles import is_service, is_supervisor, paramedic_of
+from core.roles import is_service, is_supervisor, paramedic_of
 
 from .models import EmergencyTask, TaskHistory
 

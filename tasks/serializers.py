@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.fields import StrictCharField, StrictUUIDField
+from api.fields import StrictCharField, StrictUUIDField
 from paramedics.serializers import LocationSerializer
 
 from .models import EmergencyTask, TaskHistory, TaskPriority, TaskStatus

@@ -22,8 +22,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.errors import Conflict, Duplicate, InvalidTransition, NotFound
-from config.roles import is_supervisor
+from core.errors import Conflict, Duplicate, InvalidTransition, NotFound
+from core.roles import is_supervisor
 from integrations.clients import PermanentIntegrationError
 from integrations.outbox import record_event
 from paramedics.models import Paramedic, ParamedicStatus

@@ -1,10 +1,8 @@
 from django.urls import re_path
 
-from config.routers import OptionalSlashRouter
+from api.routers import UUID_PATTERN, OptionalSlashRouter
 
 from .views import ParamedicTaskViewSet, TaskViewSet
-
-UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 router = OptionalSlashRouter()
 router.register("tasks", TaskViewSet, basename="task")
@@ -12,12 +10,12 @@ router.register("tasks", TaskViewSet, basename="task")
 urlpatterns = [
     *router.urls,
     re_path(
-        rf"^paramedics/(?P<paramedic_id>{UUID})/tasks/?$",
+        rf"^paramedics/(?P<paramedic_id>{UUID_PATTERN})/tasks/?$",
         ParamedicTaskViewSet.as_view({"get": "list"}),
         name="paramedic-tasks",
     ),
     re_path(
-        rf"^paramedics/(?P<paramedic_id>{UUID})/tasks/(?P<task_id>{UUID})/?$",
+        rf"^paramedics/(?P<paramedic_id>{UUID_PATTERN})/tasks/(?P<task_id>{UUID_PATTERN})/?$",
         ParamedicTaskViewSet.as_view({"post": "update_status"}),
         name="paramedic-task-status",
     ),

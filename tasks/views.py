@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from paramedics.permissions import IsSupervisor, IsSupervisorOrParamedic
+from core.permissions import IsSupervisor, IsSupervisorOrParamedic
 from paramedics.selectors import paramedic_visible_to
 
 from .dispatch import rank_candidates

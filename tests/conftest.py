@@ -12,7 +12,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from config.roles import DOCTORS, SERVICES, SUPERVISORS
+from core.roles import DOCTORS, SERVICES, SUPERVISORS
 from tests.factories import ParamedicFactory, UserFactory
 from tests.integrations.workers import broker_reachable, broker_url
 from tests.s3 import SeaweedServer, weed_binary

@@ -165,7 +165,7 @@ class SeaweedServer:
             region_name=REGION,
             querystring_expire=300,
         )
-        return {"BACKEND": "config.storage.PrivateS3Storage", "OPTIONS": options}
+        return {"BACKEND": "core.storage.PrivateS3Storage", "OPTIONS": options}
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

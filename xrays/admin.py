@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from config.admin import SupervisorAdminMixin
+from core.admin import SupervisorAdminMixin
 
 from .downloads import download_link
 from .models import XrayImage

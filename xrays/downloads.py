@@ -14,6 +14,8 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 
+from core.storage import uses_s3
+
 from .models import XrayImage
 
 TOKEN_SALT = "xrays.download"  # noqa: S105 - a signing namespace, not a secret
@@ -23,12 +25,6 @@ TOKEN_SALT = "xrays.download"  # noqa: S105 - a signing namespace, not a secret
 class DownloadLink:
     url: str
     expires_at: datetime
-
-
-def uses_s3() -> bool:
-    from storages.backends.s3 import S3Storage
-
-    return isinstance(default_storage, S3Storage)
 
 
 def download_link(xray: XrayImage, request=None) -> DownloadLink:

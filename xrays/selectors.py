@@ -1,6 +1,6 @@
 from django.db.models import QuerySet
 
-from config.roles import is_doctor, is_supervisor, paramedic_of
+from core.roles import is_doctor, is_supervisor, paramedic_of
 from paramedics.models import Paramedic
 
 from .models import XrayImage

@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.errors import ApplicationError, NotFound, ServiceUnavailable
+from core.errors import ApplicationError, NotFound, ServiceUnavailable
 from integrations.outbox import record_event
 from paramedics.models import Paramedic
 from tasks.models import EmergencyTask

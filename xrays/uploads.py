@@ -10,7 +10,7 @@ import hashlib
 from django.conf import settings
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 # Room for the multipart boundaries and the small form fields around the file.
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024

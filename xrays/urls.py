@@ -1,7 +1,6 @@
 from django.urls import re_path
 
-from config.routers import OptionalSlashRouter
-from tasks.urls import UUID
+from api.routers import UUID_PATTERN, OptionalSlashRouter
 
 from .views import ParamedicXrayListView, XrayFileView, XrayUploadView, XrayViewSet
 
@@ -9,15 +8,15 @@ router = OptionalSlashRouter()
 router.register("xrays", XrayViewSet, basename="xray")
 
 urlpatterns = [
-    re_path(rf"^xrays/(?P<pk>{UUID})/file/?$", XrayFileView.as_view(), name="xray-file"),
+    re_path(rf"^xrays/(?P<pk>{UUID_PATTERN})/file/?$", XrayFileView.as_view(), name="xray-file"),
     *router.urls,
     re_path(
-        rf"^paramedics/(?P<paramedic_id>{UUID})/xray/?$",
+        rf"^paramedics/(?P<paramedic_id>{UUID_PATTERN})/xray/?$",
         XrayUploadView.as_view(),
         name="paramedic-xray-upload",
     ),
     re_path(
-        rf"^paramedics/(?P<paramedic_id>{UUID})/xrays/?$",
+        rf"^paramedics/(?P<paramedic_id>{UUID_PATTERN})/xrays/?$",
         ParamedicXrayListView.as_view({"get": "list"}),
         name="paramedic-xrays",
     ),

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 

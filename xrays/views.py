@@ -4,14 +4,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from config.errors import NotFound
-from config.roles import is_doctor, is_supervisor, paramedic_of
-from paramedics.permissions import IsSupervisorOrParamedic
+from core.errors import NotFound
+from core.permissions import CanReadXrays, IsSupervisorOrParamedic
 from paramedics.selectors import paramedic_visible_to
 from tasks.models import EmergencyTask
 
@@ -21,12 +20,6 @@ from .selectors import paramedics_with_visible_xrays, xrays_visible_to
 from .serializers import XrayDetailSerializer, XrayImageSerializer, XrayUploadSerializer
 from .services import STORAGE_ERRORS, StorageUnavailable, xray_upload
 from .uploads import HashingTemporaryFileUploadHandler, check_declared_size
-
-
-class CanReadXrays(BasePermission):
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        return is_supervisor(user) or is_doctor(user) or paramedic_of(user) is not None
 
 
 class XrayUploadView(APIView):

@@ -1,6 +1,6 @@
 """Create the role groups of DESIGN §4 (supervisors, services, doctors).
 
-What each role may do is decided in code (config.roles), not by model permissions.
+What each role may do is decided in code (core.roles), not by model permissions.
 """
 
 from django.db import migrations

@@ -3,7 +3,7 @@
 import json
 import logging
 
-from config.logging import JsonFormatter, RequestContextFilter
+from core.logging import JsonFormatter, RequestContextFilter
 
 
 def test_every_response_carries_a_request_id(client, db):

@@ -7,6 +7,8 @@ from django.test import Client
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
+from core import health
+
 
 @pytest.fixture
 def schema(db):
@@ -69,8 +71,6 @@ def test_readyz_checks_dependencies(client, db):
 
 
 def test_readyz_answers_503_when_a_check_fails(client, db, monkeypatch):
-    from config import health
-
     def broken():
         raise ConnectionError("storage down")
 

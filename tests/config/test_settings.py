@@ -82,7 +82,7 @@ def test_each_variable_switches_only_its_part():
     s = read_settings(
         "config.settings.local", S3_BUCKET="xrays", S3_ENDPOINT_URL="http://127.0.0.1:8333"
     )
-    assert s["storage"] == "config.storage.PrivateS3Storage"
+    assert s["storage"] == "core.storage.PrivateS3Storage"
     assert s["storage_options"]["bucket_name"] == "xrays"
     assert s["storage_options"]["endpoint_url"] == "http://127.0.0.1:8333"
     assert s["storage_options"]["querystring_auth"] == "True"  # private, signed URLs

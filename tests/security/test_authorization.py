@@ -52,7 +52,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from config.roles import SERVICES, SUPERVISORS
+from core.roles import SERVICES, SUPERVISORS
 from integrations.models import OutboxEvent
 from paramedics.models import Paramedic, ParamedicStatus
 from tasks.models import EmergencyTask, TaskHistory, TaskStatus

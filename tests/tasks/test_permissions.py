@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 from django.utils import timezone
 
-from config.roles import SERVICES
+from core.roles import SERVICES
 from paramedics.models import Paramedic, ParamedicStatus
 from tasks.models import EmergencyTask, TaskStatus
 from tests.conftest import client_for

@@ -2,7 +2,7 @@
 
 import pytest
 
-from config.errors import InvalidTransition
+from core.errors import InvalidTransition
 from paramedics.models import ParamedicStatus
 from tasks.models import EmergencyTask, TaskHistory, TaskStatus
 from tasks.services import (

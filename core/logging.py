@@ -46,7 +46,7 @@ def _clear_request_id(**kwargs) -> None:
     request_id_var.set(None)
 
 
-request_finished.connect(_clear_request_id, dispatch_uid="config.logging.clear_request_id")
+request_finished.connect(_clear_request_id, dispatch_uid="core.logging.clear_request_id")
 
 
 class RequestContextFilter(logging.Filter):

@@ -7,8 +7,14 @@ read the parts straight from that file instead: memory stays flat whatever the
 size of the X-ray (bench/README.md, "X-ray upload").
 """
 
+from django.core.files.storage import default_storage
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
+
+
+def uses_s3() -> bool:
+    """True when X-ray files live in an S3 bucket (S3_BUCKET set), else on disk."""
+    return isinstance(default_storage, S3Storage)
 
 
 class PrivateS3Storage(S3Storage):

@@ -59,6 +59,6 @@ class ApiAutoSchema(AutoSchema):
 
 
 class ParamedicJWTScheme(SimpleJWTScheme):
-    """Document config.authentication.JWTAuthentication as the Bearer JWT it is."""
+    """Document api.authentication.JWTAuthentication as the Bearer JWT it is."""
 
-    target_class = "config.authentication.JWTAuthentication"
+    target_class = "api.authentication.JWTAuthentication"

@@ -1,74 +1,22 @@
 """One error format for the whole API: ``{"code", "detail", "errors"?}``.
 
-Domain code raises :class:`ApplicationError` subclasses; DRF exceptions and
-anything Django answers itself under ``/api/`` (unknown URLs, 500s, CSRF) are
-turned into the same JSON shape here and nowhere else.
+Domain code raises :class:`core.errors.ApplicationError` subclasses; they, DRF's
+exceptions and anything Django answers itself under ``/api/`` (unknown URLs,
+500s, CSRF) are turned into the same JSON shape here and nowhere else.
 """
 
 import logging
 
 from django.core.exceptions import PermissionDenied
-from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import DATABASE_DOWN, DATABASE_DOWN_DETAIL, ApplicationError
+
 logger = logging.getLogger(__name__)
 
-
-class ApplicationError(Exception):
-    """A domain rule was broken; carries the HTTP status and a stable code."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "invalid"
-    default_detail = "The request could not be processed."
-
-    def __init__(self, detail: str | None = None, *, code: str | None = None, errors=None):
-        self.detail = detail or self.default_detail
-        if code:
-            self.code = code
-        self.errors = errors
-        super().__init__(self.detail)
-
-
-class Conflict(ApplicationError):
-    status_code = status.HTTP_409_CONFLICT
-    code = "conflict"
-    default_detail = "The request conflicts with the current state."
-
-
-class InvalidTransition(Conflict):
-    code = "invalid_transition"
-    default_detail = "This status change is not allowed."
-
-
-class Duplicate(Conflict):
-    code = "duplicate"
-    default_detail = "A record with these values already exists."
-
-
-class Forbidden(ApplicationError):
-    status_code = status.HTTP_403_FORBIDDEN
-    code = "permission_denied"
-    default_detail = "You do not have permission to perform this action."
-
-
-class NotFound(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
-    code = "not_found"
-    default_detail = "Not found."
-
-
-class ServiceUnavailable(ApplicationError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    code = "service_unavailable"
-    default_detail = "A dependency is unavailable; try again shortly."
-
-
-# Connection-level failures: the database is unreachable, not the query wrong.
-DATABASE_DOWN = (OperationalError, InterfaceError)
-DATABASE_DOWN_DETAIL = "The database is unavailable; retry shortly."
 
 _STATUS_CODES = {
     400: "bad_request",

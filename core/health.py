@@ -4,12 +4,15 @@ import logging
 import os
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from .storage import uses_s3
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +29,6 @@ def _check_database() -> None:
 
 
 def _check_storage() -> None:
-    from xrays.downloads import uses_s3
-
     if uses_s3():
         # HEAD the bucket: proves endpoint, credentials and bucket in one call.
         default_storage.connection.meta.client.head_bucket(Bucket=default_storage.bucket_name)
@@ -39,9 +40,8 @@ def _check_storage() -> None:
 
 
 def _check_broker() -> None:
-    from config.celery_app import app
-
-    with app.connection_for_write() as conn:
+    # The Celery app configured by config.celery_app (loaded by config/__init__.py).
+    with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 

@@ -1,6 +1,6 @@
 """Admin access follows the roles (DESIGN §4): supervisors run the console."""
 
-from config.roles import is_supervisor
+from core.roles import is_supervisor
 
 
 class SupervisorAdminMixin:

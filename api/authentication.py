@@ -1,4 +1,4 @@
-"""Authentication for the API (kept apart from config.auth, whose views DRF's
+"""Authentication for the API (kept apart from api.auth, whose views DRF's
 settings import: defining this class there would be a circular import)."""
 
 from rest_framework.exceptions import AuthenticationFailed
