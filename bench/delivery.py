@@ -17,7 +17,7 @@ It measures, for EVENTS `task.reminder` notifications:
 
 - baseline: the same HTTP calls made in a loop from this process through the
   application's client (NotificationServiceClient(...).notify, a new client per
-  call, as integrations.handlers does), and, for reference, through one shared
+  call, as the outbox does through tasks.handlers), and, for reference, through one shared
   httpx.Client with keep-alive;
 - (a) per-event jobs, the after-commit path: EVENTS pending rows, one
   `integrations.deliver_event` job each, time from the first publish until the
@@ -171,7 +171,7 @@ def truncate_outbox() -> None:
 
 
 def reminder_payload(n: int) -> dict:
-    """What tasks.services.task_event_payload plus a reminder kind would produce."""
+    """What tasks.events.task_event_payload plus a reminder kind would produce."""
     from django.utils import timezone
 
     paramedic_id = str(uuid.uuid4())

@@ -1,7 +1,7 @@
-"""Celery jobs (named jobs.py so they are not confused with the `tasks` app).
+"""Celery jobs of the outbox (named jobs.py so they are not confused with the `tasks` app).
 
-Jobs take ids, re-read the database and call the outbox or a service; they are
-safe to run twice (at-least-once delivery with acks_late).
+Jobs take ids, re-read the database and call the outbox; they are safe to run
+twice (at-least-once delivery with acks_late).
 """
 
 from celery import shared_task
@@ -17,10 +17,3 @@ def deliver_event(event_id: str) -> str | None:
 @shared_task(name="integrations.relay_outbox", ignore_result=True)
 def relay_outbox() -> int:
     return outbox.relay()
-
-
-@shared_task(name="integrations.send_reminders", ignore_result=True)
-def send_reminders() -> int:
-    from tasks.services import task_send_due_reminders
-
-    return task_send_due_reminders()

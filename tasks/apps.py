@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class TasksConfig(AppConfig):
     name = "tasks"
+
+    def ready(self) -> None:
+        # Here, not at module level: handlers import models, which need the app registry.
+        from . import handlers
+
+        handlers.subscribe_all()

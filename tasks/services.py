@@ -3,7 +3,7 @@
 Each transition runs in one transaction that locks the task row (then the
 paramedic row: always in that order, so two transitions cannot deadlock),
 checks the move is allowed, saves with update_fields, writes a history row,
-and records the event for the other services (`_record_event`).
+and records the event for the other services (tasks.events).
 
 The guarantee "a paramedic holds at most one active task" is held three times
 over: the paramedic row is claimed with a conditional UPDATE (status must still
@@ -22,13 +22,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.errors import Conflict, Duplicate, InvalidTransition, NotFound
+from core.errors import ApplicationError, Conflict, Duplicate, InvalidTransition, NotFound
 from core.roles import is_supervisor
-from integrations.clients import PermanentIntegrationError
-from integrations.outbox import record_event
 from paramedics.models import Paramedic, ParamedicStatus
 
 from .dispatch import rank_candidates
+from .events import TaskEvent, record_task_event
 from .models import EmergencyTask, ReminderKind, TaskHistory, TaskReminder, TaskStatus
 
 logger = logging.getLogger(__name__)
@@ -71,42 +70,6 @@ AUTO_ASSIGN_ATTEMPTS = 5
 class IntakeResult:
     task: EmergencyTask
     created: bool
-
-
-def _record_event(task: EmergencyTask, kind: str, history: TaskHistory | None) -> None:
-    """Write the outbox rows for this change (DESIGN §8), inside its transaction."""
-    record_event(
-        kind=kind,
-        aggregate_type="task",
-        aggregate_id=task.pk,
-        payload=task_event_payload(task, history),
-    )
-
-
-def task_event_payload(task: EmergencyTask, history: TaskHistory | None) -> dict:
-    """What other services are told about a task: ids and state, no patient details."""
-    paramedic = None
-    if task.paramedic_id is not None:
-        person = task.paramedic
-        paramedic = {
-            "id": str(person.pk),
-            "badge_number": person.badge_number,
-            "phone": person.phone,
-        }
-    return {
-        "task_id": str(task.pk),
-        "request_id": task.request_id,
-        "patient_id": task.patient_id,
-        "consultation_id": task.consultation_id,
-        "priority": task.priority,
-        "status": task.status,
-        "from_status": history.from_status if history else None,
-        "paramedic_id": str(task.paramedic_id) if task.paramedic_id else None,
-        "paramedic": paramedic,
-        "address": task.address,
-        "location": {"lat": task.lat, "lon": task.lon},
-        "at": (history.at if history else timezone.now()).isoformat(),
-    }
 
 
 def _write_history(
@@ -181,7 +144,7 @@ def task_create(
                 history = _write_history(
                     task, from_status="", actor=created_by, note="received", at=task.created_at
                 )
-                _record_event(task, "task.created", history)
+                record_task_event(task, TaskEvent.CREATED, history)
             return IntakeResult(task=task, created=True)
         except IntegrityError:
             existing = EmergencyTask.objects.filter(request_id=request_id).first()
@@ -215,7 +178,7 @@ def task_assign(
     except IntegrityError as exc:  # the partial unique index: already holds a task
         raise ParamedicUnavailable() from exc
     history = _write_history(task, from_status=from_status, actor=actor, note=note, at=now)
-    _record_event(task, "task.assigned", history)
+    record_task_event(task, TaskEvent.ASSIGNED, history)
     return task
 
 
@@ -289,7 +252,7 @@ def task_change_status(
         at=now,
         paramedic_id=previous_paramedic_id,
     )
-    _record_event(task, "task.status_changed", history)
+    record_task_event(task, TaskEvent.STATUS_CHANGED, history)
     return task
 
 
@@ -308,10 +271,15 @@ def task_cancel(*, task_id, actor: AbstractBaseUser, reason: str) -> EmergencyTa
 MAX_PATIENT_DETAILS_BYTES = 64 * 1024
 
 
+class PatientDetailsRejected(ApplicationError):
+    code = "patient_details_rejected"
+    default_detail = "The patient details cannot be kept."
+
+
 def task_store_patient_details(*, task_id, details: dict) -> None:
     """Keep the Patient Service's emergency details on the task (not its status)."""
     if len(json.dumps(details)) > MAX_PATIENT_DETAILS_BYTES:
-        raise PermanentIntegrationError("patient-service: details larger than 64 KB")
+        raise PatientDetailsRejected("details larger than 64 KB")
     EmergencyTask.objects.filter(pk=task_id).update(
         patient_details=details, patient_details_fetched_at=timezone.now()
     )
@@ -352,14 +320,7 @@ def task_send_due_reminders(*, now=None) -> int:
                     TaskReminder.objects.create(
                         task=task, kind=kind, reference_at=getattr(task, clock_field)
                     )
-                    payload = task_event_payload(task, None)
-                    payload["reminder"] = kind
-                    record_event(
-                        kind="task.reminder",
-                        aggregate_type="task",
-                        aggregate_id=task.pk,
-                        payload=payload,
-                    )
+                    record_task_event(task, TaskEvent.REMINDER, None, reminder=kind)
                 sent += 1
             except IntegrityError:
                 continue  # another beat (or worker) sent this one already

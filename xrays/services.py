@@ -20,11 +20,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError, NotFound, ServiceUnavailable
-from integrations.outbox import record_event
 from paramedics.models import Paramedic
 from tasks.models import EmergencyTask
 
-from .downloads import uses_s3
+from .events import XrayEvent, record_xray_event
 from .models import XrayImage
 from .validation import inspect_image
 
@@ -48,45 +47,6 @@ class IdempotencyKeyReused(ApplicationError):
 class UploadResult:
     xray: XrayImage
     created: bool
-
-
-def _record_event(xray: XrayImage, kind: str) -> None:
-    """Write the outbox row for the X-ray Service (DESIGN §8), inside the transaction."""
-    record_event(
-        kind=kind, aggregate_type="xray", aggregate_id=xray.pk, payload=xray_event_payload(xray)
-    )
-
-
-def xray_event_payload(xray: XrayImage) -> dict:
-    """Metadata, storage location and consultation; never the image itself."""
-    return {
-        "xray_id": str(xray.pk),
-        "task_id": str(xray.task_id),
-        "paramedic_id": str(xray.paramedic_id),
-        "consultation_id": xray.consultation_id,
-        "format": xray.format,
-        "content_type": xray.content_type,
-        "size_bytes": xray.size_bytes,
-        "sha256": xray.sha256,
-        "width": xray.width,
-        "height": xray.height,
-        "body_part": xray.body_part,
-        "captured_at": xray.captured_at.isoformat() if xray.captured_at else None,
-        "dicom": {
-            "modality": xray.dicom_modality,
-            "study_instance_uid": xray.dicom_study_uid,
-            "series_instance_uid": xray.dicom_series_uid,
-            "sop_instance_uid": xray.dicom_sop_uid,
-            "body_part_examined": xray.dicom_body_part,
-        }
-        if xray.format == "dicom"
-        else None,
-        "storage": {
-            "backend": "s3" if uses_s3() else "filesystem",
-            "bucket": getattr(default_storage, "bucket_name", None),
-            "key": xray.file.name,
-        },
-    }
 
 
 def xray_set_service_id(*, xray_id, service_id: str) -> None:
@@ -168,7 +128,7 @@ def xray_upload(
                 idempotency_key=idempotency_key,
                 **info.dicom,
             )
-            _record_event(xray, "xray.uploaded")
+            record_xray_event(xray, XrayEvent.UPLOADED)
     except IntegrityError:
         # A concurrent retry won the race: keep its record, drop our copy.
         _delete_quietly(name)

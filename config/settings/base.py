@@ -186,7 +186,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("OUTBOX_RELAY_SECONDS", default=10.0),
     },
     "send-reminders": {
-        "task": "integrations.send_reminders",
+        "task": "tasks.send_reminders",
         "schedule": env.float("REMINDER_CHECK_SECONDS", default=60.0),
     },
 }

@@ -242,7 +242,7 @@ class TestFailures:
         def broken_event(xray, kind):
             raise RuntimeError("database went away mid-transaction")
 
-        monkeypatch.setattr(services, "_record_event", broken_event)
+        monkeypatch.setattr(services, "record_xray_event", broken_event)
         paramedic_client.raise_request_exception = False
         response = upload(paramedic_client, paramedic, task, image_bytes("PNG"))
 
