@@ -108,8 +108,8 @@ def ensure_database(url: str) -> None:
 # --- Django ------------------------------------------------------------------
 
 
-def setup_django(env: dict[str, str], quiet: Iterable[str] = ()) -> None:
-    """Set up Django in this process with `env` and migrate.
+def setup_django(env: dict[str, str], quiet: Iterable[str] = (), *, migrate: bool = True) -> None:
+    """Set up Django in this process with `env` (and migrate, unless told not to).
 
     The loggers named in `quiet` are set to WARNING right after django.setup().
     """
@@ -124,7 +124,8 @@ def setup_django(env: dict[str, str], quiet: Iterable[str] = ()) -> None:
     django.setup()
     for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
-    call_command("migrate", verbosity=0)
+    if migrate:
+        call_command("migrate", verbosity=0)
 
 
 def postgres_banner() -> str:
@@ -170,6 +171,21 @@ def manage(env: dict, *args: str, timeout: float) -> str:
     )
     if done.returncode != 0:
         raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def run_script(env: dict, script: str, *args: str, timeout: float) -> str:
+    """Run bench/`script` with `env`; its stdout, or RuntimeError if it failed."""
+    done = subprocess.run(
+        [PYTHON, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
 
 

@@ -11,7 +11,7 @@ Self-contained, 127.0.0.1 only, stops by itself in about three minutes:
   it at a database you care about), migrates it and seeds it through the
   services: 200 paramedics, 2,000 tasks with their history (most completed,
   a few cancelled or pending, 50 active), a supervisor and an intake service;
-  JWTs are minted in the same `manage.py shell -c` run;
+  JWTs are minted by the same `manage.py seed_load` run;
 - starts gunicorn (production settings, `-w 2 -k gthread --threads 4`, see
   GUNICORN_ARGS) on a free port and drives it with --clients closed-loop
   clients, one process each, speaking keep-alive HTTP/1.1 over raw sockets
@@ -61,6 +61,7 @@ from common import (
     ensure_database,
     manage,
     production_env,
+    run_script,
     tagged,
 )
 
@@ -93,264 +94,6 @@ HEALTHZ = "GET /healthz"
 # action is the next step of one of its paramedics' cycle: create + assign (two
 # supervisor requests), start, or complete.
 MIX = {"poll": 70, "status": 12, "sup_tasks": 8, "sup_paramedics": 8, "upload": 2}
-
-# Run by `manage.py shell -c`: wipe, seed through the services, mint JWTs.
-SEED_SCRIPT = r"""
-import json, multiprocessing, os, random
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.db import connection, connections
-from rest_framework_simplejwt.tokens import AccessToken
-import integrations.outbox as outbox
-from paramedics.services import paramedic_create
-from tasks.services import task_assign, task_change_status, task_create
-
-# Seed only: no delivery job per outbox row (thousands of them); the rows are
-# deleted below, so the benchmark starts with an empty outbox.
-outbox._queue_delivery = lambda event_id: None
-P, T = int(os.environ["LOAD_PARAMEDICS"]), int(os.environ["LOAD_TASKS"])
-A, PEND = int(os.environ["LOAD_ACTIVE"]), int(os.environ["LOAD_PENDING"])
-CANCEL = float(os.environ["LOAD_CANCELLED_SHARE"])
-rng = random.Random(7)
-with connection.cursor() as cursor:
-    cursor.execute(
-        "TRUNCATE auth_user, paramedics_paramedic, tasks_emergencytask, tasks_taskhistory, "
-        "tasks_taskreminder, xrays_xrayimage, integrations_outboxevent CASCADE"
-    )
-User = get_user_model()
-supervisor = User.objects.create_user(username="load-supervisor", is_staff=True)
-supervisor.groups.add(Group.objects.get(name="supervisors"))
-intake = User.objects.create_user(username="load-intake")
-intake.groups.add(Group.objects.get(name="services"))
-levels = ["emr", "emt", "aemt", "paramedic", "critical_care"]
-paramedics = [
-    paramedic_create(
-        badge_number=f"LOAD-{n:04d}", first_name="Load", last_name=f"Medic {n}",
-        email=f"load-{n}@ems.example.org", certification_level=levels[n % 5],
-        status="available", base_station=f"Station {n % 12}",
-        last_location={"lat": 52.52 + rng.uniform(-0.2, 0.2), "lon": 13.4 + rng.uniform(-0.3, 0.3)},
-    )
-    for n in range(P)
-]
-
-def new_task(n):
-    return task_create(
-        request_id=f"load-seed-{n}", patient_id=f"patient-{n}", consultation_id=f"consult-{n}",
-        priority=rng.choice(["critical", "urgent", "routine"]),
-        description="Seeded for the load benchmark.", address=f"{n} Bench Street",
-        lat=52.52 + rng.uniform(-0.2, 0.2), lon=13.4 + rng.uniform(-0.3, 0.3), created_by=intake,
-    ).task
-
-state = {str(p.pk): {"active": None, "last_task": None} for p in paramedics}
-
-def finished_history(part, parts, out):
-    try:
-        out.put(history_part(part, parts))
-    except BaseException:
-        import traceback
-        out.put({"error": traceback.format_exc()})
-        raise
-
-def history_part(part, parts):
-    # Completed (a few cancelled) tasks of every parts-th paramedic, through the services.
-    rng.seed(100 + part)
-    last = {}
-    for i in range(part, T - A - PEND, parts):
-        p = paramedics[i % P]
-        task = new_task(i)
-        task_assign(task_id=task.pk, actor=supervisor, paramedic_id=p.pk)
-        task_change_status(task_id=task.pk, to_status="in_progress", actor=p.user)
-        if rng.random() < CANCEL:
-            task_change_status(task_id=task.pk, to_status="cancelled", actor=supervisor,
-                               allowed_moves=frozenset({"cancel"}))
-        else:
-            task_change_status(task_id=task.pk, to_status="completed", actor=p.user)
-        last[str(p.pk)] = str(task.pk)
-    connections.close_all()
-    return last
-
-# Two processes (2 cores; each paramedic's tasks stay in one of them, so no lock
-# waits): the history is most of the seeding time.
-PARTS = 2
-connections.close_all()  # each child opens its own connection
-ctx = multiprocessing.get_context("fork")
-out = ctx.Queue()
-workers = [ctx.Process(target=finished_history, args=(k, PARTS, out)) for k in range(PARTS)]
-for w in workers:
-    w.start()
-for _ in workers:
-    last = out.get(timeout=600)
-    assert "error" not in last, last.get("error")
-    for pk, task_pk in last.items():
-        state[pk]["last_task"] = task_pk
-for w in workers:
-    w.join()
-    assert w.exitcode == 0, "a seeding process failed"
-# Active: paramedics 1..A (0 is left free for the in-process measurements).
-for i, p in enumerate(paramedics[1 : A + 1]):
-    task = new_task(T + i)
-    task_assign(task_id=task.pk, actor=supervisor, paramedic_id=p.pk)
-    status = "assigned"
-    if i % 2:
-        task_change_status(task_id=task.pk, to_status="in_progress", actor=p.user)
-        status = "in_progress"
-    state[str(p.pk)]["active"] = [str(task.pk), status]
-for i in range(PEND):
-    new_task(T + A + i)
-from integrations.models import OutboxEvent
-OutboxEvent.objects.all().delete()
-with connection.cursor() as cursor:
-    cursor.execute("ANALYZE")
-print("LOAD_SEED " + json.dumps({
-    "supervisor": str(AccessToken.for_user(supervisor)),
-    "paramedics": [
-        {"id": str(p.pk), "token": str(AccessToken.for_user(p.user)), **state[str(p.pk)]}
-        for p in paramedics
-    ],
-}))
-"""
-
-# Run by `manage.py shell -c` after the load: query counts and the profile.
-INPROCESS_SCRIPT = r"""
-import cProfile, io, json, os, pstats, time
-from django.contrib.auth import get_user_model
-from django.db import close_old_connections, connection
-from django.test import Client
-from django.test.utils import CaptureQueriesContext
-from PIL import Image
-from rest_framework_simplejwt.tokens import AccessToken
-from paramedics.models import Paramedic
-from tasks.models import EmergencyTask
-
-import logging
-logging.disable(logging.WARNING)
-User = get_user_model()
-sup = User.objects.get(username="load-supervisor")
-qc = Paramedic.objects.select_related("user").get(pk=os.environ["LOAD_QC_PARAMEDIC"])
-client = Client(HTTP_HOST="127.0.0.1")
-SUP = {"HTTP_AUTHORIZATION": f"Bearer {AccessToken.for_user(sup)}"}
-ME = {"HTTP_AUTHORIZATION": f"Bearer {AccessToken.for_user(qc.user)}"}
-API = "/api/v1"
-POLL = f"{API}/paramedics/{qc.pk}/tasks?status=assigned&status=in_progress"
-rows = []
-
-def count(endpoint, case, method, path, headers, data=None, **extra):
-    call = getattr(client, method)
-    with CaptureQueriesContext(connection) as captured:
-        if method == "post" and data is not None and not extra.get("multipart"):
-            response = call(path, data=json.dumps(data), content_type="application/json", **headers)
-        elif method == "post":
-            response = call(path, data=data, **headers)
-        else:
-            response = call(path, **headers)
-    assert 200 <= response.status_code < 300, (path, response.status_code, response.content[:300])
-    is_json = response.get("Content-Type", "").startswith("application/json")
-    body = response.json() if is_json else {}
-    rows.append([endpoint, case, len(captured.captured_queries)])
-    return body
-
-count("GET /healthz", "-", "get", "/healthz", {})
-count("GET /paramedics/{id}/tasks", "filter active, 0 rows", "get", POLL, ME)
-n_hist = EmergencyTask.objects.filter(paramedic=qc).count()
-count("GET /paramedics/{id}/tasks", f"no filter, {n_hist} rows", "get",
-      f"{API}/paramedics/{qc.pk}/tasks", ME)
-count("GET /paramedics/{id}/tasks", "supervisor, filter active", "get", POLL, SUP)
-count("GET /tasks?page_size=50", "page_size=5", "get", f"{API}/tasks?page_size=5", SUP)
-count("GET /tasks?page_size=50", "page_size=50", "get", f"{API}/tasks?page_size=50", SUP)
-count("GET /paramedics?status=available", "page_size=5", "get",
-      f"{API}/paramedics?status=available&page_size=5", SUP)
-count("GET /paramedics?status=available", "page_size=50", "get",
-      f"{API}/paramedics?status=available&page_size=50", SUP)
-task = count("POST /tasks", "new request", "post", f"{API}/tasks", SUP, {
-    "request_id": "load-inprocess-1", "patient_id": "p-1", "priority": "urgent",
-    "location": {"lat": 52.5, "lon": 13.4}})
-count("POST /tasks/{id}/assign", "paramedic given", "post", f"{API}/tasks/{task['id']}/assign",
-      SUP, {"paramedic": str(qc.pk)})
-count("GET /paramedics/{id}/tasks", "filter active, 1 row", "get", POLL, ME)
-count("POST /paramedics/{id}/tasks/{task_id}", "start", "post",
-      f"{API}/paramedics/{qc.pk}/tasks/{task['id']}", ME, {"status": "in_progress"})
-buffer = io.BytesIO()
-Image.frombytes("L", (48, 48), os.urandom(48 * 48)).save(buffer, "PNG")
-buffer.name = "xray.png"
-buffer.seek(0)
-count("POST /paramedics/{id}/xray", "48x48 PNG", "post", f"{API}/paramedics/{qc.pk}/xray", ME,
-      {"image": buffer, "task": task["id"]}, multipart=True)
-count("POST /paramedics/{id}/tasks/{task_id}", "complete", "post",
-      f"{API}/paramedics/{qc.pk}/tasks/{task['id']}", ME, {"status": "completed"})
-print("LOAD_QUERIES " + json.dumps(rows))
-
-# --- profile -------------------------------------------------------------------
-# The polling paramedic gets a task again, so its list has the usual one row.
-task = count("POST /tasks", "new request", "post", f"{API}/tasks", SUP, {
-    "request_id": "load-inprocess-2", "patient_id": "p-2", "priority": "urgent",
-    "location": {"lat": 52.5, "lon": 13.4}})
-count("POST /tasks/{id}/assign", "paramedic given", "post", f"{API}/tasks/{task['id']}/assign",
-      SUP, {"paramedic": str(qc.pk)})
-N = int(os.environ["LOAD_PROFILE_CALLS"])
-TARGETS = {
-    "GET /healthz": ("/healthz", {}),
-    "GET /paramedics/{id}/tasks": (POLL, ME),
-    "GET /tasks?page_size=50": (f"{API}/tasks?page_size=50", SUP),
-}
-
-def call(path, headers):
-    close_old_connections()  # as gunicorn's request_started does: the health check runs
-    return client.get(path, **headers)
-
-timings = {}
-for name, (path, headers) in TARGETS.items():
-    for _ in range(50):  # warm-up
-        call(path, headers)
-    cpu, wall = time.thread_time(), time.perf_counter()
-    for _ in range(N):
-        call(path, headers)
-    timings[name] = {"cpu": (time.thread_time() - cpu) / N * 1000,
-                     "wall": (time.perf_counter() - wall) / N * 1000}
-print("LOAD_TIMINGS " + json.dumps({"calls": N, "timings": timings}))
-
-# Cumulative time per call of the stages a request goes through (ms, under cProfile).
-STAGES = [
-    ("whole request (test client)", "django/test/client.py", "get"),
-    ("  JWTAuthentication.authenticate", "simplejwt/authentication.py", "authenticate"),
-    ("    get_user: SELECT auth_user", "simplejwt/authentication.py", "get_user"),
-    ("  check_permissions (role checks)", "rest_framework/views.py", "check_permissions"),
-    ("    is_supervisor: SELECT groups", "config/roles.py", "_group_names"),
-    ("    paramedic_of: SELECT paramedic", "config/roles.py", "paramedic_of"),
-    ("  _paramedic: get_object_or_404", "tasks/views.py", "_paramedic"),
-    ("  filter_queryset (django-filter)", "rest_framework/generics.py", "filter_queryset"),
-    ("  paginate_queryset: COUNT + page", "rest_framework/generics.py", "paginate_queryset"),
-    ("    Paginator.count: SELECT COUNT", "django/core/paginator.py", "count"),
-    ("  serializer .data (TaskSerializer)", "rest_framework/serializers.py", "data"),
-    ("    ModelSerializer.get_fields", "rest_framework/serializers.py", "get_fields"),
-    ("  JSONRenderer.render", "rest_framework/renderers.py", "render"),
-    ("all queries: SQLCompiler.as_sql", "django/db/models/sql/compiler.py", "as_sql"),
-    ("all queries: CursorWrapper._execute", "django/db/backends/utils.py", "_execute"),
-    ("health check: is_usable (SELECT 1)", "django/db/backends/postgresql/base.py", "is_usable"),
-]
-for name in ("GET /paramedics/{id}/tasks", "GET /tasks?page_size=50"):
-    path, headers = TARGETS[name]
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(N):
-        call(path, headers)
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-    per_call = stats.total_tt / N * 1000
-    print(f"LOAD_PROFILE {name} ({N} calls, {per_call:.2f} ms per call under cProfile)")
-    for label, suffix, func_name in STAGES:
-        best = None
-        for (filename, _line, func), (_cc, nc, _tt, ct, _callers) in stats.stats.items():
-            if func == func_name and filename.endswith(suffix) and (best is None or ct > best[1]):
-                best = (nc, ct)
-        if best:
-            print(f"LOAD_STAGE {label:<40} {best[1] / N * 1000:7.2f} ms {best[0] / N:5.1f} calls")
-    out = io.StringIO()
-    stats.stream = out
-    stats.sort_stats("tottime").print_stats(12)
-    print("LOAD_TOTTIME")
-    print("   ncalls" + out.getvalue().split("ncalls", 1)[-1].rstrip())
-    print("LOAD_END")
-"""
 
 
 def loadavg() -> tuple[float, float, float]:
@@ -400,11 +143,6 @@ def make_env(tmp: Path, url: str) -> dict[str, str]:
         WHITENOISE_USE_FINDERS="true",
         MEDIA_ROOT=str(tmp / "media"),
         TMPDIR=str(tmp / "spool"),  # Django spools uploads with tempfile
-        LOAD_PARAMEDICS=str(PARAMEDICS),
-        LOAD_TASKS=str(TASKS),
-        LOAD_ACTIVE=str(ACTIVE),
-        LOAD_PENDING=str(PENDING),
-        LOAD_CANCELLED_SHARE=str(CANCELLED_SHARE),
     )
     (tmp / "media").mkdir()
     (tmp / "spool").mkdir()
@@ -935,9 +673,16 @@ def main() -> int:
         ensure_database(url)
         env = make_env(tmp, url)
         manage(env, "migrate", "--no-input", "-v", "0", timeout=MANAGE_TIMEOUT)
-        seed = json.loads(
-            tagged(manage(env, "shell", "-c", SEED_SCRIPT, timeout=MANAGE_TIMEOUT), "LOAD_SEED")
-        )
+        seed_args = [
+            "seed_load",
+            "--yes-wipe-this-database",
+            f"--paramedics={PARAMEDICS}",
+            f"--tasks={TASKS}",
+            f"--active={ACTIVE}",
+            f"--pending={PENDING}",
+            f"--cancelled-share={CANCELLED_SHARE}",
+        ]
+        seed = json.loads(tagged(manage(env, *seed_args, timeout=MANAGE_TIMEOUT), "LOAD_SEED"))
         print(
             f"seeded {PARAMEDICS} paramedics, {TASKS} tasks ({ACTIVE} active, {PENDING} pending) "
             f"in {time.monotonic() - t0:.0f} s",
@@ -993,7 +738,7 @@ def main() -> int:
             "LOAD_QC_PARAMEDIC": qc["id"],
             "LOAD_PROFILE_CALLS": str(args.profile_calls),
         }
-        inprocess = manage(in_env, "shell", "-c", INPROCESS_SCRIPT, timeout=MANAGE_TIMEOUT)
+        inprocess = run_script(in_env, "load_probe.py", timeout=MANAGE_TIMEOUT)
 
         print(
             f"\nPostgreSQL database {database_name(url)}; gunicorn "

@@ -12,8 +12,11 @@
   a permanent refusal (4xx), the row is `dead` until a supervisor retries it.
 """
 
+import contextvars
 import logging
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -28,6 +31,21 @@ from .models import OutboxEvent, OutboxState
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 500
+_deliver_on_commit = contextvars.ContextVar("outbox_deliver_on_commit", default=True)
+
+
+@contextmanager
+def relay_only() -> Iterator[None]:
+    """Rows recorded inside wait for the relay instead of getting a delivery job each.
+
+    For bulk loads (seeding thousands of changes), where a job per row would
+    only flood the broker.
+    """
+    token = _deliver_on_commit.set(False)
+    try:
+        yield
+    finally:
+        _deliver_on_commit.reset(token)
 
 
 def record_event(*, kind: str, aggregate_type: str, aggregate_id, payload: dict) -> list:
@@ -47,8 +65,9 @@ def record_event(*, kind: str, aggregate_type: str, aggregate_id, payload: dict)
         )
         for destination in registry.destinations(kind)
     )
-    for event in events:
-        transaction.on_commit(lambda pk=event.pk: _queue_delivery(pk))
+    if _deliver_on_commit.get():
+        for event in events:
+            transaction.on_commit(lambda pk=event.pk: _queue_delivery(pk))
     return events
 
 

@@ -35,10 +35,12 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "core",
+    "integrations",
     "paramedics",
     "tasks",
     "xrays",
-    "integrations",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -20,11 +20,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image, ImageDraw
+from pydicom.data import get_testdata_file
 
 from paramedics.models import CertificationLevel, Paramedic
 from paramedics.services import paramedic_create
 from tasks.models import EmergencyTask, TaskPriority, TaskStatus
 from tasks.services import task_assign, task_cancel, task_change_status, task_create
+from xrays.services import xray_upload
 
 STATIONS = {
     "Mitte": (52.5200, 13.4050),
@@ -100,7 +103,7 @@ class Command(BaseCommand):
         if Paramedic.objects.filter(badge_number=DEMO_BADGE).exists():
             self.stdout.write("Demo data is already there; nothing to do.")
             return
-        rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
+        rng = random.Random(seed)
         supervisor = self._supervisor(password)
         service = self._service()
         paramedics = self._paramedics(rng, password)
@@ -229,11 +232,6 @@ class Command(BaseCommand):
         return tasks
 
     def _xrays(self, tasks) -> int:
-        from PIL import Image, ImageDraw
-        from pydicom.data import get_testdata_file
-
-        from xrays.services import xray_upload
-
         count = 0
         with_medic = [t for t in tasks if t.paramedic_id][:6]
         for i, task in enumerate(with_medic):

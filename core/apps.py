@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Cross-app rules and infrastructure; installed for its management commands."""
+
+    name = "core"
