@@ -8,7 +8,6 @@ import http.client
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the project's packages: tests.processes, then Django's
+
+from tests.processes import children, free_port, terminate  # noqa: E402
+
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 
@@ -48,37 +51,6 @@ def arm_deadline(script: str, seconds: int) -> None:
 
 
 # --- processes and ports -----------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def children(pid: int) -> list[int]:
-    """The child processes of `pid`, from /proc (empty when it is gone)."""
-    found = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as handle:
-                found += [int(p) for p in handle.read().split()]
-    except OSError:
-        pass
-    return found
-
-
-def terminate(process: subprocess.Popen, grace: float) -> None:
-    """SIGTERM `process` if it still runs; SIGKILL it if it is not gone within `grace` s."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 # --- PostgreSQL ----------------------------------------------------------------
@@ -114,7 +86,6 @@ def setup_django(env: dict[str, str], quiet: Iterable[str] = (), *, migrate: boo
     The loggers named in `quiet` are set to WARNING right after django.setup().
     """
     os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
 
     import logging
 

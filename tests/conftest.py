@@ -10,15 +10,12 @@ import os
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from core.roles import DOCTORS, SERVICES, SUPERVISORS
 from tests.factories import ParamedicFactory, UserFactory
+from tests.helpers import STRICT_SERVICES, client_for
 from tests.integrations.workers import broker_reachable, broker_url
 from tests.s3 import SeaweedServer, weed_binary
-
-STRICT_SERVICES = {s for s in os.environ.get("STRICT_SERVICES", "").split(",") if s}
-
 
 SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser")
 
@@ -77,14 +74,6 @@ def _isolated_media(settings, tmp_path):
             **settings.STORAGES,
             "default": {**settings.STORAGES["default"], "OPTIONS": {"location": media}},
         }
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        token = RefreshToken.for_user(user).access_token
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ workers and the fault tests (which stop their server) never share one.
 import atexit
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+
+from tests.processes import free_ports, terminate
 
 ACCESS_KEY = "paramedic-test"
 SECRET_KEY = "paramedic-test-secret"
@@ -28,20 +29,6 @@ def weed_binary() -> str | None:
     if beside_python.exists():
         return str(beside_python)
     return shutil.which("weed")
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets, ports = [], []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-            ports.append(sock.getsockname()[1])
-    finally:
-        for sock in sockets:
-            sock.close()
-    return ports
 
 
 class SeaweedServer:
@@ -57,7 +44,7 @@ class SeaweedServer:
             self.filer_port,
             self.volume_port,
             *self.grpc_ports,
-        ) = _free_ports(8)
+        ) = free_ports(8)
 
     @property
     def endpoint(self) -> str:
@@ -168,11 +155,5 @@ class SeaweedServer:
         return {"BACKEND": "core.storage.PrivateS3Storage", "OPTIONS": options}
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        if self.process is not None:
+            terminate(self.process, grace=10)

@@ -3,14 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-
-def assert_json_error(response, status: int, code: str):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert body["code"] == code
-    assert isinstance(body["detail"], str) and body["detail"]
-    return body
+from tests.helpers import assert_json_error
 
 
 def test_it_answers_malformed_json_with_parse_error(supervisor_client):

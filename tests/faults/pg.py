@@ -14,11 +14,12 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tests.processes import free_port
 
 STOP_MODES = ("smart", "fast", "immediate")
 
@@ -40,12 +41,6 @@ def pg_bin_dir() -> Path | None:
     if found and shutil.which("pg_ctl"):
         return Path(found).parent
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PostgresError(RuntimeError):

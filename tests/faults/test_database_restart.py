@@ -33,8 +33,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import STRICT_SERVICES
-from tests.faults.pg import ThrowawayPostgres, free_port, pg_bin_dir
+from tests.faults.pg import ThrowawayPostgres, pg_bin_dir
+from tests.helpers import STRICT_SERVICES
+from tests.processes import free_port
 
 pytestmark = [pytest.mark.postgres]
 

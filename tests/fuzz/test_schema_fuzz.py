@@ -18,8 +18,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from config.wsgi import application
-from tests.conftest import client_for
 from tests.factories import ParamedicFactory, TaskFactory, UserFactory, put_on_task
+from tests.helpers import client_for
 
 CHECKS = [
     not_a_server_error,

@@ -15,11 +15,10 @@ from integrations import outbox
 from integrations.models import OutboxEvent, OutboxState
 from tasks.models import EmergencyTask
 from tasks.services import task_assign
-from tests.conftest import client_for
 from tests.factories import TaskFactory, put_on_task
+from tests.helpers import client_for, upload
 from tests.integrations.stand_ins import NOTIFICATION, PATIENT, PATIENT_DETAILS, XRAY
 from tests.xrays.samples import dicom_bytes
-from tests.xrays.test_upload import upload
 
 
 def make_due():

@@ -8,8 +8,8 @@ import pytest
 
 from config.celery_app import app as celery_app
 from integrations.models import OutboxEvent, OutboxState
-from tests.conftest import client_for
 from tests.factories import ParamedicFactory, TaskFactory
+from tests.helpers import client_for
 from tests.integrations.stand_ins import NOTIFICATION, PATIENT, XRAY
 from tests.integrations.workers import CeleryProcesses, broker_url, use_broker
 

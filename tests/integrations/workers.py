@@ -15,6 +15,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from tests.processes import terminate
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
@@ -116,13 +118,9 @@ class CeleryProcesses:
     def stop_all(self) -> None:
         for process in self.processes:
             if process.poll() is None:
-                process.terminate()
+                process.terminate()  # all at once, then wait for each
         for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            terminate(process, grace=15)
 
 
 def use_broker(app, url: str, queue: str) -> None:

@@ -1,30 +1,11 @@
 """Concurrent writes to the roster decided by the database, not by luck."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection
 
 from paramedics.models import Paramedic
-from tests.conftest import client_for
+from tests.helpers import client_for, in_parallel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _in_parallel(count: int, action):
-    """Run `action(i)` in `count` threads released at the same instant."""
-    barrier = threading.Barrier(count)
-
-    def run(i):
-        try:
-            barrier.wait(timeout=10)
-            return action(i)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def test_it_creates_one_paramedic_for_concurrent_duplicate_creates(supervisor):
@@ -38,7 +19,7 @@ def test_it_creates_one_paramedic_for_concurrent_duplicate_creates(supervisor):
         }
         return client_for(supervisor).post("/api/v1/paramedics", body, format="json")
 
-    responses = _in_parallel(8, create)
+    responses = in_parallel(8, create)
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 7, [r.content for r in responses]
@@ -55,7 +36,7 @@ def test_status_change_waits_for_the_row_lock(paramedic, supervisor):
             f"/api/v1/paramedics/{paramedic.id}", body, format="json"
         )
 
-    responses = _in_parallel(6, update)
+    responses = in_parallel(6, update)
     assert all(r.status_code == 200 for r in responses), [r.content for r in responses]
     paramedic.refresh_from_db()
     assert paramedic.status == "off_duty"

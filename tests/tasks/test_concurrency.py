@@ -8,9 +8,8 @@ import pytest
 
 from paramedics.models import Paramedic, ParamedicStatus
 from tasks.models import EmergencyTask, TaskHistory, TaskStatus
-from tests.conftest import client_for
 from tests.factories import ParamedicFactory, TaskFactory, UserFactory
-from tests.paramedics.test_concurrency import _in_parallel
+from tests.helpers import client_for, in_parallel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +25,7 @@ def test_one_paramedic_many_tasks_exactly_one_wins(supervisor):
             f"/api/v1/tasks/{tasks[i].id}/assign", {"paramedic": str(paramedic.id)}, format="json"
         )
 
-    responses = _in_parallel(THREADS, assign)
+    responses = in_parallel(THREADS, assign)
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [409] * (THREADS - 1), [r.content for r in responses]
@@ -55,7 +54,7 @@ def test_two_supervisors_one_task_exactly_one_wins(supervisor):
             format="json",
         )
 
-    responses = _in_parallel(2, assign)
+    responses = in_parallel(2, assign)
 
     assert sorted(r.status_code for r in responses) == [200, 409]
     loser = next(r for r in responses if r.status_code == 409)
@@ -78,7 +77,7 @@ def test_auto_assign_races_hand_out_distinct_paramedics(supervisor):
     def assign(i):
         return client_for(supervisor).post(f"/api/v1/tasks/{tasks[i].id}/assign", {}, format="json")
 
-    responses = _in_parallel(5, assign)
+    responses = in_parallel(5, assign)
 
     ok = [r.json() for r in responses if r.status_code == 200]
     refused = [r.json()["code"] for r in responses if r.status_code != 200]
@@ -99,7 +98,7 @@ def test_concurrent_intake_of_one_request_creates_one_task(service_user):
     def submit(i):
         return client_for(service_user).post("/api/v1/tasks", body, format="json")
 
-    responses = _in_parallel(THREADS, submit)
+    responses = in_parallel(THREADS, submit)
 
     assert sorted(r.status_code for r in responses) == [200] * (THREADS - 1) + [201]
     assert len({r.json()["id"] for r in responses}) == 1
@@ -121,7 +120,7 @@ def test_status_change_and_assignment_do_not_lose_each_other(supervisor):
             f"/api/v1/paramedics/{paramedic.id}", {"status": "off_duty"}, format="json"
         )
 
-    assign, off_duty = _in_parallel(2, act)
+    assign, off_duty = in_parallel(2, act)
 
     paramedic.refresh_from_db()
     task.refresh_from_db()

@@ -2,12 +2,10 @@
 
 import pytest
 
-from tests.conftest import client_for
 from tests.factories import put_on_task
-from tests.paramedics.test_concurrency import _in_parallel
+from tests.helpers import client_for, in_parallel, upload
 from tests.s3 import SeaweedServer
 from tests.xrays.samples import dicom_bytes, image_bytes, noise_png
-from tests.xrays.test_upload import upload
 from xrays.models import XrayImage
 
 
@@ -79,7 +77,7 @@ def test_racing_retries_store_one_file_and_one_row(s3_storage, paramedic):
     def retry(i):
         return upload(client_for(paramedic.user), paramedic, task, content, key="flaky-net")
 
-    responses = _in_parallel(6, retry)
+    responses = in_parallel(6, retry)
 
     assert sorted(r.status_code for r in responses) == [200] * 5 + [201]
     assert len({r.json()["id"] for r in responses}) == 1

@@ -10,11 +10,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.conftest import client_for
 from tests.factories import put_on_task
+from tests.helpers import client_for, stored_keys, upload
 from tests.xrays.samples import DICOM_FILES, bad_inputs, dicom_bytes, image_bytes
 from xrays.models import XrayImage
 
@@ -29,33 +27,6 @@ def storage(request):
 @pytest.fixture
 def task(paramedic):
     return put_on_task(paramedic, consultation_id="consult-42")
-
-
-def upload(client, paramedic, task, content: bytes, /, name="scan.bin", key=None, **fields):
-    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
-    return client.post(
-        f"/api/v1/paramedics/{paramedic.id}/xray",
-        {"image": SimpleUploadedFile(name, content), "task": str(task.id), **fields},
-        format="multipart",
-        **headers,
-    )
-
-
-def stored_keys() -> list[str]:
-    """Every object under xrays/ in the current storage."""
-    keys = []
-
-    def walk(prefix):
-        dirs, files = default_storage.listdir(prefix)
-        keys.extend(f"{prefix}/{f}" for f in files)
-        for d in dirs:
-            walk(f"{prefix}/{d}")
-
-    try:
-        walk("xrays")
-    except FileNotFoundError:
-        return []
-    return keys
 
 
 def fetch(url: str, client=None) -> tuple[int, bytes]:

@@ -1,0 +1,125 @@
+"""The cast and the world of the security tests (DESIGN §4).
+
+Roles:
+
+    anonymous        no Authorization header
+    supervisor       staff user in `supervisors`
+    service          the service that created the world's tasks
+    other_service    another service account
+    doctor           user in `doctors`
+    own_paramedic    paramedic A, the paramedic named in every URL
+    other_paramedic  paramedic B, acting on A's URL or A's task/X-ray
+
+"Own/other" therefore means: for /paramedics/{id}/... the `{id}` is A, so A
+acts on its own URL and B on someone else's; for /tasks/{id} and /xrays/{id}
+the object is A's task or X-ray (created by `service`).
+"""
+
+import time
+from functools import cached_property
+from unittest import mock
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.conf import settings
+from django.core import signing
+from django.utils import timezone
+
+from core.roles import SERVICES
+from paramedics.models import Paramedic
+from tasks.models import EmergencyTask
+from tests.factories import ParamedicFactory, TaskFactory, UserFactory, put_on_task
+from tests.helpers import Caller, upload
+from tests.xrays.samples import image_bytes
+from xrays.downloads import TOKEN_SALT, download_link
+from xrays.models import XrayImage
+
+
+class World:
+    """Fresh state for one request (see the module docstring for the cast).
+
+    task        created by `service`, assigned to A
+    other_task  created by `other_service`, assigned to B
+    pending     created by `service`, still pending (for /assign)
+    spare       available with a fresh location: the only candidate
+    xray        A's X-ray of `task`; other_xray: B's of `other_task` (made on first use),
+                with the bytes `xray_content` and `other_xray_content`
+    """
+
+    xray_content = image_bytes("PNG", color=(10, 20, 30))
+    other_xray_content = image_bytes("PNG", color=(40, 50, 60))
+
+    def __init__(self, users, paramedic, other_paramedic, service, other_service):
+        self.users = users
+        self.paramedic = paramedic
+        self.other_paramedic = other_paramedic
+        self.task = put_on_task(paramedic, created_by=service)
+        self.other_task = put_on_task(other_paramedic, created_by=other_service)
+        self.pending = TaskFactory(created_by=service)
+        self.spare = ParamedicFactory(
+            badge_number="B-SPARE",
+            last_lat=52.521,
+            last_lon=13.41,
+            last_location_at=timezone.now(),
+        )
+        paramedic.refresh_from_db()
+        other_paramedic.refresh_from_db()
+
+    @staticmethod
+    def _upload(who: Paramedic, task: EmergencyTask, content: bytes) -> XrayImage:
+        response = upload(Caller(who.user), who, task, content, name="scan.png")
+        assert response.status_code == 201, response.content
+        return XrayImage.objects.get(pk=response.json()["id"])
+
+    @cached_property
+    def xray(self) -> XrayImage:
+        return self._upload(self.paramedic, self.task, self.xray_content)
+
+    @cached_property
+    def other_xray(self) -> XrayImage:
+        return self._upload(self.other_paramedic, self.other_task, self.other_xray_content)
+
+    # Download tokens for /xrays/{id}/file (filesystem mode, DESIGN §7).
+    @property
+    def valid_token(self) -> str:
+        url = download_link(self.xray).url  # what GET /xrays/{id} hands out
+        return parse_qs(urlsplit(url).query)["token"][0]
+
+    @property
+    def expired_token(self) -> str:
+        issued = time.time() - settings.XRAY_DOWNLOAD_URL_SECONDS - 60
+        with mock.patch("django.core.signing.time.time", return_value=issued):
+            return signing.dumps(str(self.xray.pk), salt=TOKEN_SALT)
+
+    @property
+    def tampered_token(self) -> str:
+        token = self.valid_token
+        return token[:-1] + ("A" if token[-1] != "A" else "B")
+
+    @property
+    def other_xray_token(self) -> str:
+        """A valid token, but for B's X-ray."""
+        return signing.dumps(str(self.other_xray.pk), salt=TOKEN_SALT)
+
+
+@pytest.fixture
+def other_service(db):
+    return UserFactory(username="other-service", groups=[SERVICES])
+
+
+@pytest.fixture
+def users(supervisor, service_user, other_service, doctor, paramedic, other_paramedic):
+    return {
+        "anonymous": None,
+        "supervisor": supervisor,
+        "service": service_user,
+        "other_service": other_service,
+        "doctor": doctor,
+        "own_paramedic": paramedic.user,
+        "other_paramedic": other_paramedic.user,
+    }
+
+
+@pytest.fixture
+def world(users, paramedic, other_paramedic, service_user, other_service):
+    return World(users, paramedic, other_paramedic, service_user, other_service)
