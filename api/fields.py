@@ -18,10 +18,6 @@ class StrictCharField(_StringOnly, serializers.CharField):
     default_error_messages = {"invalid": "Not a valid string."}
 
 
-class StrictRegexField(_StringOnly, serializers.RegexField):
-    pass
-
-
 class StrictEmailField(_StringOnly, serializers.EmailField):
     pass
 

@@ -7,6 +7,7 @@ the service works with nothing else running.
 import os
 
 from celery import Celery, signals
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -22,6 +23,4 @@ def _check_database_connection(task=None, **kwargs) -> None:
     a job uses it. Not for eager jobs: they run inside the caller's connection."""
     if task is not None and task.request.is_eager:
         return
-    from django.db import close_old_connections
-
     close_old_connections()

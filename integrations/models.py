@@ -45,7 +45,7 @@ class OutboxEvent(models.Model):
             # The relay's query: due pending rows, oldest first.
             models.Index(
                 fields=["next_attempt_at"],
-                condition=models.Q(state="pending"),
+                condition=models.Q(state=OutboxState.PENDING),
                 name="outbox_due_idx",
             ),
         ]

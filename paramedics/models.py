@@ -1,15 +1,11 @@
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
-e164_validator = RegexValidator(
-    regex=r"^\+[1-9]\d{1,14}$",
-    message="Enter the phone number in E.164 format, e.g. +4915112345678.",
-    code="invalid_phone",
-)
+from .validators import validate_badge_number, validate_e164_phone
 
 
 class ParamedicStatus(models.TextChoices):
@@ -33,20 +29,11 @@ class Paramedic(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="paramedic"
     )
-    badge_number = models.CharField(
-        max_length=32,
-        validators=[
-            RegexValidator(
-                r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-                "Badge numbers use letters, digits, '.', '_' and '-'.",
-                code="invalid_badge_number",
-            )
-        ],
-    )
+    badge_number = models.CharField(max_length=32, validators=[validate_badge_number])
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     email = models.EmailField()
-    phone = models.CharField(max_length=16, blank=True, validators=[e164_validator])
+    phone = models.CharField(max_length=16, blank=True, validators=[validate_e164_phone])
     certification_level = models.CharField(max_length=20, choices=CertificationLevel.choices)
     status = models.CharField(
         max_length=10,

@@ -1,4 +1,8 @@
+import uuid
+
 from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from core.roles import is_supervisor, paramedic_of
 
@@ -23,11 +27,6 @@ def paramedic_visible_to(user, paramedic_id) -> Paramedic:
     A paramedic addressing itself is answered from the profile already loaded
     with its user (no query), the common case for devices polling their tasks.
     """
-    import uuid
-
-    from django.http import Http404
-    from django.shortcuts import get_object_or_404
-
     me = paramedic_of(user)
     if me is not None and not is_supervisor(user):
         try:

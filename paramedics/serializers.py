@@ -8,11 +8,11 @@ from api.fields import (
     StrictCharField,
     StrictEmailField,
     StrictFloatField,
-    StrictRegexField,
 )
 
-from .models import CertificationLevel, Paramedic, e164_validator
+from .models import CertificationLevel, Paramedic
 from .services import SELECTABLE_STATUSES
+from .validators import validate_badge_number, validate_e164_phone
 
 
 class LocationSerializer(serializers.Serializer):
@@ -60,16 +60,12 @@ class ParamedicWriteSerializer(serializers.Serializer):
     Uniqueness is decided by the service under the database's constraints.
     """
 
-    badge_number = StrictRegexField(
-        r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-        max_length=32,
-        error_messages={"invalid": "Badge numbers use letters, digits, '.', '_' and '-'."},
-    )
+    badge_number = StrictCharField(max_length=32, validators=[validate_badge_number])
     first_name = StrictCharField(max_length=100)
     last_name = StrictCharField(max_length=100)
     email = StrictEmailField(max_length=254)
     phone = StrictCharField(
-        max_length=16, required=False, allow_blank=True, validators=[e164_validator]
+        max_length=16, required=False, allow_blank=True, validators=[validate_e164_phone]
     )
     certification_level = serializers.ChoiceField(choices=CertificationLevel.choices)
     status = serializers.ChoiceField(
@@ -101,7 +97,7 @@ class ParamedicSelfUpdateSerializer(serializers.Serializer):
     """The fields a paramedic may change on its own profile."""
 
     phone = StrictCharField(
-        max_length=16, required=False, allow_blank=True, validators=[e164_validator]
+        max_length=16, required=False, allow_blank=True, validators=[validate_e164_phone]
     )
     status = serializers.ChoiceField(
         choices=[(s.value, s.label) for s in SELECTABLE_STATUSES], required=False

@@ -2,12 +2,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.urls import path
 
 from core.admin import ReadOnlyInlineMixin, SupervisorAdminMixin
 from core.errors import ApplicationError
 from core.roles import is_supervisor
 from paramedics.models import Paramedic, ParamedicStatus
 
+from . import admin_views
 from .models import EmergencyTask, TaskHistory
 from .services import task_assign, task_cancel
 
@@ -80,10 +82,6 @@ class EmergencyTaskAdmin(SupervisorAdminMixin, admin.ModelAdmin):
         return False  # tasks arrive through the intake API (idempotent by request_id)
 
     def get_urls(self):
-        from django.urls import path
-
-        from . import admin_views
-
         def wrap(view):
             # admin_view checks staff; these pages are for supervisors (DESIGN §4).
             def supervisors_only(request, *args, **kwargs):

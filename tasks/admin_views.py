@@ -15,7 +15,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 
 from .dispatch import rank_candidates
-from .models import EmergencyTask
+from .models import EmergencyTask, TaskStatus
 from .selectors import active_board, response_times, status_counts, tasks_per_hour
 from .services import task_assign
 
@@ -27,7 +27,7 @@ OVERVIEW_PERIODS = {6: "6 hours", 24: "24 hours", 72: "3 days", 168: "7 days"}
 def board_view(model_admin, request):
     columns = active_board()
     # Offer the ranked candidates for the first pending tasks (the ones to act on).
-    for task in columns["pending"][:BOARD_PENDING_WITH_CANDIDATES]:
+    for task in columns[TaskStatus.PENDING][:BOARD_PENDING_WITH_CANDIDATES]:
         task.candidates = rank_candidates(task, limit=BOARD_CANDIDATES)
     context = {
         **model_admin.admin_site.each_context(request),
@@ -35,9 +35,9 @@ def board_view(model_admin, request):
         "title": "Dispatch board",
         "now": timezone.now(),
         "columns": [
-            ("Pending", columns["pending"]),
-            ("Assigned", columns["assigned"]),
-            ("In progress", columns["in_progress"]),
+            (TaskStatus.PENDING.label, columns[TaskStatus.PENDING]),
+            (TaskStatus.ASSIGNED.label, columns[TaskStatus.ASSIGNED]),
+            (TaskStatus.IN_PROGRESS.label, columns[TaskStatus.IN_PROGRESS]),
         ],
     }
     return TemplateResponse(request, "admin/tasks/board.html", context)
@@ -78,7 +78,7 @@ def overview_view(model_admin, request):
         "hours": hours,
         "periods": OVERVIEW_PERIODS,
         "counts": status_counts(),
-        "waiting_longest": EmergencyTask.objects.filter(status="pending")
+        "waiting_longest": EmergencyTask.objects.filter(status=TaskStatus.PENDING)
         .order_by("created_at")
         .only("id", "request_id", "priority", "address", "created_at")[:10],
         "figures": [

@@ -1,10 +1,22 @@
 """Which tasks a caller may see (DESIGN §4). Views scope every query through here."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Prefetch,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncHour
 
 from core.roles import is_service, is_supervisor, paramedic_of
 
-from .models import EmergencyTask, TaskHistory
+from .models import EmergencyTask, TaskHistory, TaskPriority, TaskStatus
 
 
 def tasks_visible_to(user) -> QuerySet[EmergencyTask]:
@@ -36,7 +48,7 @@ def may_see_patient_details(user, task: EmergencyTask) -> bool:
 
 # --- Dispatch overview (admin) -------------------------------------------------
 
-PRIORITY_ORDER = {"critical": 0, "urgent": 1, "routine": 2}
+PRIORITY_ORDER = {TaskPriority.CRITICAL: 0, TaskPriority.URGENT: 1, TaskPriority.ROUTINE: 2}
 # (label, start field, end field) of each response-time figure.
 RESPONSE_INTERVALS = (
     ("Time to assign", "created_at", "assigned_at"),
@@ -47,10 +59,6 @@ RESPONSE_INTERVALS = (
 
 def active_board() -> dict[str, list[EmergencyTask]]:
     """Active tasks by status, most urgent and longest waiting first (one query)."""
-    from django.db.models import Case, IntegerField, Value, When
-
-    from .models import TaskStatus
-
     columns = {TaskStatus.PENDING: [], TaskStatus.ASSIGNED: [], TaskStatus.IN_PROGRESS: []}
     priority_rank = Case(
         *(When(priority=p, then=Value(rank)) for p, rank in PRIORITY_ORDER.items()),
@@ -82,8 +90,6 @@ def _percentile(queryset, expression, fraction: float):
 
 def response_times(start, end) -> list[dict]:
     """Median and 90th percentile of each response interval for tasks created in [start, end)."""
-    from django.db.models import DurationField, ExpressionWrapper, F
-
     period = EmergencyTask.objects.filter(created_at__gte=start, created_at__lt=end)
     figures = []
     for label, begin, finish in RESPONSE_INTERVALS:
@@ -101,19 +107,12 @@ def response_times(start, end) -> list[dict]:
 
 
 def status_counts() -> dict[str, int]:
-    from django.db.models import Count
-
-    from .models import TaskStatus
-
     counts = dict(EmergencyTask.objects.values_list("status").annotate(n=Count("id")).order_by())
     return {status: counts.get(status, 0) for status in TaskStatus.values}
 
 
 def tasks_per_hour(start, end) -> list[tuple]:
     """(hour, count) of tasks created in the period, grouped by the database."""
-    from django.db.models import Count
-    from django.db.models.functions import TruncHour
-
     return list(
         EmergencyTask.objects.filter(created_at__gte=start, created_at__lt=end)
         .annotate(hour=TruncHour("created_at"))

@@ -12,7 +12,6 @@ constraint, and a partial unique index allows one active task per paramedic.
 """
 
 import json
-import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,8 +28,6 @@ from paramedics.models import Paramedic, ParamedicStatus
 from .dispatch import rank_candidates
 from .events import TaskEvent, record_task_event
 from .models import EmergencyTask, ReminderKind, TaskHistory, TaskReminder, TaskStatus
-
-logger = logging.getLogger(__name__)
 
 
 class ParamedicUnavailable(Conflict):

@@ -5,7 +5,7 @@ from django.utils.html import format_html
 from core.admin import SupervisorAdminMixin
 
 from .downloads import download_link
-from .models import XrayImage
+from .models import XrayFormat, XrayImage
 
 
 @admin.register(XrayImage)
@@ -65,7 +65,7 @@ class XrayImageAdmin(SupervisorAdminMixin, admin.ModelAdmin):
     @admin.display(description="Preview")
     def preview(self, obj: XrayImage):
         link = download_link(obj)
-        if obj.format in ("png", "jpeg"):
+        if obj.format in (XrayFormat.PNG, XrayFormat.JPEG):
             return format_html(
                 '<a href="{0}"><img src="{0}" alt="X-ray preview" '
                 'style="max-width: 480px; max-height: 480px"></a>',

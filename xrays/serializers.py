@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import XrayImage
+from .models import XrayFormat, XrayImage
 
 
 class DicomTagsSerializer(serializers.Serializer):
@@ -38,7 +38,7 @@ class XrayImageSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(DicomTagsSerializer(allow_null=True))
     def get_dicom(self, obj: XrayImage) -> dict | None:
-        return DicomTagsSerializer(obj).data if obj.format == "dicom" else None
+        return DicomTagsSerializer(obj).data if obj.format == XrayFormat.DICOM else None
 
 
 class XrayDetailSerializer(XrayImageSerializer):

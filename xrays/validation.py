@@ -5,16 +5,17 @@ their headers only: Pillow (PNG/JPEG only, with its decompression-bomb limit)
 and pydicom (tags, never pixel data), so memory does not grow with the image.
 """
 
-import logging
 import warnings
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import pydicom
 from PIL import Image, UnidentifiedImageError
+from pydicom.errors import InvalidDicomError
 
 from core.errors import ApplicationError
 
-logger = logging.getLogger(__name__)
+from .models import XrayFormat
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -49,7 +50,7 @@ class CorruptImage(ApplicationError):
 
 @dataclass
 class ImageInfo:
-    format: str  # "dicom" | "png" | "jpeg"
+    format: XrayFormat
     extension: str
     content_type: str
     width: int | None = None
@@ -57,14 +58,14 @@ class ImageInfo:
     dicom: dict = field(default_factory=dict)
 
 
-def sniff_format(head: bytes) -> str:
+def sniff_format(head: bytes) -> XrayFormat:
     """The format named by the file's magic bytes; 415 for anything else."""
     if head.startswith(PNG_SIGNATURE):
-        return "png"
+        return XrayFormat.PNG
     if head.startswith(JPEG_SIGNATURE):
-        return "jpeg"
+        return XrayFormat.JPEG
     if head[DICOM_PREAMBLE : DICOM_PREAMBLE + 4] == DICOM_MAGIC:
-        return "dicom"
+        return XrayFormat.DICOM
     raise UnsupportedMediaType()
 
 
@@ -76,7 +77,7 @@ def inspect_image(stream: BinaryIO, size: int) -> ImageInfo:
     kind = sniff_format(stream.read(DICOM_PREAMBLE + 4))
     stream.seek(0)
     try:
-        if kind == "dicom":
+        if kind == XrayFormat.DICOM:
             return _inspect_dicom(stream, size)
         return _inspect_raster(stream, size, kind)
     finally:
@@ -84,7 +85,7 @@ def inspect_image(stream: BinaryIO, size: int) -> ImageInfo:
 
 
 def _inspect_raster(stream: BinaryIO, size: int, kind: str) -> ImageInfo:
-    pil_format = "PNG" if kind == "png" else "JPEG"
+    pil_format = "PNG" if kind == XrayFormat.PNG else "JPEG"
     try:
         with warnings.catch_warnings():
             # Over MAX_IMAGE_PIXELS Pillow only warns; treat it as the bomb it is.
@@ -99,11 +100,11 @@ def _inspect_raster(stream: BinaryIO, size: int, kind: str) -> ImageInfo:
         ) from exc
     except (UnidentifiedImageError, SyntaxError, OSError, ValueError, EOFError) as exc:
         raise CorruptImage() from exc
-    if kind == "jpeg" and not _jpeg_has_end_marker(stream, size):
+    if kind == XrayFormat.JPEG and not _jpeg_has_end_marker(stream, size):
         raise CorruptImage("The JPEG image is truncated.")
     return ImageInfo(
         format=kind,
-        extension="png" if kind == "png" else "jpg",
+        extension="png" if kind == XrayFormat.PNG else "jpg",
         content_type=f"image/{kind}",
         width=width,
         height=height,
@@ -118,9 +119,6 @@ def _jpeg_has_end_marker(stream: BinaryIO, size: int) -> bool:
 
 
 def _inspect_dicom(stream: BinaryIO, size: int) -> ImageInfo:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -140,7 +138,7 @@ def _inspect_dicom(stream: BinaryIO, size: int) -> ImageInfo:
         tags[name] = str(value).strip()[:128] if value not in (None, "") else ""
     rows, columns = dataset.get("Rows"), dataset.get("Columns")
     return ImageInfo(
-        format="dicom",
+        format=XrayFormat.DICOM,
         extension="dcm",
         content_type="application/dicom",
         width=int(columns) if columns else None,

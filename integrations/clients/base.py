@@ -1,10 +1,7 @@
-import logging
 import threading
 
 import httpx
 from django.conf import settings
-
-logger = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 # A response body is never logged or stored; keep only this much of the reason.

@@ -23,7 +23,7 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 from pydicom.data import get_testdata_file
 
-from paramedics.models import CertificationLevel, Paramedic
+from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
 from paramedics.services import paramedic_create
 from tasks.models import EmergencyTask, TaskPriority, TaskStatus
 from tasks.services import task_assign, task_cancel, task_change_status, task_create
@@ -149,7 +149,7 @@ class Command(BaseCommand):
                 email=f"demo{i + 1:03d}@ems.demo.local",
                 phone=f"+49301234{i:04d}",
                 certification_level=levels[i % len(levels)],
-                status="available" if i % 5 != 4 else "off_duty",
+                status=ParamedicStatus.AVAILABLE if i % 5 != 4 else ParamedicStatus.OFF_DUTY,
                 base_station=station,
                 password=password,
                 last_location={
@@ -173,7 +173,11 @@ class Command(BaseCommand):
             + [TaskStatus.ASSIGNED] * 3
             + [TaskStatus.PENDING] * 5
         )
-        free = [p for p in paramedics if p.status == "available" and p.last_lat is not None]
+        free = [
+            p
+            for p in paramedics
+            if p.status == ParamedicStatus.AVAILABLE and p.last_lat is not None
+        ]
         tasks = []
         for i, target in enumerate(plan):
             station_lat, station_lon = rng.choice(list(STATIONS.values()))

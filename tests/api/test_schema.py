@@ -1,4 +1,4 @@
-"""OpenAPI schema, offline Swagger UI, and the health endpoints (DESIGN §10)."""
+"""OpenAPI schema and the offline Swagger UI (DESIGN §10)."""
 
 import re
 
@@ -6,8 +6,6 @@ import pytest
 from django.test import Client
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
-
-from core import health
 
 
 @pytest.fixture
@@ -56,25 +54,3 @@ def test_swagger_ui_is_served_without_a_cdn(db):
     assert external == []
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
         assert Client().get(asset).status_code == 200, asset
-
-
-def test_healthz_answers_without_auth_or_database(client):
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-
-
-def test_readyz_checks_dependencies(client, db):
-    response = client.get("/readyz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
-
-
-def test_readyz_answers_503_when_a_check_fails(client, db, monkeypatch):
-    def broken():
-        raise ConnectionError("storage down")
-
-    monkeypatch.setattr(health, "_check_storage", broken)
-    response = client.get("/readyz")
-    assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "ok", "storage": "unavailable"}

@@ -42,7 +42,7 @@ def test_it_answers_bad_token_with_token_not_valid(db):
     assert_json_error(client.get("/api/v1/paramedics"), 401, "token_not_valid")
 
 
-@pytest.mark.urls("tests.config.urls_faulty")
+@pytest.mark.urls("tests.api.urls_faulty")
 @pytest.mark.parametrize("path", ["/api/v1/boom", "/api/v1/django-boom"])
 def test_it_answers_unhandled_exceptions_with_json_500(db, path, caplog):
     client = APIClient(raise_request_exception=False)
@@ -51,7 +51,7 @@ def test_it_answers_unhandled_exceptions_with_json_500(db, path, caplog):
     assert "Jane" not in str(body) and "failure" not in body["detail"]
 
 
-@pytest.mark.urls("tests.config.urls_faulty")
+@pytest.mark.urls("tests.api.urls_faulty")
 def test_it_keeps_non_api_pages_as_django_renders_them(db):
     client = APIClient(raise_request_exception=False)
     response = client.get("/not-api/")
