@@ -130,34 +130,23 @@ def production_env(unset: Iterable[str], **extra: str) -> dict[str, str]:
     return env
 
 
-def manage(env: dict, *args: str, timeout: float) -> str:
-    """Run `manage.py args` with `env`; its stdout, or RuntimeError if it failed."""
+def _run(command: list[str], env: dict, timeout: float, what: str) -> str:
     done = subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
     if done.returncode != 0:
-        raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(f"{what} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
+
+
+def manage(env: dict, *args: str, timeout: float) -> str:
+    """Run `manage.py args` with `env`; its stdout, or RuntimeError if it failed."""
+    return _run([PYTHON, "manage.py", *args], env, timeout, f"manage.py {args[0]}")
 
 
 def run_script(env: dict, script: str, *args: str, timeout: float) -> str:
     """Run bench/`script` with `env`; its stdout, or RuntimeError if it failed."""
-    done = subprocess.run(
-        [PYTHON, str(ROOT / "bench" / script), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{script} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
+    return _run([PYTHON, str(ROOT / "bench" / script), *args], env, timeout, script)
 
 
 def tagged(output: str, tag: str) -> str:
