@@ -74,9 +74,9 @@ class Command(BaseCommand):
     def _seed(self) -> dict:
         User = get_user_model()
         self.supervisor = User.objects.create_user(username="load-supervisor", is_staff=True)
-        self.supervisor.groups.add(Group.objects.get(name=SUPERVISORS))
+        self.supervisor.groups.add(Group.objects.get_or_create(name=SUPERVISORS)[0])
         self.intake = User.objects.create_user(username="load-intake")
-        self.intake.groups.add(Group.objects.get(name=SERVICES))
+        self.intake.groups.add(Group.objects.get_or_create(name=SERVICES)[0])
         levels = list(CertificationLevel)
         self.paramedics = [
             paramedic_create(
