@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from .validators import validate_external_id
+
 
 class TaskStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -32,7 +34,10 @@ class EmergencyTask(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     request_id = models.CharField(
-        max_length=100, unique=True, help_text="The caller's id for this request (idempotency)."
+        max_length=100,
+        unique=True,
+        validators=[validate_external_id],
+        help_text="The caller's id for this request (idempotency).",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -40,7 +45,7 @@ class EmergencyTask(models.Model):
         related_name="created_tasks",
         help_text="The service account or supervisor that submitted the request.",
     )
-    patient_id = models.CharField(max_length=64, db_index=True)
+    patient_id = models.CharField(max_length=64, db_index=True, validators=[validate_external_id])
     consultation_id = models.CharField(max_length=64, blank=True)
     priority = models.CharField(max_length=10, choices=TaskPriority.choices, db_index=True)
     description = models.TextField(blank=True)

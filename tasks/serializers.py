@@ -6,6 +6,7 @@ from paramedics.serializers import LocationSerializer
 
 from .models import EmergencyTask, TaskHistory, TaskPriority, TaskStatus
 from .selectors import may_see_patient_details
+from .validators import validate_external_id
 
 
 class TaskLocationSerializer(LocationSerializer):
@@ -78,9 +79,18 @@ class TaskDetailSerializer(TaskSerializer):
 
 class TaskCreateSerializer(serializers.Serializer):
     request_id = StrictCharField(
-        max_length=100, help_text="The caller's unique id for this request; retries reuse it."
+        max_length=100,
+        validators=[validate_external_id],
+        help_text=(
+            "The caller's unique id for this request; retries reuse it. Letters, digits, "
+            "'.', '_', ':' and '-', starting with a letter or digit."
+        ),
     )
-    patient_id = StrictCharField(max_length=64)
+    patient_id = StrictCharField(
+        max_length=64,
+        validators=[validate_external_id],
+        help_text="The Patient Service's id of the patient (same characters as request_id).",
+    )
     consultation_id = StrictCharField(max_length=64, required=False, allow_blank=True)
     priority = serializers.ChoiceField(choices=TaskPriority.choices)
     description = StrictCharField(max_length=5000, required=False, allow_blank=True)

@@ -1,4 +1,5 @@
 import threading
+from urllib.parse import quote
 
 import httpx
 from django.conf import settings
@@ -38,6 +39,23 @@ def close_pools() -> None:
         _pools.clear()
 
 
+def url_for(base_url: str, *segments: str) -> str:
+    """`base_url` followed by one percent-encoded path segment per value (DESIGN §16).
+
+    The only way the clients build a URL. A value from a client (a request or
+    patient id) can never add a segment, a query or a fragment: "/", "?", "#"
+    and "%" are encoded; "." and ".." (which a server would resolve as "this"
+    and "up one") and empty segments are refused.
+    """
+    encoded = []
+    for segment in segments:
+        segment = str(segment)
+        if segment in ("", ".", ".."):
+            raise PermanentIntegrationError(f"refused URL path segment {segment!r}")
+        encoded.append(quote(segment, safe=""))
+    return "/".join([base_url.rstrip("/"), *encoded])
+
+
 class ServiceClient:
     """A small JSON-over-HTTP client for one outside service."""
 
@@ -52,14 +70,16 @@ class ServiceClient:
     def configured(self) -> bool:
         return bool(self.base_url)
 
-    def request(self, method: str, path: str, *, idempotency_key: str, json=None) -> dict:
+    def request(
+        self, method: str, segments: tuple[str, ...], *, idempotency_key: str, json=None
+    ) -> dict:
+        """`method` {base_url}/{segment}/...: each segment encoded by `url_for`."""
+        url = url_for(self.base_url, *segments)
         headers = {"Idempotency-Key": idempotency_key, "Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
-            response = _pool(self.base_url).request(
-                method, f"{self.base_url}{path}", json=json, headers=headers
-            )
+            response = _pool(self.base_url).request(method, url, json=json, headers=headers)
         except httpx.HTTPError as exc:
             raise IntegrationError(f"{self.name}: {exc.__class__.__name__}") from exc
         if response.status_code == 429 or response.status_code >= 500:

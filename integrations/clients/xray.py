@@ -7,4 +7,4 @@ class XrayServiceClient(ServiceClient):
 
     def register(self, payload: dict, *, idempotency_key: str) -> dict:
         """POST /xrays: metadata, storage location and consultation; returns {id}."""
-        return self.request("POST", "/xrays", idempotency_key=idempotency_key, json=payload)
+        return self.request("POST", ("xrays",), idempotency_key=idempotency_key, json=payload)

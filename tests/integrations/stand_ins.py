@@ -29,7 +29,8 @@ PATIENT_DETAILS = {
 @dataclass
 class Recorded:
     method: str
-    path: str
+    path: str  # decoded, as the server routes it
+    raw_path: str  # as sent on the wire (percent-encoding intact, query included)
     headers: dict
     body: dict | None
 
@@ -51,7 +52,10 @@ class StandIns:
         body = request.get_json(silent=True)
         path = request.path
         with self.lock:
-            self.requests.append(Recorded(request.method, path, dict(request.headers), body))
+            raw_path = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI", "")
+            self.requests.append(
+                Recorded(request.method, path, raw_path, dict(request.headers), body)
+            )
             prefix = next((p for p in (PATIENT, NOTIFICATION, XRAY) if path.startswith(p)), "")
             stall = self.stall_first.pop(prefix, 0)
             failing = self.fail_first.get(prefix, 0)

@@ -144,6 +144,70 @@ class TestDelivery:
         assert "no URL configured, logged only" in caplog.text
 
 
+class TestHostileIdentifiers:
+    """A value from a client never shapes an outgoing call (DESIGN §16)."""
+
+    REQUEST_ID = "x/../../admin/wipe?x="
+    PATIENT_ID = "../../internal/secrets?all=1#"
+
+    def _legacy_task(self, **ids):
+        # Rows written before the identifier pattern existed (or by hand): the API
+        # and the admin refuse these values now, the clients must still be safe.
+        task = TaskFactory()
+        EmergencyTask.objects.filter(pk=task.pk).update(**ids)
+        return EmergencyTask.objects.get(pk=task.pk)
+
+    def test_each_id_stays_one_path_segment(
+        self, stand_ins, supervisor, django_capture_on_commit_callbacks
+    ):
+        task = self._legacy_task(request_id=self.REQUEST_ID, patient_id=self.PATIENT_ID)
+        OutboxEvent.objects.all().delete()
+        with django_capture_on_commit_callbacks(execute=True):
+            outbox.record_event(
+                kind="task.created",
+                aggregate_type="task",
+                aggregate_id=task.pk,
+                payload={"patient_id": task.patient_id},
+            )
+            client_for(supervisor).post(f"/api/v1/tasks/{task.id}/cancel", {"reason": "test"})
+
+        fetch, report = stand_ins.to(PATIENT)
+        assert fetch.raw_path == f"{PATIENT}/patients/..%2F..%2Finternal%2Fsecrets%3Fall%3D1%23"
+        assert fetch.path == f"{PATIENT}/patients/{self.PATIENT_ID}"
+        assert report.raw_path == f"{PATIENT}/emergencies/x%2F..%2F..%2Fadmin%2Fwipe%3Fx%3D/status"
+        assert report.method == "POST"
+        assert len(stand_ins.requests) == 2  # nothing else was called
+        assert set(OutboxEvent.objects.values_list("state", flat=True)) == {"delivered"}
+
+    @pytest.mark.parametrize("hostile", ["..", "."])
+    def test_a_dot_segment_is_refused_and_never_sent(self, stand_ins, hostile, db):
+        task = self._legacy_task(patient_id=hostile)
+        OutboxEvent.objects.all().delete()
+        (event,) = outbox.record_event(
+            kind="task.created",
+            aggregate_type="task",
+            aggregate_id=task.pk,
+            payload={"patient_id": task.patient_id},
+        )
+        outbox.deliver(event.pk)
+
+        event.refresh_from_db()
+        assert event.state == OutboxState.DEAD
+        assert "refused URL path segment" in event.last_error
+        assert stand_ins.to(PATIENT) == []
+
+    @pytest.mark.parametrize("field", ["request_id", "patient_id"])
+    @pytest.mark.parametrize(
+        "value", ["x/../../admin/wipe?x=", "../x", "a b", "a#b", "-leading", "é", "a\nb"]
+    )
+    def test_the_api_refuses_ids_outside_the_pattern(self, service_user, field, value):
+        body = {"request_id": "ok-1", "patient_id": "p-1", field: value}
+        response = intake(client_for(service_user), **body)
+        assert response.status_code == 400, response.content
+        assert response.json()["errors"][field][0]["code"] == "invalid_identifier"
+        assert not EmergencyTask.objects.exists()
+
+
 class TestRetries:
     def test_a_failing_service_is_retried_with_backoff_until_it_answers(
         self, stand_ins, paramedic, django_capture_on_commit_callbacks
