@@ -1,32 +1,92 @@
-"""JWT endpoints, throttled per client address (DESIGN §5)."""
+"""JWT endpoints (DESIGN §5, §16).
 
-from django.core.exceptions import ObjectDoesNotExist
+- Obtain: throttled per client address and, for failed logins, per account.
+- Refresh: one refresh token buys exactly one new pair, also when the same token
+  is sent twice at once: the old token is blacklisted by an INSERT that the
+  database's unique constraint lets succeed only once, in the same transaction
+  that issues the new pair. Tokens of a user whose password changed since they
+  were issued (api.authentication.session_is_current), or who was deactivated,
+  are refused.
+- Logout (blacklist) ends a refresh token; its access tokens lapse within
+  JWT_ACCESS_MINUTES (docs/decisions.md).
+"""
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework.throttling import ScopedRateThrottle
-from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
+
+from .authentication import session_is_current
+from .throttling import LoginFailures, ScopedClientThrottle
 
 
 class _Throttled:
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedClientThrottle]
     throttle_scope = "auth"
 
 
 class TokenObtainView(_Throttled, jwt_views.TokenObtainPairView):
     """Exchange username (a paramedic's badge number) and password for tokens."""
 
+    def post(self, request, *args, **kwargs):
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        if not isinstance(username, str):
+            return super().post(request, *args, **kwargs)  # answered as invalid input
+        LoginFailures.check(username)
+        try:
+            response = super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            LoginFailures.record(username)
+            raise
+        LoginFailures.clear(username)
+        return response
 
-class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
-    """simplejwt's, but a refresh token whose user was deleted is a 401, not a 500
-    (simplejwt 5.5.1 looks the user up without catching DoesNotExist)."""
+
+def _session_user(token: RefreshToken):
+    """The active user a refresh token belongs to, if its session is still current."""
+    user_id = token.payload.get(api_settings.USER_ID_CLAIM)
+    user = get_user_model().objects.filter(**{api_settings.USER_ID_FIELD: user_id}).first()
+    if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
+        raise AuthenticationFailed(
+            "No active account found for this token.", code="no_active_account"
+        )
+    if not session_is_current(token, user):
+        raise AuthenticationFailed(
+            "The user's password has changed; log in again.", code="password_changed"
+        )
+    return user
+
+
+class TokenRefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField(write_only=True)
+    access = serializers.CharField(read_only=True)
 
     def validate(self, attrs):
+        old = RefreshToken(attrs["refresh"])  # signature, expiry, type, blacklist
+        user = _session_user(old)
+        jti = old[api_settings.JTI_CLAIM]
         try:
-            return super().validate(attrs)
-        except ObjectDoesNotExist as exc:
-            raise AuthenticationFailed(
-                "No active account found for this token.", code="no_active_account"
-            ) from exc
+            with transaction.atomic():
+                outstanding, _ = OutstandingToken.objects.get_or_create(
+                    jti=jti,
+                    defaults={
+                        "user": user,
+                        "token": str(old),
+                        "expires_at": datetime_from_epoch(old["exp"]),
+                    },
+                )
+                # The arbiter: one blacklist row per token (a one-to-one field).
+                BlacklistedToken.objects.create(token=outstanding)
+                new = RefreshToken.for_user(user)
+        except IntegrityError as exc:
+            raise InvalidToken("Token is blacklisted") from exc
+        return {"access": str(new.access_token), "refresh": str(new)}
 
 
 class TokenRefreshView(_Throttled, jwt_views.TokenRefreshView):

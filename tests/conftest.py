@@ -151,3 +151,16 @@ def s3_storage(s3_server, settings):
     listed = client.list_objects_v2(Bucket=s3_server.bucket).get("Contents", [])
     for item in listed:
         client.delete_object(Bucket=s3_server.bucket, Key=item["Key"])
+
+
+@pytest.fixture
+def throttle_rates(monkeypatch):
+    """Set DRF throttle rates for one test: throttle_rates(auth="5/min")."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    def set_rates(**rates):
+        monkeypatch.setattr(
+            SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **rates}
+        )
+
+    return set_rates

@@ -6,9 +6,9 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from api.throttling import ScopedClientThrottle
 from core.errors import NotFound
 from core.permissions import CanReadXrays, IsSupervisorOrParamedic
 from paramedics.selectors import paramedic_visible_to
@@ -27,7 +27,7 @@ class XrayUploadView(APIView):
 
     permission_classes = [IsAuthenticated, IsSupervisorOrParamedic]
     parser_classes = [MultiPartParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedClientThrottle]
     throttle_scope = "uploads"  # per user: THROTTLE_UPLOAD_RATE
 
     @extend_schema(

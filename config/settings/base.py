@@ -215,6 +215,14 @@ XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 10
 # Every uploaded file is spooled to disk (see xrays.uploads), never kept in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 
+# --- Who is calling, and how often (DESIGN §16) ----------------------------------
+# How many proxies in front of the service append to X-Forwarded-For; 0: none, the
+# socket's peer is the client (core.net.client_address).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Failed logins per account before it is held for the rest of the window.
+LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=10)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+
 # --- API ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -238,6 +246,8 @@ REST_FRAMEWORK = {
         "uploads": env("THROTTLE_UPLOAD_RATE", default="120/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # DRF's own throttles read the same proxy count; ours use core.net.client_address.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -249,6 +259,11 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
     "AUTH_HEADER_TYPES": ("Bearer",),
+    "TOKEN_REFRESH_SERIALIZER": "api.auth.TokenRefreshSerializer",
+    # Every token carries a hash of the password hash: a password change or reset
+    # ends every session at once (api.authentication.session_is_current).
+    "CHECK_REVOKE_TOKEN": True,
+    "REVOKE_TOKEN_CLAIM": "sv",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -7,4 +7,6 @@ class NotificationServiceClient(ServiceClient):
 
     def notify(self, payload: dict, *, idempotency_key: str) -> dict:
         """POST /notifications."""
-        return self.request("POST", ("notifications",), idempotency_key=idempotency_key, json=payload)
+        return self.request(
+            "POST", ("notifications",), idempotency_key=idempotency_key, json=payload
+        )

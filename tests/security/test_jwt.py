@@ -6,11 +6,15 @@ import jwt
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from core.roles import SUPERVISORS
 from tests.factories import UserFactory
-from tests.helpers import API, Caller
+from tests.helpers import API, Caller, in_parallel
 
 User = get_user_model()
 
@@ -191,3 +195,103 @@ def test_refresh_token_of_a_deleted_user_is_401(db):
     refresh = _obtain("deleted-later")["refresh"]
     user.delete()
     _assert_401(_refresh(refresh), code="no_active_account")
+
+
+# --- Sessions end when the password changes (DESIGN §16) ----------------------------
+
+
+def _change_password_by_api(supervisor, paramedic):
+    response = Caller(supervisor).patch(
+        f"{API}/paramedics/{paramedic.id}", {"password": "brand-new-pass-2026"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+
+
+def _change_password_by_admin(supervisor, paramedic):
+    client = Client()
+    client.force_login(supervisor)
+    response = client.post(
+        reverse("admin:paramedics_paramedic_change", args=[paramedic.pk]),
+        {
+            "badge_number": paramedic.badge_number,
+            "first_name": paramedic.first_name,
+            "last_name": paramedic.last_name,
+            "email": paramedic.email,
+            "phone": paramedic.phone,
+            "certification_level": paramedic.certification_level,
+            "status": paramedic.status,
+            "base_station": paramedic.base_station,
+            "password": "brand-new-pass-2026",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+def _change_password_by_hand(supervisor, paramedic):
+    """What `manage.py changepassword` and Django's own forms do."""
+    user = User.objects.get(pk=paramedic.user.pk)
+    user.set_password("brand-new-pass-2026")
+    user.save()
+
+
+@pytest.mark.parametrize(
+    "change", [_change_password_by_api, _change_password_by_admin, _change_password_by_hand]
+)
+def test_a_password_change_ends_every_session(supervisor, paramedic, change):
+    first, second = _obtain(), _obtain()  # two devices
+    url = f"{API}/paramedics/{paramedic.id}"
+    assert _bearer(first["access"]).get(url).status_code == 200
+
+    change(supervisor, paramedic)
+
+    for pair in (first, second):
+        _assert_401(_refresh(pair["refresh"]), code="password_changed")
+        _assert_401(_bearer(pair["access"]).get(url), code="password_changed")
+    # The new password opens a new session, which works.
+    fresh = _obtain(password="brand-new-pass-2026")
+    assert _bearer(fresh["access"]).get(url).status_code == 200
+    assert _refresh(fresh["refresh"]).status_code == 200
+
+
+def test_deactivation_ends_every_session(supervisor, paramedic):
+    pair = _obtain()
+    User.objects.filter(pk=paramedic.user.pk).update(is_active=False)
+    _assert_401(_refresh(pair["refresh"]), code="no_active_account")
+    _assert_401(_bearer(pair["access"]).get(f"{API}/paramedics/{paramedic.id}"), "user_inactive")
+
+
+def test_a_token_without_the_session_claim_is_refused(paramedic):
+    """Tokens minted without `sv` (before this rule existed) end too."""
+    access, refresh = AccessToken.for_user(paramedic.user), RefreshToken.for_user(paramedic.user)
+    del access["sv"], refresh["sv"]
+    _assert_401(_bearer(str(access)).get(f"{API}/tasks"), code="password_changed")
+    _assert_401(_refresh(str(refresh)), code="password_changed")
+
+
+# --- One refresh token, one new pair (DESIGN §16) -----------------------------------
+
+
+def test_a_refresh_token_is_spent_once(paramedic):
+    refresh = _obtain()["refresh"]
+    assert _refresh(refresh).status_code == 200
+    _assert_401(_refresh(refresh))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_refreshes_of_one_token_yield_one_pair():
+    UserFactory(username="racer")
+    refresh = _obtain("racer")["refresh"]
+
+    def spend(i):
+        return APIClient().post(f"{API}/auth/token/refresh/", {"refresh": refresh}, format="json")
+
+    responses = in_parallel(20, spend)
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [401] * 19, statuses
+    (winner,) = [r.json() for r in responses if r.status_code == 200]
+    assert OutstandingToken.objects.filter(token=winner["refresh"]).count() == 1
+    assert BlacklistedToken.objects.filter(token__token=refresh).count() == 1
+    # Exactly one new refresh token exists besides the spent one.
+    assert OutstandingToken.objects.exclude(token=refresh).count() == 1
