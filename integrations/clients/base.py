@@ -4,6 +4,8 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
+from core.payloads import JsonRefused, load_json
+
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 # A response body is never logged or stored; keep only this much of the reason.
 MAX_ERROR_TEXT = 200
@@ -89,7 +91,7 @@ class ServiceClient:
         if not response.content:
             return {}
         try:
-            body = response.json()
-        except ValueError as exc:
-            raise IntegrationError(f"{self.name}: response is not JSON") from exc
+            body = load_json(response.content)
+        except JsonRefused as exc:
+            raise IntegrationError(f"{self.name}: response is not acceptable JSON") from exc
         return body if isinstance(body, dict) else {"data": body}

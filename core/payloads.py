@@ -1,0 +1,53 @@
+"""JSON from outside, bounded (DESIGN §16): never a RecursionError, never unbounded.
+
+Every JSON document the service accepts (API bodies, and messages from other
+services) is read through `load_json`, so a body nested a thousand levels deep
+is refused as invalid input instead of exhausting the stack.
+"""
+
+import json
+from collections.abc import Callable
+
+# Deeper than any document the service accepts (its bodies nest three levels).
+MAX_JSON_DEPTH = 32
+
+
+class JsonRefused(ValueError):
+    """Not acceptable JSON: malformed, nested too deeply, or a forbidden constant."""
+
+
+def _no_constants(name: str):
+    raise JsonRefused(f"{name} is not valid JSON")
+
+
+def load_json(
+    text: str | bytes,
+    *,
+    max_depth: int = MAX_JSON_DEPTH,
+    parse_constant: Callable | None = _no_constants,
+):
+    """Parse `text`; JsonRefused when it is not JSON or nests deeper than `max_depth`."""
+    try:
+        value = json.loads(text, parse_constant=parse_constant)
+    except RecursionError:
+        raise JsonRefused(f"JSON nested more than {max_depth} levels deep") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise JsonRefused(str(exc)) from None
+    check_depth(value, max_depth)
+    return value
+
+
+def check_depth(value, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise JsonRefused if lists/objects nest deeper than `max_depth` (iteratively)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            raise JsonRefused(f"JSON nested more than {max_depth} levels deep")
+        stack.extend((child, depth + 1) for child in children)
