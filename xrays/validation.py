@@ -26,6 +26,11 @@ DICOM_MAGIC = b"DICM"
 DICOM_SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 PIXEL_DATA_TAG = (0x7FE0, 0x0010)
 UNDEFINED_LENGTH = 0xFFFFFFFF
+# What one DICOM header may cost: bytes pydicom reads (values over defer_size are
+# skipped, not read) and how deeply sequences nest. Real X-ray headers read tens of
+# kilobytes and nest two or three levels.
+MAX_DICOM_HEADER_READ = 256 * 1024
+MAX_DICOM_SEQUENCE_DEPTH = 8
 
 # Tags kept from DICOM files (DESIGN §7). Patient-identifying tags are never read out.
 DICOM_TAGS = {
@@ -118,15 +123,71 @@ def _jpeg_has_end_marker(stream: BinaryIO, size: int) -> bool:
     return JPEG_EOI in stream.read(tail)
 
 
+class _HeaderBudget:
+    """A read-only view of the upload that allows reading at most `budget` bytes.
+
+    pydicom reads every element header and every value up to defer_size, and
+    seeks past larger ones (pixel data): what it *reads* is the header's own
+    work, so capping it caps the time and memory one header may cost, however
+    many tiny elements a file packs in.
+    """
+
+    def __init__(self, stream: BinaryIO, budget: int):
+        self._stream, self._left = stream, budget
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._left -= len(data)
+        if self._left < 0:
+            raise HeaderTooComplex("The DICOM header is larger than allowed.")
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+
+class HeaderTooComplex(Exception):
+    pass
+
+
+def _sequence_depth(dataset) -> int:
+    """How deeply sequences nest in `dataset`, walked iteratively up to the limit.
+
+    pydicom parses a defined-length sequence only when it is accessed, one level
+    at a time, so this walk (not a recursion) decides how deep it goes. Values it
+    deferred (over defer_size) are never parsed here, nor anywhere in validation.
+    """
+    deepest, stack = 0, [(dataset, 0)]
+    while stack and deepest <= MAX_DICOM_SEQUENCE_DEPTH:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for element in current.elements():  # raw: values are not converted here
+            if element.VR == "SQ" and element.value is not None:
+                items = current[element.tag].value  # this sequence's items, parsed
+                stack.extend((item, depth + 1) for item in items)
+    return deepest
+
+
 def _inspect_dicom(stream: BinaryIO, size: int) -> ImageInfo:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # defer_size: large values (pixel data) are skipped, not read into memory.
-            dataset = pydicom.dcmread(stream, defer_size=1024, force=False)
-        pixel_data = dataset.get_item(PIXEL_DATA_TAG, keep_deferred=True)
+            dataset = pydicom.dcmread(
+                _HeaderBudget(stream, MAX_DICOM_HEADER_READ), defer_size=1024, force=False
+            )
+            pixel_data = dataset.get_item(PIXEL_DATA_TAG, keep_deferred=True)
+            depth = _sequence_depth(dataset)
+    except (HeaderTooComplex, RecursionError):
+        # Refused without its traceback: a recursion's would be thousands of lines.
+        raise CorruptImage("The DICOM header is too large or nested too deeply.") from None
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
         raise CorruptImage("The DICOM file cannot be read.") from exc
+    if depth > MAX_DICOM_SEQUENCE_DEPTH:
+        raise CorruptImage("The DICOM header is too large or nested too deeply.")
     if pixel_data is None:
         raise CorruptImage("The DICOM file has no image (pixel data missing or truncated).")
     if not _dicom_pixels_complete(stream, size, pixel_data):

@@ -1,5 +1,6 @@
 """Real sample data and a corpus of bad inputs for X-ray uploads."""
 
+import functools
 import io
 import struct
 import zlib
@@ -44,6 +45,47 @@ def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
+def _explicit_sq(length: int) -> bytes:
+    """(0008,1115) Referenced Series Sequence, explicit VR little endian."""
+    return struct.pack("<HH", 0x0008, 0x1115) + b"SQ\0\0" + struct.pack("<I", length)
+
+
+def _item(length: int) -> bytes:
+    return struct.pack("<HHI", 0xFFFE, 0xE000, length)
+
+
+UNDEFINED = 0xFFFFFFFF
+
+
+def dicom_with(inserted: bytes, name: str = "CT_small.dcm") -> bytes:
+    """A real DICOM file with `inserted` elements placed just before its pixel data."""
+    base = dicom_bytes(name)
+    pixels = base.index(b"\xe0\x7f\x10\x00")  # (7FE0,0010), explicit VR LE
+    return base[:pixels] + inserted + base[pixels:]
+
+
+def nested_sequences(depth: int, *, defined_length: bool = False) -> bytes:
+    """Sequences nested `depth` deep, each holding one item holding the next."""
+    if defined_length:
+        inner = b""
+        for _ in range(depth):
+            item = _item(len(inner)) + inner
+            inner = _explicit_sq(len(item)) + item
+        return inner
+    opening = (_explicit_sq(UNDEFINED) + _item(UNDEFINED)) * depth
+    closing = struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    return opening + closing * depth
+
+
+def tiny_private_elements(count: int) -> bytes:
+    """`count` 10-byte private LO elements: a wide header that costs work to parse."""
+    return b"".join(
+        struct.pack("<HH", 0x0009, 0x1000 + i % 0xEFFF) + b"LO" + struct.pack("<H", 2) + b"ab"
+        for i in range(count)
+    )
+
+
+@functools.cache
 def bad_inputs() -> dict[str, tuple[bytes, int, str]]:
     """name -> (content, expected HTTP status, expected code)."""
     png, jpeg, dicom = image_bytes("PNG"), image_bytes("JPEG"), dicom_bytes()
@@ -58,4 +100,12 @@ def bad_inputs() -> dict[str, tuple[bytes, int, str]]:
         "dicom_header_only": (dicom[:700], 400, "corrupt_image"),
         "png_signature_only": (png[:8], 400, "corrupt_image"),
         "decompression_bomb": (png_bomb(), 400, "image_too_large"),
+        # 18 KB, 500 undefined-length sequences deep: once a 500 and 360 KB of log.
+        "dicom_nested_sequences": (dicom_with(nested_sequences(500)), 400, "corrupt_image"),
+        "dicom_nested_defined_sequences": (
+            dicom_with(nested_sequences(9, defined_length=True)),
+            400,
+            "corrupt_image",
+        ),
+        "dicom_wide_header": (dicom_with(tiny_private_elements(300_000)), 400, "corrupt_image"),
     }

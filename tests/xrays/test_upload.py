@@ -5,6 +5,7 @@ real S3 server (SeaweedFS started by the test setup).
 """
 
 import hashlib
+import logging
 import re
 import urllib.error
 import urllib.request
@@ -13,7 +14,14 @@ import pytest
 
 from tests.factories import put_on_task
 from tests.helpers import client_for, stored_keys, upload
-from tests.xrays.samples import DICOM_FILES, bad_inputs, dicom_bytes, image_bytes
+from tests.xrays.samples import (
+    DICOM_FILES,
+    bad_inputs,
+    dicom_bytes,
+    dicom_with,
+    image_bytes,
+    nested_sequences,
+)
 from xrays.models import XrayImage
 
 
@@ -150,6 +158,27 @@ class TestRejections:
         assert response.json()["code"] == code
         assert not XrayImage.objects.exists()
         assert stored_keys() == []
+
+    def test_a_nested_dicom_is_refused_quietly(
+        self, storage, paramedic_client, paramedic, task, caplog
+    ):
+        content, _, _ = bad_inputs()["dicom_nested_sequences"]
+        with caplog.at_level(logging.DEBUG):
+            response = upload(paramedic_client, paramedic, task, content)
+        assert response.status_code == 400
+        assert response.json()["code"] == "corrupt_image"
+        assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+        assert sum(len(r.getMessage()) for r in caplog.records) < 2000
+
+    def test_dicom_nesting_a_few_levels_is_accepted(
+        self, storage, paramedic_client, paramedic, task
+    ):
+        for content in (
+            dicom_with(nested_sequences(3)),
+            dicom_with(nested_sequences(3, defined_length=True)),
+        ):
+            response = upload(paramedic_client, paramedic, task, content)
+            assert response.status_code == 201, response.content
 
     def test_a_streamed_body_over_the_limit_is_413(
         self, paramedic_client, paramedic, task, settings
