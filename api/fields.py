@@ -5,6 +5,7 @@ an API that documents types should reject them instead (schema fuzzing checks it
 """
 
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 
 class _StringOnly:
@@ -33,3 +34,29 @@ class StrictFloatField(serializers.FloatField):
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class WholeObjectSerializer(serializers.Serializer):
+    """A nested value object ({lat, lon}, ...) is replaced whole, never patched.
+
+    DRF skips missing fields of *every* nested serializer in a PATCH (partial
+    applies to the whole tree), so `{"last_location": {"lat": 50}}` would reach
+    the service without `lon`. Here a nested object's required fields are
+    required in PATCH as in POST.
+    """
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        missing = [
+            name
+            for name, field in self.fields.items()
+            if field.required and not field.read_only and field.source not in value
+        ]
+        if missing:
+            raise serializers.ValidationError(
+                {
+                    name: [ErrorDetail("This field is required.", code="required")]
+                    for name in missing
+                }
+            )
+        return value

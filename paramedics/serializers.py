@@ -8,6 +8,7 @@ from api.fields import (
     StrictCharField,
     StrictEmailField,
     StrictFloatField,
+    WholeObjectSerializer,
 )
 
 from .models import CertificationLevel, Paramedic
@@ -15,7 +16,7 @@ from .services import SELECTABLE_STATUSES
 from .validators import validate_badge_number, validate_e164_phone
 
 
-class LocationSerializer(serializers.Serializer):
+class LocationSerializer(WholeObjectSerializer):
     lat = StrictFloatField(min_value=-90, max_value=90)
     lon = StrictFloatField(min_value=-180, max_value=180)
     recorded_at = serializers.DateTimeField(

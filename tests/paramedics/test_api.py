@@ -264,6 +264,43 @@ class TestUpdate:
             assert response.json()["code"] == "not_found"
 
 
+class TestPartialLocation:
+    """A PATCH replaces a location whole (DESIGN §16): a partial one is 400, not 500."""
+
+    @pytest.mark.parametrize(
+        ("location", "missing"),
+        [
+            ({}, {"lat", "lon"}),
+            ({"lat": 50.1}, {"lon"}),
+            ({"lon": 8.6}, {"lat"}),
+            ({"recorded_at": "2026-01-01T00:00:00Z"}, {"lat", "lon"}),
+        ],
+    )
+    @pytest.mark.parametrize("who", ["self", "supervisor"])
+    def test_a_partial_location_is_invalid_input(
+        self, paramedic, supervisor, who, location, missing
+    ):
+        caller = paramedic.user if who == "self" else supervisor
+        before = Paramedic.objects.filter(pk=paramedic.pk).values().get()
+        response = client_for(caller).patch(
+            f"/api/v1/paramedics/{paramedic.id}", {"last_location": location}, format="json"
+        )
+        assert response.status_code == 400, response.content
+        errors = response.json()["errors"]["last_location"]
+        assert set(errors) == missing
+        assert {e["code"] for name in missing for e in errors[name]} == {"required"}
+        assert Paramedic.objects.filter(pk=paramedic.pk).values().get() == before
+
+    def test_a_whole_location_is_accepted_in_a_patch(self, paramedic_client, paramedic):
+        response = paramedic_client.patch(
+            f"/api/v1/paramedics/{paramedic.id}",
+            {"last_location": {"lat": 50.1, "lon": 8.6}},
+            format="json",
+        )
+        assert response.status_code == 200, response.content
+        assert response.json()["last_location"]["lat"] == 50.1
+
+
 class TestList:
     @pytest.fixture
     def roster(self, db):
