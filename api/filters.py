@@ -1,7 +1,37 @@
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError as FormValidationError
+from django_filters.fields import IsoDateTimeField
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.settings import api_settings
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, converted to UTC before it reaches a query.
+
+    A time UTC cannot hold (year 1 at +14:00, year 9999 at -12:00) is invalid
+    input here, instead of an OverflowError in the SQLite adapter or a DataError
+    from PostgreSQL (which also refuses offsets past 15:59).
+    """
+
+    default_error_messages = {
+        "invalid": "Enter an ISO 8601 date and time between years 1 and 9999 in UTC."
+    }
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None or parsed.tzinfo is None:
+            return parsed
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise FormValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class StrictFilterSet(django_filters.FilterSet):

@@ -1,6 +1,6 @@
 import django_filters
 
-from api.filters import StrictFilterSet
+from api.filters import StrictFilterSet, UtcIsoDateTimeFilter
 
 from .models import EmergencyTask, TaskPriority, TaskStatus
 
@@ -11,9 +11,9 @@ class TaskFilter(StrictFilterSet):
     )
     priority = django_filters.MultipleChoiceFilter(choices=TaskPriority.choices)
     paramedic = django_filters.UUIDFilter(field_name="paramedic_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    updated_after = django_filters.IsoDateTimeFilter(
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_after = UtcIsoDateTimeFilter(
         field_name="updated_at",
         lookup_expr="gte",
         help_text=(

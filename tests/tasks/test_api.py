@@ -128,6 +128,40 @@ class TestListAndDetail:
             assert response.status_code == 400, query
             assert response.json()["code"] == "invalid"
 
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "0001-01-01T00:00:00+14:00",  # before year 1 in UTC
+            "9999-12-31T23:59:59-12:00",  # after year 9999 in UTC
+            "2026-01-01T00:00:00+25:00",
+            "99999-01-01T00:00:00Z",
+        ],
+    )
+    @pytest.mark.parametrize("name", ["created_after", "created_before", "updated_after"])
+    def test_times_outside_utc_are_invalid_input(self, supervisor_client, paramedic, name, value):
+        put_on_task(paramedic)
+        response = supervisor_client.get("/api/v1/tasks", {name: value})
+        assert response.status_code == 400, response.content
+        assert response.json()["errors"][name][0]["code"] == "invalid"
+        if name == "updated_after":
+            own = client_for(paramedic.user).get(
+                f"/api/v1/paramedics/{paramedic.id}/tasks", {name: value}
+            )
+            assert own.status_code == 400, own.content
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59+00:00",
+            "0465-12-21T06:28:39.5-19:27",  # an offset PostgreSQL refuses: sent as UTC
+        ],
+    )
+    def test_the_ends_of_utc_are_valid(self, supervisor_client, db, value):
+        TaskFactory()
+        for name in ("created_after", "created_before", "updated_after"):
+            assert supervisor_client.get("/api/v1/tasks", {name: value}).status_code == 200
+
     def test_list_query_count_is_constant(self, supervisor_client, django_assert_num_queries, db):
         # The JWT user (with its paramedic), its groups, the page (no COUNT(*): a page
         # that is not full is the count); a full page adds the COUNT(*).
