@@ -1,6 +1,13 @@
-"""Admin access follows the roles (DESIGN §4): supervisors run the console."""
+"""The admin console: access follows the roles (DESIGN §4), input is validated (§16)."""
+
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.db import DatabaseError, transaction
 
 from core.roles import is_supervisor
+
+# What a hostile or careless changelist query string can make the database layer
+# raise (a year past 9999, an offset PostgreSQL refuses, a value of the wrong type).
+UNREPRESENTABLE_LOOKUP = (ValueError, OverflowError, TypeError, DatabaseError)
 
 
 class SupervisorAdminMixin:
@@ -20,6 +27,19 @@ class SupervisorAdminMixin:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_changelist_instance(self, request):
+        """Filters the database cannot represent are "incorrect lookup parameters":
+        the admin answers them as it does unknown ones (the list with ?e=1), not 500.
+
+        The list is built, and its first queries run, inside a savepoint, so a
+        refused query leaves the surrounding transaction usable.
+        """
+        try:
+            with transaction.atomic():
+                return super().get_changelist_instance(request)
+        except UNREPRESENTABLE_LOOKUP as exc:
+            raise IncorrectLookupParameters(exc) from None
 
 
 class ReadOnlyInlineMixin:

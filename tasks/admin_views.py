@@ -6,6 +6,7 @@ tasks.services, exactly like the API; each change is written to the admin log.
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect
@@ -18,6 +19,13 @@ from .dispatch import rank_candidates
 from .models import EmergencyTask, TaskStatus
 from .selectors import active_board, response_times, status_counts, tasks_per_hour
 from .services import task_assign
+
+
+class BoardAssignForm(forms.Form):
+    """The board's assign button: a candidate's id, or none for the top candidate."""
+
+    paramedic = forms.UUIDField(required=False)
+
 
 BOARD_CANDIDATES = 5
 BOARD_PENDING_WITH_CANDIDATES = 20
@@ -50,9 +58,14 @@ def board_assign_view(model_admin, request, task_id):
     if task is None:
         messages.error(request, "That task no longer exists.")
         return redirect("admin:tasks_board")
-    paramedic_id = request.POST.get("paramedic") or None
+    form = BoardAssignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"{task.request_id}: choose a paramedic from the list.")
+        return redirect("admin:tasks_board")
     try:
-        task = task_assign(task_id=task.pk, actor=request.user, paramedic_id=paramedic_id)
+        task = task_assign(
+            task_id=task.pk, actor=request.user, paramedic_id=form.cleaned_data["paramedic"]
+        )
     except ApplicationError as exc:
         messages.warning(request, f"{task.request_id}: {exc.detail}")
     else:

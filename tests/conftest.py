@@ -107,6 +107,13 @@ def other_paramedic(db):
 
 
 @pytest.fixture
+def console_client(client, supervisor):
+    """A browser session of a supervisor in the admin console."""
+    client.force_login(supervisor)
+    return client
+
+
+@pytest.fixture
 def anon_client():
     return APIClient()
 

@@ -1,6 +1,5 @@
 """Roster in the admin: list, filters, search, bulk status actions."""
 
-import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
@@ -10,14 +9,8 @@ from tests.factories import ParamedicFactory, put_on_task
 CHANGELIST = reverse("admin:paramedics_paramedic_changelist")
 
 
-@pytest.fixture
-def admin_client_sup(client, supervisor):
-    client.force_login(supervisor)
-    return client
-
-
-def test_supervisor_sees_roster_with_filters(admin_client_sup, paramedic, other_paramedic):
-    response = admin_client_sup.get(CHANGELIST, {"status__exact": "available", "q": "Lovelace"})
+def test_supervisor_sees_roster_with_filters(console_client, paramedic, other_paramedic):
+    response = console_client.get(CHANGELIST, {"status__exact": "available", "q": "Lovelace"})
     assert response.status_code == 200
     html = response.content.decode()
     assert "B-1" in html
@@ -30,18 +23,18 @@ def test_supervisor_sees_roster_with_filters(admin_client_sup, paramedic, other_
 ROSTER_QUERIES = 9
 
 
-def test_roster_query_count_is_constant(admin_client_sup, django_assert_num_queries, db):
+def test_roster_query_count_is_constant(console_client, django_assert_num_queries, db):
     ParamedicFactory.create_batch(5)
     with django_assert_num_queries(ROSTER_QUERIES):
-        admin_client_sup.get(CHANGELIST)
+        console_client.get(CHANGELIST)
     ParamedicFactory.create_batch(40)
     with django_assert_num_queries(ROSTER_QUERIES):
-        assert admin_client_sup.get(CHANGELIST).status_code == 200
+        assert console_client.get(CHANGELIST).status_code == 200
 
 
-def test_bulk_actions_go_through_the_service(admin_client_sup, paramedic, other_paramedic):
+def test_bulk_actions_go_through_the_service(console_client, paramedic, other_paramedic):
     put_on_task(other_paramedic)
-    response = admin_client_sup.post(
+    response = console_client.post(
         CHANGELIST,
         {"action": "mark_off_duty", "_selected_action": [paramedic.pk, other_paramedic.pk]},
         follow=True,
@@ -57,8 +50,8 @@ def test_bulk_actions_go_through_the_service(admin_client_sup, paramedic, other_
     assert any(t.startswith("B-2:") for t in texts)
 
 
-def test_admin_add_creates_login_user(admin_client_sup, db):
-    response = admin_client_sup.post(
+def test_admin_add_creates_login_user(console_client, db):
+    response = console_client.post(
         reverse("admin:paramedics_paramedic_add"),
         {
             "badge_number": "ADM-1",
@@ -78,8 +71,8 @@ def test_admin_add_creates_login_user(admin_client_sup, db):
     assert created.user.check_password("lamp-lady-1854-x")
 
 
-def test_admin_add_shows_duplicate_as_form_error(admin_client_sup, paramedic):
-    response = admin_client_sup.post(
+def test_admin_add_shows_duplicate_as_form_error(console_client, paramedic):
+    response = console_client.post(
         reverse("admin:paramedics_paramedic_add"),
         {
             "badge_number": "b-1",

@@ -4,7 +4,6 @@ State never changes in the admin's own forms: the assign and cancel actions go
 through tasks.services, and the change form shows status without editing it.
 """
 
-import pytest
 from django.contrib import messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -25,12 +24,6 @@ def change_url(task) -> str:
     return reverse("admin:tasks_emergencytask_change", args=[task.pk])
 
 
-@pytest.fixture
-def admin_client_sup(client, supervisor):
-    client.force_login(supervisor)
-    return client
-
-
 def located(**fields):
     """An available paramedic with a fresh fix, so dispatch can rank it."""
     return ParamedicFactory(last_location_at=timezone.now(), **fields)
@@ -46,29 +39,29 @@ def _run_action(client, action: str, tasks, **extra):
 
 
 class TestChangelist:
-    def test_it_lists_tasks_with_status_and_priority_filters(self, admin_client_sup, paramedic):
+    def test_it_lists_tasks_with_status_and_priority_filters(self, console_client, paramedic):
         assigned = put_on_task(paramedic, request_id="req-assigned", priority="critical")
         TaskFactory(request_id="req-pending", priority="critical")
         TaskFactory(request_id="req-routine", priority="routine")
 
-        response = admin_client_sup.get(CHANGELIST)
+        response = console_client.get(CHANGELIST)
         assert response.status_code == 200
         html = response.content.decode()
         assert all(r in html for r in ("req-assigned", "req-pending", "req-routine"))
         filter_titles = {spec.title for spec in response.context["cl"].filter_specs}
         assert {"status", "priority"} <= filter_titles
 
-        response = admin_client_sup.get(
+        response = console_client.get(
             CHANGELIST, {"status__exact": "assigned", "priority__exact": "critical"}
         )
         assert response.status_code == 200
         assert [t.pk for t in response.context["cl"].result_list] == [assigned.pk]
 
-        response = admin_client_sup.get(CHANGELIST, {"priority__exact": "routine"})
+        response = console_client.get(CHANGELIST, {"priority__exact": "routine"})
         assert [t.request_id for t in response.context["cl"].result_list] == ["req-routine"]
 
     def test_query_count_does_not_grow_with_rows(
-        self, admin_client_sup, django_assert_num_queries, db
+        self, console_client, django_assert_num_queries, db
     ):
         def add_tasks(n: int) -> None:
             # A mix of pending tasks and tasks with a paramedic (the FK column).
@@ -83,22 +76,22 @@ class TestChangelist:
         # joined, the date hierarchy's first/last and its days.
         add_tasks(3)
         with django_assert_num_queries(11):
-            assert admin_client_sup.get(CHANGELIST).status_code == 200
+            assert console_client.get(CHANGELIST).status_code == 200
         add_tasks(27)
         with django_assert_num_queries(11):
-            response = admin_client_sup.get(CHANGELIST)
+            response = console_client.get(CHANGELIST)
         assert response.status_code == 200
         assert response.context["cl"].result_count == 30
 
 
 class TestChangePage:
-    def test_it_shows_history_inline_read_only(self, admin_client_sup, supervisor, paramedic):
+    def test_it_shows_history_inline_read_only(self, console_client, supervisor, paramedic):
         task = put_on_task(paramedic, actor=supervisor)
         task_change_status(
             task_id=task.pk, to_status="in_progress", actor=paramedic.user, note="on scene"
         )
 
-        response = admin_client_sup.get(change_url(task))
+        response = console_client.get(change_url(task))
         assert response.status_code == 200
         html = response.content.decode()
         (history,) = response.context["inline_admin_formsets"]
@@ -111,9 +104,9 @@ class TestChangePage:
         assert 'name="history-0-note"' not in html
         assert 'name="history-2-to_status"' not in html
 
-    def test_status_is_shown_but_not_editable(self, admin_client_sup, paramedic):
+    def test_status_is_shown_but_not_editable(self, console_client, paramedic):
         task = put_on_task(paramedic)
-        response = admin_client_sup.get(change_url(task))
+        response = console_client.get(change_url(task))
         form = response.context["adminform"].form
         for field in ("status", "paramedic", "created_by", "assigned_at", "completed_at"):
             assert field not in form.fields, field
@@ -137,7 +130,7 @@ class TestChangePage:
             "history-MIN_NUM_FORMS": "0",
             "history-MAX_NUM_FORMS": "1000",
         }
-        response = admin_client_sup.post(change_url(task), data)
+        response = console_client.post(change_url(task), data)
         assert response.status_code == 302, response.content.decode()[:2000]
         task.refresh_from_db()
         assert task.description == "updated by supervisor"
@@ -148,7 +141,7 @@ class TestChangePage:
         assert task.history.count() == 2
 
     def test_change_page_query_count_does_not_grow_with_history(
-        self, admin_client_sup, supervisor, django_assert_num_queries, db
+        self, console_client, supervisor, django_assert_num_queries, db
     ):
         def task_with_cycles(cycles: int) -> EmergencyTask:
             # Each assign + decline adds two history rows (new actor, new paramedic).
@@ -166,16 +159,16 @@ class TestChangePage:
         for task in (short, long):
             ContentType.objects.clear_cache()
             with django_assert_num_queries(9):
-                assert admin_client_sup.get(change_url(task)).status_code == 200
+                assert console_client.get(change_url(task)).status_code == 200
 
 
 class TestAssignAction:
-    def test_first_post_shows_the_intermediate_form(self, admin_client_sup, paramedic):
+    def test_first_post_shows_the_intermediate_form(self, console_client, paramedic):
         task = TaskFactory(request_id="req-to-assign")
         busy = ParamedicFactory(badge_number="B-BUSY")
         put_on_task(busy)
 
-        response = _run_action(admin_client_sup, "assign_selected", [task])
+        response = _run_action(console_client, "assign_selected", [task])
 
         assert response.status_code == 200
         assert "admin/tasks/action_form.html" in [t.name for t in response.templates]
@@ -188,14 +181,14 @@ class TestAssignAction:
         task.refresh_from_db()
         assert task.status == TaskStatus.PENDING
 
-    def test_empty_choice_assigns_the_nearest_available(self, admin_client_sup, supervisor):
+    def test_empty_choice_assigns_the_nearest_available(self, console_client, supervisor):
         task = TaskFactory(lat=52.52, lon=13.405)
         far = located(badge_number="B-FAR", last_lat=52.60, last_lon=13.50)
         near = located(badge_number="B-NEAR", last_lat=52.521, last_lon=13.406)
         ParamedicFactory(badge_number="B-NOFIX")  # available but never located
 
         response = _run_action(
-            admin_client_sup, "assign_selected", [task], apply="Assign", paramedic=""
+            console_client, "assign_selected", [task], apply="Assign", paramedic=""
         )
 
         assert response.status_code == 302
@@ -210,13 +203,13 @@ class TestAssignAction:
         assert (last.to_status, last.actor) == (TaskStatus.ASSIGNED, supervisor)
         assert _messages(response) == [(messages.INFO, f"{task.request_id}: assigned.")]
 
-    def test_a_chosen_paramedic_is_assigned(self, admin_client_sup):
+    def test_a_chosen_paramedic_is_assigned(self, console_client):
         task = TaskFactory(lat=52.52, lon=13.405)
         located(badge_number="B-NEAR", last_lat=52.521, last_lon=13.406)
         chosen = located(badge_number="B-FAR", last_lat=52.60, last_lon=13.50)
 
         response = _run_action(
-            admin_client_sup, "assign_selected", [task], apply="Assign", paramedic=chosen.pk
+            console_client, "assign_selected", [task], apply="Assign", paramedic=chosen.pk
         )
 
         assert response.status_code == 302
@@ -225,12 +218,12 @@ class TestAssignAction:
         assert task.paramedic_id == chosen.pk
         assert chosen.status == ParamedicStatus.ON_TASK
 
-    def test_a_busy_paramedic_is_a_form_error(self, admin_client_sup, paramedic, other_paramedic):
+    def test_a_busy_paramedic_is_a_form_error(self, console_client, paramedic, other_paramedic):
         task = TaskFactory()
         put_on_task(other_paramedic)
 
         response = _run_action(
-            admin_client_sup,
+            console_client,
             "assign_selected",
             [task],
             apply="Assign",
@@ -243,12 +236,12 @@ class TestAssignAction:
         assert task.status == TaskStatus.PENDING
 
     def test_an_assigned_task_gives_a_warning_not_an_error(
-        self, admin_client_sup, paramedic, other_paramedic
+        self, console_client, paramedic, other_paramedic
     ):
         task = put_on_task(paramedic)
 
         response = _run_action(
-            admin_client_sup,
+            console_client,
             "assign_selected",
             [task],
             apply="Assign",
@@ -265,12 +258,12 @@ class TestAssignAction:
         assert other_paramedic.status == ParamedicStatus.AVAILABLE
 
     def test_one_paramedic_for_two_tasks_assigns_one_and_warns_once(
-        self, admin_client_sup, paramedic
+        self, console_client, paramedic
     ):
         first, second = TaskFactory(), TaskFactory()
 
         response = _run_action(
-            admin_client_sup,
+            console_client,
             "assign_selected",
             [first, second],
             apply="Assign",
@@ -287,11 +280,11 @@ class TestAssignAction:
         levels = [level for level, _ in _messages(response)]
         assert levels.count(messages.WARNING) == 1
 
-    def test_no_candidate_is_a_warning(self, admin_client_sup, paramedic):
+    def test_no_candidate_is_a_warning(self, console_client, paramedic):
         task = TaskFactory()  # `paramedic` is available but has no location
 
         response = _run_action(
-            admin_client_sup, "assign_selected", [task], apply="Assign", paramedic=""
+            console_client, "assign_selected", [task], apply="Assign", paramedic=""
         )
 
         assert response.status_code == 302
@@ -301,16 +294,16 @@ class TestAssignAction:
 
 
 class TestCancelAction:
-    def test_it_cancels_and_frees_the_paramedic(self, admin_client_sup, supervisor, paramedic):
+    def test_it_cancels_and_frees_the_paramedic(self, console_client, supervisor, paramedic):
         task = put_on_task(paramedic)
 
-        form = _run_action(admin_client_sup, "cancel_selected", [task])
+        form = _run_action(console_client, "cancel_selected", [task])
         assert form.status_code == 200  # asks for the reason first
         assert "reason" in form.content.decode()
         task.refresh_from_db()
         assert task.status == TaskStatus.ASSIGNED
         response = _run_action(
-            admin_client_sup,
+            console_client,
             "cancel_selected",
             [task],
             apply="1",
@@ -332,13 +325,13 @@ class TestCancelAction:
         assert entry.user == supervisor
         assert "Cancelled: cancelled by supervisor" in entry.get_change_message()
 
-    def test_a_final_task_gives_a_warning(self, admin_client_sup, paramedic):
+    def test_a_final_task_gives_a_warning(self, console_client, paramedic):
         task = put_on_task(paramedic)
         task_change_status(task_id=task.pk, to_status="in_progress", actor=paramedic.user)
         task_change_status(task_id=task.pk, to_status="completed", actor=paramedic.user)
 
         response = _run_action(
-            admin_client_sup, "cancel_selected", [task], apply="1", reason="duplicate call"
+            console_client, "cancel_selected", [task], apply="1", reason="duplicate call"
         )
 
         assert response.status_code == 302
@@ -358,20 +351,20 @@ class TestAccess:
         task.refresh_from_db()
         assert task.status == TaskStatus.ASSIGNED
 
-    def test_tasks_are_not_added_in_the_admin(self, admin_client_sup):
-        assert admin_client_sup.get(ADD).status_code == 403
-        response = admin_client_sup.post(
+    def test_tasks_are_not_added_in_the_admin(self, console_client):
+        assert console_client.get(ADD).status_code == 403
+        response = console_client.post(
             ADD, {"priority": "urgent", "patient_id": "p-1", "lat": 1, "lon": 1}
         )
         assert response.status_code == 403
         assert not EmergencyTask.objects.exists()
 
-    def test_tasks_are_not_deleted_in_the_admin(self, admin_client_sup, db):
+    def test_tasks_are_not_deleted_in_the_admin(self, console_client, db):
         task = TaskFactory()
-        response = admin_client_sup.get(CHANGELIST)
+        response = console_client.get(CHANGELIST)
         assert "delete_selected" not in dict(
             response.context["action_form"].fields["action"].choices
         )
         url = reverse("admin:tasks_emergencytask_delete", args=[task.pk])
-        assert admin_client_sup.get(url).status_code == 403
+        assert console_client.get(url).status_code == 403
         assert EmergencyTask.objects.filter(pk=task.pk).exists()

@@ -16,13 +16,7 @@ BOARD = reverse("admin:tasks_board")
 OVERVIEW = reverse("admin:tasks_overview")
 
 
-@pytest.fixture
-def sup_client(client, supervisor):
-    client.force_login(supervisor)
-    return client
-
-
-def test_the_board_shows_active_tasks_by_status_most_urgent_first(sup_client, paramedic):
+def test_the_board_shows_active_tasks_by_status_most_urgent_first(console_client, paramedic):
     routine = TaskFactory(request_id="routine-1", priority="routine")
     critical = TaskFactory(request_id="critical-1", priority="critical")
     put_on_task(paramedic, request_id="assigned-1")
@@ -34,7 +28,7 @@ def test_the_board_shows_active_tasks_by_status_most_urgent_first(sup_client, pa
         allowed_moves=frozenset({"cancel"}),
     )
 
-    html = sup_client.get(BOARD).content.decode()
+    html = console_client.get(BOARD).content.decode()
 
     assert html.index("critical-1") < html.index("routine-1")  # priority before age
     assert html.index("Pending (2)") < html.index("critical-1") < html.index("Assigned (1)")
@@ -43,13 +37,15 @@ def test_the_board_shows_active_tasks_by_status_most_urgent_first(sup_client, pa
     assert routine and critical
 
 
-def test_assigning_from_the_board_uses_the_service_and_the_admin_log(sup_client, supervisor, db):
+def test_assigning_from_the_board_uses_the_service_and_the_admin_log(
+    console_client, supervisor, db
+):
     near = ParamedicFactory(
         badge_number="NEAR", last_lat=52.52, last_lon=13.405, last_location_at=timezone.now()
     )
     task = TaskFactory(lat=52.52, lon=13.40)
 
-    response = sup_client.post(reverse("admin:tasks_board_assign", args=[task.pk]))
+    response = console_client.post(reverse("admin:tasks_board_assign", args=[task.pk]))
 
     assert response.status_code == 302
     task.refresh_from_db()
@@ -58,12 +54,12 @@ def test_assigning_from_the_board_uses_the_service_and_the_admin_log(sup_client,
     entry = LogEntry.objects.get(object_id=str(task.pk))
     assert "from the board" in entry.get_change_message()
     # A second try on the same task is refused with a message, not an error page.
-    again = sup_client.post(reverse("admin:tasks_board_assign", args=[task.pk]), follow=True)
+    again = console_client.post(reverse("admin:tasks_board_assign", args=[task.pk]), follow=True)
     assert again.status_code == 200
     assert "cannot go from assigned" in again.content.decode()
 
 
-def test_the_overview_computes_counts_and_percentiles(sup_client, db):
+def test_the_overview_computes_counts_and_percentiles(console_client, db):
     now = timezone.now()
     minutes_to_assign = [1, 2, 3, 4, 10]
     for i, minutes in enumerate(minutes_to_assign):
@@ -82,7 +78,7 @@ def test_the_overview_computes_counts_and_percentiles(sup_client, db):
     assert assign["p90"] == timedelta(minutes=10)
     assert figures["Time to start"]["median"] is None
 
-    html = sup_client.get(OVERVIEW, {"hours": 24}).content.decode()
+    html = console_client.get(OVERVIEW, {"hours": 24}).content.decode()
     assert 'data-status="assigned"><b>5</b>' in html
     assert "3 min 0 s" in html
     assert "waiting-long" in html
@@ -97,13 +93,13 @@ def test_the_overview_computes_counts_and_percentiles(sup_client, db):
 OVERVIEW_QUERIES = 17
 
 
-def test_the_overview_queries_do_not_grow_with_tasks(sup_client, db, django_assert_num_queries):
+def test_the_overview_queries_do_not_grow_with_tasks(console_client, db, django_assert_num_queries):
     TaskFactory.create_batch(3)
     with django_assert_num_queries(OVERVIEW_QUERIES):
-        sup_client.get(OVERVIEW)
+        console_client.get(OVERVIEW)
     TaskFactory.create_batch(30)
     with django_assert_num_queries(OVERVIEW_QUERIES):
-        sup_client.get(OVERVIEW)
+        console_client.get(OVERVIEW)
 
 
 @pytest.mark.parametrize("url", [BOARD, OVERVIEW])
