@@ -1,5 +1,7 @@
 """The admin console: access follows the roles (DESIGN §4), input is validated (§16)."""
 
+from contextlib import nullcontext
+
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import DatabaseError, transaction
 
@@ -32,11 +34,14 @@ class SupervisorAdminMixin:
         """Filters the database cannot represent are "incorrect lookup parameters":
         the admin answers them as it does unknown ones (the list with ?e=1), not 500.
 
-        The list is built, and its first queries run, inside a savepoint, so a
-        refused query leaves the surrounding transaction usable.
+        The list is built, and its first queries run, inside a savepoint when a
+        transaction is open, so a refused query leaves that transaction usable.
         """
+        # A savepoint only inside a transaction (tests; ATOMIC_REQUESTS): in autocommit a
+        # refused query leaves nothing behind.
+        in_transaction = transaction.get_connection().in_atomic_block
         try:
-            with transaction.atomic():
+            with transaction.atomic() if in_transaction else nullcontext():
                 return super().get_changelist_instance(request)
         except UNREPRESENTABLE_LOOKUP as exc:
             raise IncorrectLookupParameters(exc) from None

@@ -59,20 +59,13 @@ def test_it_keeps_non_api_pages_as_django_renders_them(db):
     assert not response["Content-Type"].startswith("application/json")
 
 
-def test_it_throttles_token_endpoint_with_retry_after(db, settings, anon_client):
-    from rest_framework.throttling import ScopedRateThrottle
-
-    rates = {"auth": "3/min"}
-    original = ScopedRateThrottle.THROTTLE_RATES
-    ScopedRateThrottle.THROTTLE_RATES = rates
-    try:
-        statuses = [
-            anon_client.post("/api/v1/auth/token/", {"username": "x", "password": "y"}).status_code
-            for _ in range(3)
-        ]
-        response = anon_client.post("/api/v1/auth/token/", {"username": "x", "password": "y"})
-    finally:
-        ScopedRateThrottle.THROTTLE_RATES = original
+def test_it_throttles_token_endpoint_with_retry_after(db, throttle_rates, anon_client):
+    throttle_rates(auth="3/min")
+    statuses = [
+        anon_client.post("/api/v1/auth/token/", {"username": "x", "password": "y"}).status_code
+        for _ in range(3)
+    ]
+    response = anon_client.post("/api/v1/auth/token/", {"username": "x", "password": "y"})
     assert statuses == [401, 401, 401]
     assert_json_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
@@ -93,19 +86,13 @@ def test_a_database_outage_answers_503_not_500(supervisor_client, monkeypatch):
     assert response["Retry-After"] == "5"
 
 
-def test_uploads_are_throttled_per_user_with_retry_after(paramedic_client, paramedic):
-    from rest_framework.throttling import ScopedRateThrottle
-
-    original = ScopedRateThrottle.THROTTLE_RATES
-    ScopedRateThrottle.THROTTLE_RATES = {**original, "uploads": "2/min"}
-    try:
-        url = f"/api/v1/paramedics/{paramedic.id}/xray"
-        statuses = [
-            paramedic_client.post(url, {}, format="multipart").status_code for _ in range(2)
-        ]
-        response = paramedic_client.post(url, {}, format="multipart")
-    finally:
-        ScopedRateThrottle.THROTTLE_RATES = original
+def test_uploads_are_throttled_per_user_with_retry_after(
+    paramedic_client, paramedic, throttle_rates
+):
+    throttle_rates(uploads="2/min")
+    url = f"/api/v1/paramedics/{paramedic.id}/xray"
+    statuses = [paramedic_client.post(url, {}, format="multipart").status_code for _ in range(2)]
+    response = paramedic_client.post(url, {}, format="multipart")
     assert statuses == [400, 400]
     assert_json_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
