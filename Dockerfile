@@ -45,4 +45,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # Binding 0.0.0.0 is inside the container only; compose publishes it on 127.0.0.1.
 # Workers come from WEB_CONCURRENCY; extra flags can be given in GUNICORN_CMD_ARGS.
 # The long timeout leaves room for X-ray uploads (up to XRAY_MAX_UPLOAD_BYTES).
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--timeout", "120", "--access-logfile", "-"]
+# No server access log: the service logs each request itself, without query strings
+# (they may carry signed download tokens) and with the client address rule of
+# TRUSTED_PROXY_COUNT (core.middleware.AccessLogMiddleware).
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--timeout", "120"]

@@ -45,11 +45,14 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Server entry points default to production settings; these run locally.
+LOCAL := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.local}
+
 worker: $(VENV)/.installed-base
-	$(BIN)/celery -A config.celery_app worker --loglevel=INFO --concurrency=2
+	$(LOCAL) $(BIN)/celery -A config.celery_app worker --loglevel=INFO --concurrency=2
 
 beat: $(VENV)/.installed-base
-	$(BIN)/celery -A config.celery_app beat --loglevel=INFO --schedule=var/celerybeat-schedule
+	$(LOCAL) $(BIN)/celery -A config.celery_app beat --loglevel=INFO --schedule=var/celerybeat-schedule
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser

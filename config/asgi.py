@@ -2,5 +2,8 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# A server entry point: production unless told otherwise, so a bare
+# `gunicorn config.wsgi` never runs with DEBUG and the repository's key (DESIGN §16).
+# `make run` (manage.py runserver) chooses the local settings explicitly.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 application = get_asgi_application()

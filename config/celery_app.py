@@ -9,7 +9,9 @@ import os
 from celery import Celery, signals
 from django.db import close_old_connections
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# An entry point of its own (worker, beat): production unless told otherwise, like
+# config/wsgi.py; the Makefile's worker and beat targets choose the local settings.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
 app = Celery("paramedic")
 app.config_from_object("django.conf:settings", namespace="CELERY")

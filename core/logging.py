@@ -18,10 +18,21 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Each pattern's `keep` group stays; the rest of the match becomes "[redacted]".
 _SECRETS = (
-    re.compile(r"Bearer\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
+    re.compile(r"(?P<keep>Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # a JWT
+    # Signed URLs: our download tokens, S3 presigned signatures and credentials.
+    re.compile(
+        r"(?P<keep>[?&](?:token|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)"
+        r"[^&\s\"']+",
+        re.IGNORECASE,
+    ),
 )
+
+
+def _redact(match: re.Match) -> str:
+    return (match.groupdict().get("keep") or "") + "[redacted]"
 
 
 class RequestIdMiddleware:
@@ -57,7 +68,7 @@ class RequestContextFilter(logging.Filter):
         message = record.getMessage()
         scrubbed = message
         for pattern in _SECRETS:
-            scrubbed = pattern.sub("[redacted]", scrubbed)
+            scrubbed = pattern.sub(_redact, scrubbed)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         return True

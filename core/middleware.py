@@ -1,6 +1,13 @@
-"""Request guards that apply to every page, API and console alike (DESIGN §16)."""
+"""Middleware for every page, API and console alike: input guards and the access log."""
+
+import logging
+import time
 
 from django.http import HttpResponse, JsonResponse
+
+from .net import client_address
+
+access_logger = logging.getLogger("paramedic.access")
 
 NUL = "\x00"
 
@@ -40,3 +47,29 @@ def _pairs(querydict):
     for key, values in querydict.lists():
         for value in values:
             yield key, value
+
+
+class AccessLogMiddleware:
+    """One line per request: method, path, status, duration and client address.
+
+    The service writes its own access log (the servers' are switched off): the
+    path is logged without its query string, which may carry a signed download
+    token (DESIGN §16), and the client address follows the one rule of
+    core.net.client_address. The request id is attached by core.logging.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        access_logger.info(
+            "%s %s %s %.1fms %s",
+            request.method,
+            request.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            client_address(request),
+        )
+        return response

@@ -17,9 +17,10 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
-SECRET_KEY = env(
-    "DJANGO_SECRET_KEY", default="insecure-local-only-key-never-use-it-in-production-0123456789"
-)
+# Known to everyone who can read this repository: for `make run` and tests only.
+# Production settings have no default and refuse this one (DESIGN §16).
+DEVELOPMENT_SECRET_KEY = "insecure-local-only-key-never-use-it-in-production-0123456789"
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.logging.RequestIdMiddleware",
+    "core.middleware.AccessLogMiddleware",
     "api.errors.ApiJsonErrorMiddleware",
     "core.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -315,6 +317,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # runserver's request lines (make run) through our handler and its redaction.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # pydicom's warnings may quote element values: keep them out of the logs.
         "pydicom": {"level": "ERROR"},
         # httpx logs every request URL at INFO; URLs name patients (/patients/{id}).

@@ -1,12 +1,19 @@
 """Production: secrets and hosts have no default, so a missing one fails at start."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import DEVELOPMENT_SECRET_KEY, env
 
 DEBUG = False
 # `manage.py collectstatic` runs at deploy (see Dockerfile); serve the hashed copies.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY")
+if SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50:
+    # Anyone could forge JWTs and download tokens with the repository's key.
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is the development key or shorter than 50 characters."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 
 # TLS is terminated by the proxy in front of gunicorn.

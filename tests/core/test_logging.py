@@ -55,3 +55,25 @@ def test_tokens_are_redacted_from_messages():
     RequestContextFilter().filter(record)
     assert jwt not in record.getMessage()
     assert "[redacted]" in record.getMessage()
+
+
+def test_signed_url_secrets_are_redacted_from_messages():
+    message = (
+        "GET /api/v1/xrays/1/file?token=abc.SECRET-1:xyz&x=1 "
+        "https://s3/b/k?X-Amz-Credential=AKIA%2F20261201&X-Amz-Signature=deadbeefSECRET2"
+    )
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, message, None, None)
+    RequestContextFilter().filter(record)
+    scrubbed = record.getMessage()
+    assert "SECRET" not in scrubbed and "AKIA" not in scrubbed
+    assert "?token=[redacted]&x=1" in scrubbed
+    assert "X-Amz-Signature=[redacted]" in scrubbed
+
+
+def test_the_access_log_has_the_path_without_its_query(client, db, caplog):
+    with caplog.at_level(logging.INFO, logger="paramedic.access"):
+        client.get("/healthz?token=SECRET-TOKEN", REMOTE_ADDR="192.0.2.7")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "paramedic.access"]
+    assert line.startswith("GET /healthz 200 ")
+    assert line.endswith(" 192.0.2.7")
+    assert "SECRET" not in line

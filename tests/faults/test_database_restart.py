@@ -196,7 +196,7 @@ class AppServer:
             args = [
                 "-m", "gunicorn", "config.wsgi:application",
                 "-b", f"127.0.0.1:{self.port}", "-w", "2", "-k", "gthread", "--threads", "4",
-                "--timeout", "30", "--graceful-timeout", "5", "--access-logfile", "-",
+                "--timeout", "30", "--graceful-timeout", "5",
             ]  # fmt: skip
         elif self.kind == "runserver":
             args = ["manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
