@@ -1,9 +1,12 @@
 """OpenAPI: every operation documents the API's error shape (DESIGN §5)."""
 
+from django.conf import settings
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
+
+from core.roles import is_supervisor
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -62,3 +65,10 @@ class ParamedicJWTScheme(SimpleJWTScheme):
     """Document api.authentication.JWTAuthentication as the Bearer JWT it is."""
 
     target_class = "api.authentication.JWTAuthentication"
+
+
+class CanReadApiDocs(BasePermission):
+    """The schema and Swagger UI: public unless API_DOCS_PUBLIC is off, then supervisors."""
+
+    def has_permission(self, request, view) -> bool:
+        return settings.API_DOCS_PUBLIC or is_supervisor(request.user)

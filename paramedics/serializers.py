@@ -78,6 +78,7 @@ class ParamedicWriteSerializer(serializers.Serializer):
     last_location = LocationSerializer(required=False, allow_null=True)
     password = StrictCharField(
         write_only=True,
+        max_length=128,
         required=False,
         style={"input_type": "password"},
         help_text="Optional; without it the paramedic cannot log in until one is set.",

@@ -271,6 +271,11 @@ SIMPLE_JWT = {
     "REVOKE_TOKEN_CLAIM": "sv",
 }
 
+# The OpenAPI schema and Swagger UI describe the contract and hold no data; device and
+# integration teams build against them. API_DOCS_PUBLIC=false limits them to signed-in
+# supervisors (admin session or JWT) for deployments that want them hidden.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Paramedic Service API",
     "DESCRIPTION": (
@@ -280,7 +285,12 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Who may read them: api.schema.CanReadApiDocs (API_DOCS_PUBLIC).
+    "SERVE_PERMISSIONS": ["api.schema.CanReadApiDocs"],
+    "SERVE_AUTHENTICATION": [
+        "rest_framework.authentication.SessionAuthentication",
+        "api.authentication.JWTAuthentication",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -54,3 +54,16 @@ def test_swagger_ui_is_served_without_a_cdn(db):
     assert external == []
     for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
         assert Client().get(asset).status_code == 200, asset
+
+
+def test_docs_can_be_limited_to_supervisors(settings, db, supervisor, paramedic):
+    settings.API_DOCS_PUBLIC = False
+    anonymous = Client().get("/api/schema/")
+    assert anonymous.status_code in (401, 403)
+    medic = Client()
+    medic.force_login(paramedic.user)
+    assert medic.get("/api/docs/").status_code == 403
+    console = Client()
+    console.force_login(supervisor)
+    assert console.get("/api/schema/").status_code == 200
+    assert console.get("/api/docs/").status_code == 200

@@ -1,0 +1,214 @@
+"""Hostile and careless input on every mutating endpoint, as every role (DESIGN §16).
+
+Each endpoint's valid body is bent in every way the class of problem allows:
+deep nesting, a non-object document, broken encodings, NUL characters, huge or
+wrongly typed strings, partial nested objects, non-finite numbers and times UTC
+cannot hold. Whoever sends it, the answer is a 4xx JSON error with a `code`,
+never a 5xx, and nothing changes in the database or in storage.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.helpers import API, Caller, db_state, full_profile, new_paramedic_body, new_task_body
+
+ROLES = (
+    "anonymous",
+    "supervisor",
+    "service",
+    "other_service",
+    "doctor",
+    "own_paramedic",
+    "other_paramedic",
+)
+NOT_UTC = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "2026-13-45T99:99:99Z"]
+RAW_BODIES = {
+    "deep list": "[" * 1000 + "]" * 1000,
+    "deep object": '{"a":' * 1000 + "1" + "}" * 1000,
+    "array": "[1, 2]",
+    "string": '"hello"',
+    "null": "null",
+    "number": "1e999",
+    "truncated": '{"a": ',
+    "NaN": '{"a": NaN}',
+}
+RAW_BYTES = {
+    "invalid utf-8": b'{"a": "\xff\xfe\xfd"}',
+    "utf-16": json.dumps({"a": "b"}).encode("utf-16"),
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # {id}: A's profile, {task}: A's task, {pending}: the pending task
+    body: Callable
+    strings: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()  # nested {lat, lon} objects
+    times: tuple[str, ...] = ()  # "object.field" paths of times
+    extra: dict = field(default_factory=dict)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/paramedics",
+        lambda w: {**new_paramedic_body(), "last_location": {"lat": 1, "lon": 2}},
+        strings=("badge_number", "first_name", "email", "phone", "base_station", "password"),
+        objects=("last_location",),
+        times=("last_location.recorded_at",),
+    ),
+    Endpoint(
+        "PUT",
+        "/paramedics/{id}",
+        lambda w: full_profile(w.paramedic),
+        strings=("badge_number", "last_name", "email", "phone", "base_station"),
+    ),
+    Endpoint(
+        "PATCH",
+        "/paramedics/{id}",
+        lambda w: {"phone": "+4930555000", "last_location": {"lat": 1, "lon": 2}},
+        strings=("phone", "status"),
+        objects=("last_location",),
+        times=("last_location.recorded_at",),
+    ),
+    Endpoint(
+        "POST",
+        "/paramedics/{id}/tasks/{task}",
+        lambda w: {"status": "in_progress", "note": "on my way"},
+        strings=("status", "note"),
+    ),
+    Endpoint(
+        "POST",
+        "/tasks",
+        lambda w: new_task_body(),
+        strings=("request_id", "patient_id", "priority", "description"),
+        objects=("location",),
+    ),
+    Endpoint(
+        "POST",
+        "/tasks/{pending}/assign",
+        lambda w: {"paramedic": str(w.spare.id), "note": ""},
+        strings=("paramedic", "note"),
+    ),
+    Endpoint(
+        "POST",
+        "/tasks/{task}/cancel",
+        lambda w: {"reason": "called back"},
+        strings=("reason",),
+    ),
+    Endpoint(
+        "POST",
+        "/auth/token/",
+        lambda w: {"username": "B-1", "password": "wrong-password"},
+        strings=("username", "password"),
+    ),
+    Endpoint("POST", "/auth/token/refresh/", lambda w: {"refresh": "x.y.z"}, strings=("refresh",)),
+    Endpoint(
+        "POST", "/auth/token/blacklist/", lambda w: {"refresh": "x.y.z"}, strings=("refresh",)
+    ),
+]
+
+
+def _set(body: dict, dotted: str, value) -> dict:
+    body = json.loads(json.dumps(body))
+    *parents, name = dotted.split(".")
+    target = body
+    for parent in parents:
+        target = target.setdefault(parent, {})
+    target[name] = value
+    return body
+
+
+def mutations(endpoint: Endpoint, valid: dict):
+    """(label, raw bytes of a JSON body) for every hostile variant of `valid`."""
+    for label, text in RAW_BODIES.items():
+        yield label, text.encode()
+    yield from RAW_BYTES.items()
+    for name in endpoint.strings:
+        for label, value in (
+            ("NUL", "a\x00b"),
+            ("lone surrogate", "a\ud800b"),  # valid JSON escape, no valid UTF-8
+            ("100k chars", "x" * 100_000),
+            ("number", 12345),
+            ("object", {"$gt": ""}),
+            ("list", ["a"]),
+            ("null", None),
+        ):
+            yield f"{name}={label}", json.dumps(_set(valid, name, value)).encode()
+    for name in endpoint.objects:
+        for label, value in (
+            ("empty", {}),
+            ("lat only", {"lat": 1}),
+            ("lon only", {"lon": 1}),
+            ("string", "52.5,13.4"),
+            ("infinite", {"lat": 1e308 * 10, "lon": 1}),
+            ("NaN", {"lat": float("nan"), "lon": 1}),
+            ("out of range", {"lat": 91, "lon": 181}),
+        ):
+            yield f"{name}={label}", json.dumps(_set(valid, name, value)).encode()
+    for dotted in endpoint.times:
+        for value in NOT_UTC:
+            yield f"{dotted}={value}", json.dumps(_set(valid, dotted, value)).encode()
+
+
+def _url(endpoint: Endpoint, w) -> str:
+    return API + endpoint.path.format(id=w.paramedic.id, task=w.task.id, pending=w.pending.id)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
+def test_hostile_json_bodies(world, role, endpoint):
+    url = _url(endpoint, world)
+    caller = Caller(world.users[role])
+    before = db_state()
+    for label, raw in mutations(endpoint, endpoint.body(world)):
+        response = caller.request(
+            endpoint.method,
+            url,
+            data=raw,
+            content_type="application/json",
+            raise_request_exception=False,
+        )
+        assert 400 <= response.status_code < 500, (label, response.status_code, response.content)
+        body = response.json()
+        assert isinstance(body.get("code"), str) and body["code"], (label, body)
+        assert db_state() == before, f"{label} changed something"
+
+
+XRAY_FIELDS = {
+    "task": ["\x00", "not-a-uuid", "x" * 10_000],
+    "consultation_id": ["a\x00b", "x" * 10_000],
+    "body_part": ["a\x00b", "x" * 10_000],
+    "notes": ["a\x00b", "x" * 100_000],
+    "captured_at": [*NOT_UTC, "\x00"],
+}
+
+
+@pytest.mark.parametrize("role", ["own_paramedic", "supervisor", "other_paramedic", "doctor"])
+def test_hostile_upload_fields(world, role):
+    url = f"{API}/paramedics/{world.paramedic.id}/xray"
+    caller = Caller(world.users[role])
+    image = world.xray_content
+    before = db_state()
+    for name, values in XRAY_FIELDS.items():
+        for value in values:
+            form = {"image": SimpleUploadedFile("x.png", image), "task": str(world.task.id)}
+            form[name] = value
+            response = caller.request(
+                "POST", url, data=form, format="multipart", raise_request_exception=False
+            )
+            assert 400 <= response.status_code < 500, (name, value[:20], response.content)
+            assert response.json()["code"]
+            assert db_state() == before, f"{name}={value[:20]!r} changed something"
+
+
+@pytest.mark.parametrize("path", ["/paramedics\x00", "/tasks/%00", "/tasks?status=\x00"])
+def test_nul_in_an_api_url_is_a_json_400(world, path):
+    response = Caller(world.users["supervisor"]).get(API + path)
+    assert response.status_code in (400, 404)
+    assert response.json()["code"] in ("invalid", "not_found")
