@@ -6,6 +6,7 @@ does) a missing service fails the run instead of silently skipping.
 """
 
 import os
+import secrets
 
 import pytest
 from django.db import connection
@@ -40,6 +41,16 @@ def _browser_available() -> bool:
     return importlib.util.find_spec("playwright") is not None and bool(
         shutil.which(chromium) or os.path.exists(chromium)
     )
+
+
+def pytest_configure(config):
+    # One schemathesis seed for the whole run, shared with xdist workers (started
+    # after this, with this environment); FUZZ_SEED=<n> reproduces a run.
+    os.environ.setdefault("FUZZ_SEED", str(secrets.randbelow(2**32)))
+
+
+def pytest_report_header(config):
+    return f"schema fuzzing seed: FUZZ_SEED={os.environ['FUZZ_SEED']}"
 
 
 def pytest_runtest_setup(item):
