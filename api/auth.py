@@ -13,6 +13,7 @@
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt import views as jwt_views
@@ -31,6 +32,28 @@ class _Throttled:
     throttle_scope = "auth"
 
 
+class TokenPairSerializer(serializers.Serializer):
+    """What the obtain and refresh endpoints answer."""
+
+    access = serializers.CharField(help_text="Bearer token for the API; short-lived.")
+    refresh = serializers.CharField(help_text="Spend once at /auth/token/refresh/ for a new pair.")
+
+
+class RefreshTokenSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="obtain_token",
+        summary="Log in: username (a paramedic's badge number) and password for a token pair",
+        description=(
+            "401 `no_active_account` for wrong credentials. Throttled per client address, "
+            "and after LOGIN_MAX_FAILURES failed logins per account (429 with Retry-After)."
+        ),
+        responses={200: TokenPairSerializer},
+    )
+)
 class TokenObtainView(_Throttled, jwt_views.TokenObtainPairView):
     """Exchange username (a paramedic's badge number) and password for tokens."""
 
@@ -89,11 +112,32 @@ class TokenRefreshSerializer(serializers.Serializer):
         return {"access": str(new.access_token), "refresh": str(new)}
 
 
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="refresh_token",
+        summary="Spend a refresh token for a new pair",
+        description=(
+            "The refresh token is spent: sending it again is 401 `token_not_valid`. A token "
+            "issued before the user's password changed is 401 `password_changed`."
+        ),
+        request=RefreshTokenSerializer,
+        responses={200: TokenPairSerializer},
+    )
+)
 class TokenRefreshView(_Throttled, jwt_views.TokenRefreshView):
     """Exchange a refresh token for a new pair; the old refresh token is blacklisted."""
 
     serializer_class = TokenRefreshSerializer
 
 
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="revoke_token",
+        summary="Log out: the refresh token can no longer be spent",
+        description="Its access tokens lapse within JWT_ACCESS_MINUTES.",
+        request=RefreshTokenSerializer,
+        responses={200: OpenApiResponse(description="Revoked; the body is an empty object.")},
+    )
+)
 class TokenBlacklistView(_Throttled, jwt_views.TokenBlacklistView):
     """Log out: blacklist a refresh token."""

@@ -60,3 +60,22 @@ class WholeObjectSerializer(serializers.Serializer):
                 }
             )
         return value
+
+
+class QueryParamsSerializer(serializers.Serializer):
+    """Validates an operation's own query parameters (documented from its fields).
+
+    As for filters (api.filters.StrictFilterSet), a parameter given with an empty
+    value is invalid input rather than "use the default".
+    """
+
+    def to_internal_value(self, data):
+        empty = [name for name in self.fields if hasattr(data, "get") and data.get(name) == ""]
+        if empty:
+            raise serializers.ValidationError(
+                {
+                    name: [ErrorDetail("This parameter needs a value.", code="blank")]
+                    for name in empty
+                }
+            )
+        return super().to_internal_value(data)

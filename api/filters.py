@@ -3,6 +3,8 @@ from datetime import UTC
 import django_filters
 from django.core.exceptions import ValidationError as FormValidationError
 from django_filters.fields import IsoDateTimeField
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.settings import api_settings
@@ -60,12 +62,13 @@ class RejectUnknownQueryParams(BaseFilterBackend):
 
     def filter_queryset(self, request, queryset, view):
         allowed = set(getattr(view, "extra_query_params", ()))
+        backends = tuple(getattr(view, "filter_backends", ()))
         filterset_class = getattr(view, "filterset_class", None)
-        if filterset_class is not None:
+        if filterset_class is not None and _uses(backends, DjangoFilterBackend):
             allowed |= set(filterset_class.base_filters)
-        if getattr(view, "search_fields", None):
+        if getattr(view, "search_fields", None) and _uses(backends, filters.SearchFilter):
             allowed.add(api_settings.SEARCH_PARAM)
-        if getattr(view, "ordering_fields", None):
+        if getattr(view, "ordering_fields", None) and _uses(backends, filters.OrderingFilter):
             allowed.add(api_settings.ORDERING_PARAM)
         paginator = getattr(view, "paginator", None)
         if paginator is not None:
@@ -74,3 +77,42 @@ class RejectUnknownQueryParams(BaseFilterBackend):
         if unknown:
             raise ValidationError({name[:64]: ["Unknown query parameter."] for name in unknown})
         return queryset
+
+
+def _uses(backends, kind) -> bool:
+    return any(issubclass(backend, kind) for backend in backends)
+
+
+class SearchFilter(filters.SearchFilter):
+    """`?search=` on views that name `search_fields`; documented only there."""
+
+    def get_schema_operation_parameters(self, view):
+        if not getattr(view, "search_fields", None):
+            return []
+        return super().get_schema_operation_parameters(view)
+
+
+class OrderingFilter(filters.OrderingFilter):
+    """`?ordering=<field>` or `-<field>` on views that name `ordering_fields`; documented
+    only there, with the values it accepts. Any other value is invalid input (DRF
+    would ignore it and return the default order as if it had sorted)."""
+
+    def get_ordering(self, request, queryset, view):
+        value = request.query_params.get(self.ordering_param)
+        if value is None:
+            return self.get_default_ordering(view)
+        fields = getattr(view, "ordering_fields", None) or ()
+        accepted = {f"{sign}{name}" for name in fields for sign in ("", "-")}
+        if value not in accepted:
+            raise ValidationError(
+                {self.ordering_param: [f"One of: {', '.join(sorted(accepted))}."]}
+            )
+        return [value]
+
+    def get_schema_operation_parameters(self, view):
+        fields = getattr(view, "ordering_fields", None)
+        if not fields:
+            return []
+        (parameter,) = super().get_schema_operation_parameters(view)
+        choices = [f"{sign}{name}" for name in fields for sign in ("", "-")]
+        return [{**parameter, "schema": {"type": "string", "enum": choices}}]

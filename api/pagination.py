@@ -38,6 +38,7 @@ class StandardPagination(PageNumberPagination):
 
     page_size = 50
     page_size_query_param = "page_size"
+    page_size_query_description = "Rows per page, 1 to 200 (larger sizes are capped)."
     max_page_size = 200
     django_paginator_class = ShortPageCountPaginator
 
@@ -55,3 +56,18 @@ class StandardPagination(PageNumberPagination):
                 {self.page_size_query_param: ["A page size is a positive integer (up to 200)."]}
             )
         return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response_schema(self, schema):
+        """{count, next, previous, results}, with next/previous null on the last/first
+        page (in OpenAPI 3.1 terms: DRF's own schema says `nullable`, which 3.1 ignores)."""
+        link = {"type": ["string", "null"], "format": "uri"}
+        return {
+            "type": "object",
+            "required": ["count", "next", "previous", "results"],
+            "properties": {
+                "count": {"type": "integer", "minimum": 0, "example": 123},
+                "next": {**link, "example": "https://paramedic.example.org/api/v1/tasks/?page=2"},
+                "previous": link,
+                "results": schema,
+            },
+        }

@@ -1,8 +1,9 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from api.schema import error_responses
 from core.permissions import IsSupervisor, IsSupervisorOrParamedic
 from core.roles import is_supervisor
 
@@ -24,28 +25,41 @@ UPDATE_DESCRIPTION = (
 )
 
 
+CONFLICTS = (
+    "409 `duplicate` (badge number or email taken; the field under `errors`), "
+    "`invalid_transition` (leaving `on_task` by hand)."
+)
+
+
 @extend_schema_view(
     list=extend_schema(
+        operation_id="list_paramedics",
         summary="List paramedics (supervisors)",
-        parameters=[OpenApiParameter("page_size", int, description="Rows per page, up to 200.")],
     ),
-    retrieve=extend_schema(summary="Retrieve a paramedic (supervisor or the paramedic itself)"),
+    retrieve=extend_schema(
+        operation_id="get_paramedic",
+        summary="Retrieve a paramedic (supervisor or the paramedic itself)",
+    ),
     create=extend_schema(
+        operation_id="create_paramedic",
         summary="Create a paramedic and its login user (supervisors)",
+        description=CONFLICTS,
         request=ParamedicWriteSerializer,
-        responses={201: ParamedicSerializer},
+        responses={201: ParamedicSerializer, **error_responses(409)},
     ),
     update=extend_schema(
+        operation_id="replace_paramedic",
         summary="Replace a paramedic's editable fields",
-        description=UPDATE_DESCRIPTION,
+        description=f"{UPDATE_DESCRIPTION}\n\n{CONFLICTS}",
         request=ParamedicWriteSerializer,
-        responses={200: ParamedicSerializer},
+        responses={200: ParamedicSerializer, **error_responses(409)},
     ),
     partial_update=extend_schema(
+        operation_id="update_paramedic",
         summary="Change some of a paramedic's fields",
-        description=UPDATE_DESCRIPTION,
+        description=f"{UPDATE_DESCRIPTION}\n\n{CONFLICTS}",
         request=ParamedicWriteSerializer,
-        responses={200: ParamedicSerializer},
+        responses={200: ParamedicSerializer, **error_responses(409)},
     ),
 )
 class ParamedicViewSet(

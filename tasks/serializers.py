@@ -1,12 +1,17 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.fields import StrictCharField, StrictUUIDField
+from api.fields import QueryParamsSerializer, StrictCharField, StrictUUIDField
 from paramedics.serializers import LocationSerializer
 
 from .models import EmergencyTask, TaskHistory, TaskPriority, TaskStatus
 from .selectors import may_see_patient_details
 from .validators import validate_external_id
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class PatientDetailsField(serializers.JSONField):
+    """The Patient Service's JSON object, as it sent it (or null)."""
 
 
 class TaskLocationSerializer(LocationSerializer):
@@ -31,7 +36,7 @@ class TaskSerializer(serializers.ModelSerializer):
     """A task; `patient_details` only for supervisors and the assigned paramedic."""
 
     location = TaskLocationSerializer(read_only=True)
-    patient_details = serializers.JSONField(
+    patient_details = PatientDetailsField(
         read_only=True,
         allow_null=True,
         help_text="From the Patient Service. Null for everyone but supervisors and the "
@@ -114,11 +119,23 @@ class TaskCancelSerializer(serializers.Serializer):
 
 
 class TaskStatusUpdateSerializer(serializers.Serializer):
+    # Only the moves a paramedic reports (tasks.services.FIELD_MOVES); the rest is 400.
     status = serializers.ChoiceField(
-        choices=TaskStatus.choices,
-        help_text="in_progress (start), completed, or pending (decline).",
+        choices=[
+            (TaskStatus.IN_PROGRESS.value, "start"),
+            (TaskStatus.COMPLETED.value, "complete"),
+            (TaskStatus.PENDING.value, "decline"),
+        ],
+        help_text="in_progress (start an assigned task), completed (complete a started "
+        "one), or pending (decline an assigned one: it returns to dispatch).",
     )
     note = StrictCharField(max_length=1000, required=False, allow_blank=True)
+
+
+class CandidatesQuerySerializer(QueryParamsSerializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=50, default=10, help_text="How many candidates, 1 to 50."
+    )
 
 
 class CandidateSerializer(serializers.Serializer):

@@ -1,9 +1,11 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from api.filters import RejectUnknownQueryParams
+from api.schema import error_responses
 from core.permissions import IsSupervisor, IsSupervisorOrParamedic
 from paramedics.selectors import paramedic_visible_to
 
@@ -14,6 +16,7 @@ from .permissions import CanReadTask, CanSubmitTasks
 from .selectors import tasks_visible_to, with_history
 from .serializers import (
     CandidateSerializer,
+    CandidatesQuerySerializer,
     TaskAssignSerializer,
     TaskCancelSerializer,
     TaskCreateSerializer,
@@ -22,8 +25,6 @@ from .serializers import (
     TaskStatusUpdateSerializer,
 )
 from .services import task_assign, task_cancel, task_change_status, task_create
-
-MAX_CANDIDATES = 50
 
 
 def _detail(request, task: EmergencyTask, status_code=status.HTTP_200_OK) -> Response:
@@ -35,19 +36,28 @@ def _detail(request, task: EmergencyTask, status_code=status.HTTP_200_OK) -> Res
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List tasks (supervisors: all; services: their own)"),
+    list=extend_schema(
+        operation_id="list_tasks", summary="List tasks (supervisors: all; services: their own)"
+    ),
     retrieve=extend_schema(
+        operation_id="get_task",
         summary="Retrieve a task with its history",
         description="Supervisors, the assigned paramedic and the creating service.",
     ),
     create=extend_schema(
+        operation_id="create_task",
         summary="Receive an emergency request",
         description=(
             "201 with the new task; the same `request_id` again answers 200 with the "
-            "existing task and creates nothing."
+            "existing task and creates nothing. 409 `duplicate_request_id` when the "
+            "`request_id` belongs to another caller."
         ),
         request=TaskCreateSerializer,
-        responses={201: TaskDetailSerializer, 200: TaskDetailSerializer},
+        responses={
+            201: TaskDetailSerializer,
+            200: TaskDetailSerializer,
+            **error_responses(409),
+        },
     ),
 )
 class TaskViewSet(
@@ -60,7 +70,7 @@ class TaskViewSet(
     ordering_fields = ["created_at", "updated_at", "priority"]
     ordering = ["-created_at"]
     lookup_value_regex = "[^/]+"
-    extra_query_params = ("limit",)  # /candidates
+    extra_query_params: tuple[str, ...] = ()  # per action (see api.filters)
 
     def get_permissions(self):
         if self.action == "retrieve":
@@ -85,21 +95,29 @@ class TaskViewSet(
         )
 
     @extend_schema(
+        operation_id="list_task_candidates",
         summary="Available paramedics ranked for this task (supervisors)",
-        parameters=[OpenApiParameter("limit", int, description=f"Up to {MAX_CANDIDATES}.")],
+        description="A plain list, best first (not paginated): at most `limit` entries.",
+        parameters=[CandidatesQuerySerializer],
         responses={200: CandidateSerializer(many=True)},
     )
-    @action(detail=True, methods=["get"])
+    @action(
+        detail=True,
+        methods=["get"],
+        pagination_class=None,
+        filter_backends=[RejectUnknownQueryParams],
+        filterset_class=None,
+        extra_query_params=("limit",),
+    )
     def candidates(self, request, pk=None):
         task = self.get_object()
-        try:
-            limit = max(1, min(MAX_CANDIDATES, int(request.query_params.get("limit", 10))))
-        except ValueError:
-            limit = 10
-        ranked = rank_candidates(task, limit=limit)
+        query = CandidatesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        ranked = rank_candidates(task, limit=query.validated_data["limit"])
         return Response(CandidateSerializer(ranked, many=True).data)
 
     @extend_schema(
+        operation_id="assign_task",
         summary="Assign a pending task (supervisors)",
         description=(
             "`{paramedic: id}` assigns that paramedic; `{}` assigns the top candidate. "
@@ -107,7 +125,7 @@ class TaskViewSet(
             "`invalid_transition` when the task is not pending."
         ),
         request=TaskAssignSerializer,
-        responses={200: TaskDetailSerializer},
+        responses={200: TaskDetailSerializer, **error_responses(409)},
     )
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
@@ -123,9 +141,11 @@ class TaskViewSet(
         return _detail(request, task)
 
     @extend_schema(
+        operation_id="cancel_task",
         summary="Cancel a task (supervisors, the creating service)",
+        description="409 `invalid_transition` when the task is already completed or cancelled.",
         request=TaskCancelSerializer,
-        responses={200: TaskDetailSerializer},
+        responses={200: TaskDetailSerializer, **error_responses(409)},
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
@@ -155,10 +175,7 @@ class ParamedicTaskViewSet(viewsets.GenericViewSet):
             return EmergencyTask.objects.none()
         return EmergencyTask.objects.filter(paramedic=self._paramedic())
 
-    @extend_schema(
-        summary="Tasks assigned to a paramedic",
-        parameters=[OpenApiParameter("page_size", int, description="Rows per page, up to 200.")],
-    )
+    @extend_schema(operation_id="list_paramedic_tasks", summary="Tasks assigned to a paramedic")
     def list(self, request, paramedic_id=None):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(
@@ -166,14 +183,15 @@ class ParamedicTaskViewSet(viewsets.GenericViewSet):
         )
 
     @extend_schema(
+        operation_id="report_task_status",
         summary="Report a status change on the paramedic's own task",
         description=(
             "`in_progress` starts an assigned task, `completed` completes a started one, "
-            "`pending` declines an assigned one (it returns to dispatch). Any other move "
-            "answers 409 `invalid_transition`."
+            "`pending` declines an assigned one (it returns to dispatch). A move the "
+            "task's state does not allow answers 409 `invalid_transition`."
         ),
         request=TaskStatusUpdateSerializer,
-        responses={200: TaskDetailSerializer},
+        responses={200: TaskDetailSerializer, **error_responses(409)},
     )
     def update_status(self, request, paramedic_id=None, task_id=None):
         paramedic = self._paramedic()

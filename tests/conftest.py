@@ -18,6 +18,9 @@ from tests.helpers import STRICT_SERVICES, client_for
 from tests.integrations.workers import broker_reachable, broker_url
 from tests.s3 import SeaweedServer, weed_binary
 
+# Every API response in the suite is checked against the served schema.
+pytest_plugins = ["tests.contract"]
+
 SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser")
 
 
@@ -51,6 +54,12 @@ def pytest_configure(config):
 
 def pytest_report_header(config):
     return f"schema fuzzing seed: FUZZ_SEED={os.environ['FUZZ_SEED']}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(
+        f"schema fuzzing seed: FUZZ_SEED={os.environ['FUZZ_SEED']} (set it to repeat this run)"
+    )
 
 
 def pytest_runtest_setup(item):

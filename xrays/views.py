@@ -1,6 +1,7 @@
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.parsers import MultiPartParser
@@ -8,6 +9,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.schema import error_responses
 from api.throttling import ScopedClientThrottle
 from core.errors import NotFound
 from core.permissions import CanReadXrays, IsSupervisorOrParamedic
@@ -31,6 +33,7 @@ class XrayUploadView(APIView):
     throttle_scope = "uploads"  # per user: THROTTLE_UPLOAD_RATE
 
     @extend_schema(
+        operation_id="upload_xray",
         summary="Upload an X-ray (supervisor or the paramedic itself)",
         description=(
             "Multipart. Accepted by content: DICOM, PNG, JPEG (else 415 "
@@ -47,7 +50,7 @@ class XrayUploadView(APIView):
             )
         ],
         request={"multipart/form-data": XrayUploadSerializer},
-        responses={201: XrayImageSerializer, 200: XrayImageSerializer},
+        responses={201: XrayImageSerializer, 200: XrayImageSerializer, **error_responses(422)},
     )
     def post(self, request, paramedic_id):
         paramedic = paramedic_visible_to(request.user, paramedic_id)
@@ -89,7 +92,7 @@ class ParamedicXrayListView(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         return xrays_visible_to(self.request.user).filter(paramedic=paramedic)
 
-    @extend_schema(summary="A paramedic's X-ray records")
+    @extend_schema(operation_id="list_paramedic_xrays", summary="A paramedic's X-ray records")
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -104,7 +107,9 @@ class XrayViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return xrays_visible_to(self.request.user)
 
-    @extend_schema(summary="Retrieve an X-ray record and a short-lived download URL")
+    @extend_schema(
+        operation_id="get_xray", summary="Retrieve an X-ray record and a short-lived download URL"
+    )
     def retrieve(self, request, *args, **kwargs):
         xray = self.get_object()
         xray.link = download_link(xray, request)
@@ -118,9 +123,18 @@ class XrayFileView(APIView):
     authentication_classes = []
 
     @extend_schema(
+        operation_id="download_xray_file",
         summary="Download an X-ray file (embedded mode)",
+        description=(
+            "The `download_url` of GET /xrays/{id} in filesystem mode: the signed token "
+            "authorises (no JWT). An unknown, expired or foreign token is 404."
+        ),
         parameters=[OpenApiParameter("token", str, required=True)],
-        responses={(200, "application/octet-stream"): bytes},
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "application/dicom"): OpenApiTypes.BINARY,
+        },
     )
     def get(self, request, pk):
         if not check_download_token(pk, request.query_params.get("token", "")):

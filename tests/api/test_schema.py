@@ -1,11 +1,18 @@
 """OpenAPI schema and the offline Swagger UI (DESIGN §10)."""
 
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 from django.test import Client
 from drf_spectacular.validation import validate_schema
+from openapi_spec_validator import validate as validate_spec
 from rest_framework.test import APIClient
+
+from tests.contract import served_schema
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -67,3 +74,20 @@ def test_docs_can_be_limited_to_supervisors(settings, db, supervisor, paramedic)
     console.force_login(supervisor)
     assert console.get("/api/schema/").status_code == 200
     assert console.get("/api/docs/").status_code == 200
+
+
+def test_the_served_schema_is_the_committed_one():
+    """docs/openapi.yaml is the contract device teams build against: an API change
+    shows up as a change to it in review. Regenerate with `make schema` and note the
+    change in docs/api-changelog.md."""
+    committed = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    assert committed == served_schema(), (
+        "the served schema differs from docs/openapi.yaml: run `make schema`, review the "
+        "diff and record it in docs/api-changelog.md"
+    )
+
+
+def test_the_committed_schema_is_valid_openapi_3_1():
+    document = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    assert document["openapi"] == "3.1.0"
+    validate_spec(document)

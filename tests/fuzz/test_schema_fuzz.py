@@ -14,10 +14,11 @@ reproduces a run. Runs on PostgreSQL in CI (marker `postgres`).
 
 import os
 
+import hypothesis.core
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -117,17 +118,30 @@ def test_every_operation_as_every_role(case, role_headers):
 
 
 @pytest.mark.parametrize("role", ["supervisor", "paramedic"])
-@pytest.mark.django_db(transaction=True)
-def test_stateful_sequences(role):
+@pytest.mark.django_db
+def test_stateful_sequences(role, monkeypatch):
     headers = _world()[role]
 
     class Machine(schema.as_state_machine()):
+        """Each scenario starts from the same world: its writes are rolled back after
+        it, so Hypothesis can replay (and shrink) a scenario exactly."""
+
+        def setup(self):
+            self._scenario = transaction.atomic()
+            self._scenario.__enter__()
+
+        def teardown(self):
+            transaction.set_rollback(True)
+            self._scenario.__exit__(None, None, None)
+
         def get_call_kwargs(self, case):
             return {"headers": headers}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             super().validate_response(response, case, additional_checks=CHECKS, **kwargs)
 
+    # The run's seed, as for the other phases (Hypothesis's own --hypothesis-seed).
+    monkeypatch.setattr(hypothesis.core, "global_force_seed", SEED)
     Machine.run(
         settings=settings(
             max_examples=EXAMPLES,

@@ -386,12 +386,17 @@ class TestCandidatesEndpoint:
 
         two = supervisor_client.get(self.url(task, limit=2)).json()
         everyone = supervisor_client.get(self.url(task)).json()
-        bogus = supervisor_client.get(self.url(task, limit="lots")).json()
 
         assert [row["rank"] for row in two] == [1, 2]
         assert [row["paramedic"] for row in two] == [row["paramedic"] for row in everyone[:2]]
         assert len(everyone) == 5
-        assert len(bogus) == 5  # falls back to the default of 10
+        # A limit that is not 1 to 50 is invalid input, as the schema says.
+        for bogus in ("lots", "0", "51", "-1", ""):
+            response = supervisor_client.get(self.url(task, limit=bogus))
+            assert response.status_code == 400, bogus
+            assert "limit" in response.json()["errors"]
+        # The list's own parameters are not this operation's.
+        assert supervisor_client.get(self.url(task, page=1)).status_code == 400
 
     def test_it_answers_an_empty_list_when_nobody_is_available(self, supervisor_client, db):
         task = TaskFactory()
