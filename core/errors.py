@@ -44,6 +44,12 @@ class Duplicate(Conflict):
     default_detail = "A record with these values already exists."
 
 
+class IdempotencyKeyReused(ApplicationError):
+    status_code = 422
+    code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was used for a different request."
+
+
 class Forbidden(ApplicationError):
     status_code = HTTP_403_FORBIDDEN
     code = "permission_denied"

@@ -3,6 +3,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.schema import error_responses
 from core.permissions import IsSupervisor, IsSupervisorOrParamedic
 from core.roles import is_supervisor
@@ -51,15 +52,17 @@ CONFLICTS = (
         operation_id="replace_paramedic",
         summary="Replace a paramedic's editable fields",
         description=f"{UPDATE_DESCRIPTION}\n\n{CONFLICTS}",
+        parameters=[IDEMPOTENCY_PARAMETER],
         request=ParamedicWriteSerializer,
-        responses={200: ParamedicSerializer, **error_responses(409)},
+        responses={200: ParamedicSerializer, **error_responses(409, 422)},
     ),
     partial_update=extend_schema(
         operation_id="update_paramedic",
         summary="Change some of a paramedic's fields",
         description=f"{UPDATE_DESCRIPTION}\n\n{CONFLICTS}",
+        parameters=[IDEMPOTENCY_PARAMETER],
         request=ParamedicWriteSerializer,
-        responses={200: ParamedicSerializer, **error_responses(409)},
+        responses={200: ParamedicSerializer, **error_responses(409, 422)},
     ),
 )
 class ParamedicViewSet(
@@ -89,6 +92,7 @@ class ParamedicViewSet(
         paramedic = paramedic_create(**serializer.validated_data)
         return Response(ParamedicSerializer(paramedic).data, status=status.HTTP_201_CREATED)
 
+    @idempotent(owner=lambda view, request, **kwargs: f"paramedic:{view.get_object().pk}")
     def update(self, request, *args, **kwargs):
         paramedic = self.get_object()
         partial = kwargs.pop("partial", False)

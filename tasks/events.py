@@ -20,6 +20,7 @@ class TaskEvent(StrEnum):
     CREATED = "task.created"
     ASSIGNED = "task.assigned"
     STATUS_CHANGED = "task.status_changed"
+    MILESTONE = "task.milestone"
     REMINDER = "task.reminder"
 
 
@@ -45,7 +46,10 @@ def task_event_payload(task: EmergencyTask, history: TaskHistory | None) -> dict
         "paramedic": paramedic,
         "address": task.address,
         "location": {"lat": task.lat, "lon": task.lon},
+        # When it happened (the device's time where it reported one) and, for a
+        # milestone, which (DESIGN §17).
         "at": (history.at if history else timezone.now()).isoformat(),
+        "milestone": (history.milestone or None) if history else None,
     }
 
 

@@ -33,6 +33,7 @@ def report_task_status(client: PatientServiceClient, event: OutboxEvent) -> None
             "task_id": payload["task_id"],
             "status": payload["status"],
             "paramedic_id": payload.get("paramedic_id"),
+            "milestone": payload.get("milestone"),
             "at": payload["at"],
         },
         idempotency_key=str(event.pk),
@@ -52,6 +53,7 @@ SUBSCRIPTIONS = (
     (TaskEvent.ASSIGNED, Destination.NOTIFICATION, notify),
     (TaskEvent.ASSIGNED, Destination.PATIENT, report_task_status),
     (TaskEvent.STATUS_CHANGED, Destination.PATIENT, report_task_status),
+    (TaskEvent.MILESTONE, Destination.PATIENT, report_task_status),
     (TaskEvent.REMINDER, Destination.NOTIFICATION, notify),
 )
 

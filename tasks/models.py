@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from .validators import validate_external_id
 
@@ -18,6 +19,30 @@ class TaskStatus(models.TextChoices):
 # A paramedic holds at most one task in these states (DESIGN §6).
 ACTIVE_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
 FINAL_STATUSES = (TaskStatus.COMPLETED, TaskStatus.CANCELLED)
+
+
+class Milestone(models.TextChoices):
+    """Field milestones of a task (DESIGN §17, after NEMSIS eTimes), in their order.
+
+    Each is recorded at most once, with the device's time; any may be skipped, none
+    may come after a later one. `acknowledged` belongs to an assigned task,
+    `en_route` is set by starting it, the rest to a task in progress.
+    """
+
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    EN_ROUTE = "en_route", "En route"
+    ON_SCENE = "on_scene", "On scene"
+    AT_PATIENT = "at_patient", "At patient"
+    TRANSPORTING = "transporting", "Transporting"
+    AT_DESTINATION = "at_destination", "At destination"
+
+    @property
+    def field(self) -> str:
+        """The task's timestamp field for this milestone, e.g. `on_scene_at`."""
+        return f"{self.value}_at"
+
+
+MILESTONES = tuple(Milestone)
 
 
 class TaskPriority(models.TextChoices):
@@ -68,6 +93,13 @@ class EmergencyTask(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Field milestones, at the device's time of the action (DESIGN §17).
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    en_route_at = models.DateTimeField(null=True, blank=True)
+    on_scene_at = models.DateTimeField(null=True, blank=True)
+    at_patient_at = models.DateTimeField(null=True, blank=True)
+    transporting_at = models.DateTimeField(null=True, blank=True)
+    at_destination_at = models.DateTimeField(null=True, blank=True)
     # From the Patient Service (DESIGN §8); shown to the assigned paramedic and
     # supervisors only, never logged.
     patient_details = models.JSONField(null=True, blank=True)
@@ -113,7 +145,12 @@ class EmergencyTask(models.Model):
 
 
 class TaskHistory(models.Model):
-    """One row per status change, written in the same transaction as the change."""
+    """One row per status change or milestone, written in the change's transaction.
+
+    `at` is when it happened: the device's time where the device reported one
+    (DESIGN §17), else the server's; `recorded_at` is always when the server
+    recorded it. Offline catch-up (`removed`) compares `recorded_at`.
+    """
 
     task = models.ForeignKey(EmergencyTask, on_delete=models.CASCADE, related_name="history")
     from_status = models.CharField(max_length=12, choices=TaskStatus.choices, blank=True)
@@ -125,11 +162,18 @@ class TaskHistory(models.Model):
         "paramedics.Paramedic", on_delete=models.PROTECT, null=True, related_name="+"
     )
     at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+    # Set on milestone rows (from_status == to_status); blank for status changes.
+    milestone = models.CharField(max_length=16, choices=Milestone.choices, blank=True)
     note = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["at", "id"]
+        ordering = ["recorded_at", "id"]
         verbose_name_plural = "task history"
+        indexes = [
+            # "Which tasks left this paramedic since T" (DESIGN §17 catch-up).
+            models.Index(fields=["paramedic", "recorded_at"], name="history_paramedic_recorded_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_status or '-'} -> {self.to_status}"

@@ -32,6 +32,22 @@ def tasks_visible_to(user) -> QuerySet[EmergencyTask]:
     return tasks.none()
 
 
+def tasks_removed_from(paramedic, since) -> list:
+    """Ids of tasks that left the paramedic's list at or after `since` (DESIGN §17).
+
+    Declined, reassigned, or cancelled after it let go: a history row about this
+    paramedic recorded since then, on a task that is no longer its own. A device
+    back from a dead zone drops them.
+    """
+    return list(
+        TaskHistory.objects.filter(paramedic=paramedic, recorded_at__gte=since)
+        .exclude(task__paramedic=paramedic)
+        .order_by("task_id")
+        .values_list("task_id", flat=True)
+        .distinct()
+    )
+
+
 def with_history(tasks: QuerySet[EmergencyTask]) -> QuerySet[EmergencyTask]:
     return tasks.prefetch_related(
         Prefetch("history", queryset=TaskHistory.objects.select_related("actor"))

@@ -1,10 +1,10 @@
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from api.fields import QueryParamsSerializer, StrictCharField, StrictUUIDField
 from paramedics.serializers import LocationSerializer
 
-from .models import EmergencyTask, TaskHistory, TaskPriority, TaskStatus
+from .models import EmergencyTask, Milestone, TaskHistory, TaskPriority, TaskStatus
 from .selectors import may_see_patient_details
 from .validators import validate_external_id
 
@@ -20,22 +20,61 @@ class TaskLocationSerializer(LocationSerializer):
 
 class TaskHistorySerializer(serializers.ModelSerializer):
     from_status = serializers.SerializerMethodField()
+    milestone = serializers.SerializerMethodField()
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    at = serializers.DateTimeField(
+        read_only=True,
+        help_text="When it happened: the device's time where it reported one, else the server's.",
+    )
+    recorded_at = serializers.DateTimeField(
+        read_only=True, help_text="When the server recorded it."
+    )
 
     class Meta:
         model = TaskHistory
-        fields = ["from_status", "to_status", "actor", "paramedic", "at", "note"]
+        fields = [
+            "from_status",
+            "to_status",
+            "milestone",
+            "actor",
+            "paramedic",
+            "at",
+            "recorded_at",
+            "note",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ChoiceField(choices=TaskStatus.choices, allow_null=True))
     def get_from_status(self, obj: TaskHistory) -> str | None:
         return obj.from_status or None
 
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=Milestone.choices,
+            allow_null=True,
+            help_text="The milestone this row records, if any.",
+        )
+    )
+    def get_milestone(self, obj: TaskHistory) -> str | None:
+        return obj.milestone or None
+
+
+class TaskMilestonesSerializer(serializers.Serializer):
+    """When each field milestone happened (device time); null until recorded."""
+
+    acknowledged_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    en_route_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    on_scene_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    at_patient_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    transporting_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    at_destination_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
 
 class TaskSerializer(serializers.ModelSerializer):
     """A task; `patient_details` only for supervisors and the assigned paramedic."""
 
     location = TaskLocationSerializer(read_only=True)
+    milestones = TaskMilestonesSerializer(source="*", read_only=True)
     patient_details = PatientDetailsField(
         read_only=True,
         allow_null=True,
@@ -62,6 +101,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "started_at",
             "completed_at",
             "cancelled_at",
+            "milestones",
             "patient_details",
         ]
         read_only_fields = fields
@@ -80,6 +120,13 @@ class TaskDetailSerializer(TaskSerializer):
     class Meta(TaskSerializer.Meta):
         fields = [*TaskSerializer.Meta.fields, "history"]
         read_only_fields = fields
+
+
+DEVICE_TIME_HELP = (
+    "When it happened, by the device's clock (defaults to now): at most 2 minutes ahead "
+    "of the server, at most 24 hours old, not before the task's previous milestone "
+    "(else 400 `invalid_time`)."
+)
 
 
 class TaskCreateSerializer(serializers.Serializer):
@@ -129,6 +176,18 @@ class TaskStatusUpdateSerializer(serializers.Serializer):
         help_text="in_progress (start an assigned task), completed (complete a started "
         "one), or pending (decline an assigned one: it returns to dispatch).",
     )
+    at = serializers.DateTimeField(required=False, help_text=DEVICE_TIME_HELP)
+    note = StrictCharField(max_length=1000, required=False, allow_blank=True)
+
+
+class TaskMilestoneSerializer(serializers.Serializer):
+    milestone = serializers.ChoiceField(
+        choices=Milestone.choices,
+        help_text="In order, each at most once, any may be skipped: acknowledged (an "
+        "assigned task), en_route (starts it), on_scene, at_patient, transporting, "
+        "at_destination (a task in progress).",
+    )
+    at = serializers.DateTimeField(required=False, help_text=DEVICE_TIME_HELP)
     note = StrictCharField(max_length=1000, required=False, allow_blank=True)
 
 
@@ -152,3 +211,18 @@ class CandidateSerializer(serializers.Serializer):
         allow_null=True, help_text="For critical tasks: paramedic or critical_care."
     )
     reasons = serializers.ListField(child=serializers.CharField())
+
+
+@extend_schema_serializer(many=False)  # the page itself, not a list to paginate
+class ParamedicTaskPageSerializer(serializers.Serializer):
+    """A page of a paramedic's tasks, and what left its list (DESIGN §17 catch-up)."""
+
+    count = serializers.IntegerField(min_value=0)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = TaskSerializer(many=True)
+    removed = serializers.ListField(
+        child=serializers.UUIDField(),
+        help_text="With `updated_after`: ids of tasks that left this paramedic's list since "
+        "then (declined, reassigned, cancelled after it let go). Empty without it.",
+    )

@@ -13,7 +13,7 @@ constraint, and a partial unique index allows one active task per paramedic.
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -27,7 +27,15 @@ from paramedics.models import Paramedic, ParamedicStatus
 
 from .dispatch import rank_candidates
 from .events import TaskEvent, record_task_event
-from .models import EmergencyTask, ReminderKind, TaskHistory, TaskReminder, TaskStatus
+from .models import (
+    MILESTONES,
+    EmergencyTask,
+    Milestone,
+    ReminderKind,
+    TaskHistory,
+    TaskReminder,
+    TaskStatus,
+)
 
 
 class ParamedicUnavailable(Conflict):
@@ -61,6 +69,31 @@ TIMESTAMP_FIELD = {
 }
 # Attempts at the next candidate when auto-assign loses a race for the first.
 AUTO_ASSIGN_ATTEMPTS = 5
+# How far a device's clock may be trusted (DESIGN §17): ahead of ours by a little
+# (skew), behind by up to a day (a device reporting after a long dead zone).
+DEVICE_TIME_AHEAD = timedelta(minutes=2)
+DEVICE_TIME_BEHIND = timedelta(hours=24)
+# The status a task must be in to record each milestone; en_route is its start.
+MILESTONE_STATUS = {
+    Milestone.ACKNOWLEDGED: TaskStatus.ASSIGNED,
+    Milestone.ON_SCENE: TaskStatus.IN_PROGRESS,
+    Milestone.AT_PATIENT: TaskStatus.IN_PROGRESS,
+    Milestone.TRANSPORTING: TaskStatus.IN_PROGRESS,
+    Milestone.AT_DESTINATION: TaskStatus.IN_PROGRESS,
+}
+
+
+class InvalidTime(ApplicationError):
+    code = "invalid_time"
+    default_detail = "The time of the action is not acceptable."
+
+    def __init__(self, detail: str):
+        super().__init__(detail, errors={"at": [{"code": self.code, "message": detail}]})
+
+
+class MilestoneRefused(Conflict):
+    code = "invalid_milestone"
+    default_detail = "This milestone cannot be recorded now."
 
 
 @dataclass
@@ -70,8 +103,17 @@ class IntakeResult:
 
 
 def _write_history(
-    task: EmergencyTask, *, from_status: str, actor, note: str = "", at=None, paramedic_id=None
+    task: EmergencyTask,
+    *,
+    from_status: str,
+    actor,
+    note: str = "",
+    at=None,
+    recorded_at=None,
+    paramedic_id=None,
+    milestone: str = "",
 ) -> TaskHistory:
+    recorded_at = recorded_at or timezone.now()
     return TaskHistory.objects.create(
         task=task,
         from_status=from_status,
@@ -79,9 +121,35 @@ def _write_history(
         actor=actor,
         # The paramedic concerned; for a decline, the one who declined.
         paramedic_id=paramedic_id or task.paramedic_id,
-        at=at or timezone.now(),
+        at=at or recorded_at,
+        recorded_at=recorded_at,
+        milestone=milestone,
         note=note,
     )
+
+
+def _device_time(at: datetime | None, *, now: datetime, not_before: datetime | None) -> datetime:
+    """When the action happened: the device's `at` within its bounds, or now.
+
+    A device time is refused (400 `invalid_time`) more than DEVICE_TIME_AHEAD in
+    the future, more than DEVICE_TIME_BEHIND in the past, or before the task's
+    previous milestone: field records keep their order.
+    """
+    if at is None:
+        return now
+    if at > now + DEVICE_TIME_AHEAD:
+        raise InvalidTime("The time lies more than 2 minutes in the future.")
+    if at < now - DEVICE_TIME_BEHIND:
+        raise InvalidTime("The time lies more than 24 hours in the past.")
+    if not_before is not None and at < not_before:
+        raise InvalidTime(f"The time lies before the task's previous milestone ({not_before}).")
+    return at
+
+
+def _latest_milestone(task: EmergencyTask, before: Milestone | None = None) -> datetime | None:
+    """The latest time among the task's milestones (those before `before` only)."""
+    milestones = MILESTONES[: MILESTONES.index(before)] if before else MILESTONES
+    return max((getattr(task, m.field) for m in milestones if getattr(task, m.field)), default=None)
 
 
 def _lock_task(task_id) -> EmergencyTask:
@@ -139,7 +207,12 @@ def task_create(
                     created_by=created_by,
                 )
                 history = _write_history(
-                    task, from_status="", actor=created_by, note="received", at=task.created_at
+                    task,
+                    from_status="",
+                    actor=created_by,
+                    note="received",
+                    at=task.created_at,
+                    recorded_at=task.created_at,
                 )
                 record_task_event(task, TaskEvent.CREATED, history)
             return IntakeResult(task=task, created=True)
@@ -174,7 +247,9 @@ def task_assign(
             task.save(update_fields=["status", "paramedic", "assigned_at", "updated_at"])
     except IntegrityError as exc:  # the partial unique index: already holds a task
         raise ParamedicUnavailable() from exc
-    history = _write_history(task, from_status=from_status, actor=actor, note=note, at=now)
+    history = _write_history(
+        task, from_status=from_status, actor=actor, note=note, at=now, recorded_at=now
+    )
     record_task_event(task, TaskEvent.ASSIGNED, history)
     return task
 
@@ -207,6 +282,15 @@ def _claim_top_candidate(task: EmergencyTask) -> None:
     raise NoCandidate()
 
 
+def _lock_own_task(task_id, paramedic_id) -> EmergencyTask:
+    """Lock the task; with `paramedic_id` (the field endpoints), it must be that
+    paramedic's task, else it is answered like an unknown one."""
+    task = _lock_task(task_id)
+    if paramedic_id is not None and task.paramedic_id != paramedic_id:
+        raise NotFound("Task not found.")
+    return task
+
+
 @transaction.atomic
 def task_change_status(
     *,
@@ -214,31 +298,52 @@ def task_change_status(
     to_status: str,
     actor: AbstractBaseUser,
     note: str = "",
+    at: datetime | None = None,
     paramedic_id=None,
     allowed_moves: frozenset[str] = FIELD_MOVES,
 ) -> EmergencyTask:
     """Start, complete or decline a task (and cancel, through task_cancel).
 
-    `paramedic_id`, when given, must be the task's paramedic: the field
-    endpoint is scoped to one paramedic's tasks.
+    `at` is the device's time of the action (DESIGN §17); the status timestamps
+    take it, the history keeps it beside the server's time. `paramedic_id`, when
+    given, must be the task's paramedic: the field endpoint is scoped to one
+    paramedic's tasks.
     """
-    task = _lock_task(task_id)
-    if paramedic_id is not None and task.paramedic_id != paramedic_id:
-        raise NotFound("Task not found.")
+    task = _lock_own_task(task_id, paramedic_id)
+    return _change_status(
+        task, to_status=to_status, actor=actor, note=note, at=at, allowed_moves=allowed_moves
+    )
+
+
+def _change_status(
+    task: EmergencyTask,
+    *,
+    to_status: str,
+    actor,
+    note: str,
+    at: datetime | None,
+    allowed_moves: frozenset[str],
+) -> EmergencyTask:
+    """The move itself, on a locked task (task_change_status, and en_route)."""
     move = _check_move(task, to_status, allowed_moves)
+    now = timezone.now()
+    when = _device_time(at, now=now, not_before=_latest_milestone(task))
 
     from_status, previous_paramedic_id = task.status, task.paramedic_id
-    now = timezone.now()
     if move in ("complete", "decline", "cancel") and from_status != TaskStatus.PENDING:
         _release_paramedic(task)
     task.status = to_status
     update_fields = ["status", "updated_at"]
     if move == "decline":
+        # Back to dispatch: the next paramedic's acknowledgement starts afresh.
         task.paramedic = None
-        task.assigned_at = None
-        update_fields += ["paramedic", "assigned_at"]
+        task.assigned_at = task.acknowledged_at = None
+        update_fields += ["paramedic", "assigned_at", "acknowledged_at"]
+    if move == "start":
+        task.en_route_at = when  # starting is going en route (DESIGN §17)
+        update_fields.append("en_route_at")
     if to_status in TIMESTAMP_FIELD:
-        setattr(task, TIMESTAMP_FIELD[to_status], now)
+        setattr(task, TIMESTAMP_FIELD[to_status], when)
         update_fields.append(TIMESTAMP_FIELD[to_status])
     task.save(update_fields=update_fields)
     history = _write_history(
@@ -246,11 +351,75 @@ def task_change_status(
         from_status=from_status,
         actor=actor,
         note=note,
-        at=now,
+        at=when,
+        recorded_at=now,
         paramedic_id=previous_paramedic_id,
+        milestone=Milestone.EN_ROUTE if move == "start" else "",
     )
     record_task_event(task, TaskEvent.STATUS_CHANGED, history)
     return task
+
+
+@transaction.atomic
+def task_record_milestone(
+    *,
+    task_id,
+    milestone: str,
+    actor: AbstractBaseUser,
+    at: datetime | None = None,
+    note: str = "",
+    paramedic_id=None,
+) -> EmergencyTask:
+    """Record a field milestone (DESIGN §17): at most once, in order, at the device's time.
+
+    `en_route` starts an assigned task (the same move as status `in_progress`);
+    `acknowledged` belongs to an assigned task, the others to one in progress.
+    A milestone already recorded, one after a later one, or one in the wrong
+    state is 409 `invalid_milestone`; the paramedic stays `on_task` throughout.
+    """
+    task = _lock_own_task(task_id, paramedic_id)
+    milestone = Milestone(milestone)
+    if milestone == Milestone.EN_ROUTE and task.status == TaskStatus.ASSIGNED:
+        return _change_status(
+            task,
+            to_status=TaskStatus.IN_PROGRESS,
+            actor=actor,
+            note=note,
+            at=at,
+            allowed_moves=frozenset({"start"}),
+        )
+    _check_milestone(task, milestone)
+    now = timezone.now()
+    when = _device_time(at, now=now, not_before=_latest_milestone(task, before=milestone))
+    setattr(task, milestone.field, when)
+    task.save(update_fields=[milestone.field, "updated_at"])
+    history = _write_history(
+        task,
+        from_status=task.status,
+        actor=actor,
+        note=note,
+        at=when,
+        recorded_at=now,
+        milestone=milestone,
+    )
+    record_task_event(task, TaskEvent.MILESTONE, history)
+    return task
+
+
+def _check_milestone(task: EmergencyTask, milestone: Milestone) -> None:
+    if getattr(task, milestone.field) is not None:
+        raise MilestoneRefused(f"{milestone} is already recorded for this task.")
+    required = MILESTONE_STATUS.get(milestone)
+    if task.status != required:
+        raise MilestoneRefused(
+            f"{milestone} is recorded on a task that is {required or 'assigned'}; "
+            f"this one is {task.status}."
+        )
+    later = [m for m in MILESTONES[MILESTONES.index(milestone) + 1 :] if getattr(task, m.field)]
+    if later:
+        raise MilestoneRefused(
+            f"{later[0]} is already recorded: milestones are recorded in their order."
+        )
 
 
 def task_cancel(*, task_id, actor: AbstractBaseUser, reason: str) -> EmergencyTask:

@@ -19,4 +19,10 @@ urlpatterns = [
         ParamedicTaskViewSet.as_view({"post": "update_status"}),
         name="paramedic-task-status",
     ),
+    re_path(
+        rf"^paramedics/(?P<paramedic_id>{UUID_PATTERN})/tasks/(?P<task_id>{UUID_PATTERN})"
+        r"/milestones/?$",
+        ParamedicTaskViewSet.as_view({"post": "record_milestone"}),
+        name="paramedic-task-milestones",
+    ),
 ]

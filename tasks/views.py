@@ -5,6 +5,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from api.filters import RejectUnknownQueryParams
+from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.schema import error_responses
 from core.permissions import IsSupervisor, IsSupervisorOrParamedic
 from paramedics.selectors import paramedic_visible_to
@@ -13,18 +14,26 @@ from .dispatch import rank_candidates
 from .filters import ParamedicTaskFilter, TaskFilter
 from .models import EmergencyTask
 from .permissions import CanReadTask, CanSubmitTasks
-from .selectors import tasks_visible_to, with_history
+from .selectors import tasks_removed_from, tasks_visible_to, with_history
 from .serializers import (
     CandidateSerializer,
     CandidatesQuerySerializer,
+    ParamedicTaskPageSerializer,
     TaskAssignSerializer,
     TaskCancelSerializer,
     TaskCreateSerializer,
     TaskDetailSerializer,
+    TaskMilestoneSerializer,
     TaskSerializer,
     TaskStatusUpdateSerializer,
 )
-from .services import task_assign, task_cancel, task_change_status, task_create
+from .services import (
+    task_assign,
+    task_cancel,
+    task_change_status,
+    task_create,
+    task_record_milestone,
+)
 
 
 def _detail(request, task: EmergencyTask, status_code=status.HTTP_200_OK) -> Response:
@@ -158,6 +167,11 @@ class TaskViewSet(
         return _detail(request, task)
 
 
+def _paramedic_owner(view, request, **kwargs) -> str:
+    """Idempotency-Keys of the field endpoints are the paramedic's (404 for others)."""
+    return f"paramedic:{view._paramedic().pk}"
+
+
 class ParamedicTaskViewSet(viewsets.GenericViewSet):
     """The seed's task endpoints under /paramedics/{id}/tasks (supervisor or self)."""
 
@@ -175,12 +189,34 @@ class ParamedicTaskViewSet(viewsets.GenericViewSet):
             return EmergencyTask.objects.none()
         return EmergencyTask.objects.filter(paramedic=self._paramedic())
 
-    @extend_schema(operation_id="list_paramedic_tasks", summary="Tasks assigned to a paramedic")
+    @extend_schema(
+        operation_id="list_paramedic_tasks",
+        summary="Tasks assigned to a paramedic",
+        description=(
+            "With `updated_after`, a device catching up after a dead zone gets the tasks "
+            "changed since then, and under `removed` the ids of tasks that left its list "
+            "since then (declined, reassigned, cancelled after it let go): drop them."
+        ),
+        responses={200: ParamedicTaskPageSerializer},
+    )
     def list(self, request, paramedic_id=None):
+        paramedic = self._paramedic()
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(
+        response = self.get_paginated_response(
             TaskSerializer(page, many=True, context={"request": request}).data
         )
+        since = self._updated_after(request)
+        removed = tasks_removed_from(paramedic, since) if since else []
+        response.data["removed"] = [str(task_id) for task_id in removed]
+        return response
+
+    @staticmethod
+    def _updated_after(request):
+        raw = request.query_params.get("updated_after")
+        if raw is None:
+            return None
+        # Already validated by the filter backend; parsed the same way (to UTC).
+        return ParamedicTaskFilter.base_filters["updated_after"].field.clean(raw)
 
     @extend_schema(
         operation_id="report_task_status",
@@ -190,18 +226,53 @@ class ParamedicTaskViewSet(viewsets.GenericViewSet):
             "`pending` declines an assigned one (it returns to dispatch). A move the "
             "task's state does not allow answers 409 `invalid_transition`."
         ),
+        parameters=[IDEMPOTENCY_PARAMETER],
         request=TaskStatusUpdateSerializer,
-        responses={200: TaskDetailSerializer, **error_responses(409)},
+        responses={200: TaskDetailSerializer, **error_responses(409, 422)},
     )
+    @idempotent(owner=_paramedic_owner)
     def update_status(self, request, paramedic_id=None, task_id=None):
         paramedic = self._paramedic()
         serializer = TaskStatusUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         task = task_change_status(
             task_id=task_id,
-            to_status=serializer.validated_data["status"],
+            to_status=data["status"],
             actor=request.user,
-            note=serializer.validated_data.get("note", ""),
+            note=data.get("note", ""),
+            at=data.get("at"),
+            paramedic_id=paramedic.pk,
+        )
+        return _detail(request, task)
+
+    @extend_schema(
+        operation_id="record_task_milestone",
+        summary="Record a field milestone of the paramedic's own task",
+        description=(
+            "Milestones (DESIGN §17) in order, each at most once, any may be skipped: "
+            "`acknowledged` on an assigned task; `en_route` starts it (as status "
+            "`in_progress` does); `on_scene`, `at_patient`, `transporting`, "
+            "`at_destination` on a task in progress. `at` is the device's time. A "
+            "milestone already recorded, out of order or in the wrong state is 409 "
+            "`invalid_milestone`."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=TaskMilestoneSerializer,
+        responses={200: TaskDetailSerializer, **error_responses(409, 422)},
+    )
+    @idempotent(owner=_paramedic_owner)
+    def record_milestone(self, request, paramedic_id=None, task_id=None):
+        paramedic = self._paramedic()
+        serializer = TaskMilestoneSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        task = task_record_milestone(
+            task_id=task_id,
+            milestone=data["milestone"],
+            actor=request.user,
+            at=data.get("at"),
+            note=data.get("note", ""),
             paramedic_id=paramedic.pk,
         )
         return _detail(request, task)

@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import ApplicationError, NotFound, ServiceUnavailable
+from core.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
 from paramedics.models import Paramedic
 from tasks.models import EmergencyTask
 
@@ -35,12 +35,6 @@ STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
 class StorageUnavailable(ServiceUnavailable):
     code = "storage_unavailable"
     default_detail = "X-ray storage is unavailable; retry with the same Idempotency-Key."
-
-
-class IdempotencyKeyReused(ApplicationError):
-    status_code = 422
-    code = "idempotency_key_reused"
-    default_detail = "This Idempotency-Key was used for a different file."
 
 
 @dataclass
@@ -66,7 +60,7 @@ def _existing(*, paramedic: Paramedic, task: EmergencyTask, sha256: str, key: st
         previous = XrayImage.objects.filter(paramedic=paramedic, idempotency_key=key).first()
         if previous is not None:
             if previous.sha256 != sha256:
-                raise IdempotencyKeyReused()
+                raise IdempotencyKeyReused("This Idempotency-Key was used for a different file.")
             return previous
     return XrayImage.objects.filter(task=task, sha256=sha256).first()
 

@@ -9,6 +9,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.idempotency import idempotency_key
 from api.schema import error_responses
 from api.throttling import ScopedClientThrottle
 from core.errors import NotFound
@@ -46,7 +47,10 @@ class XrayUploadView(APIView):
         ),
         parameters=[
             OpenApiParameter(
-                "Idempotency-Key", str, OpenApiParameter.HEADER, description="Retry key."
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Retry key (1 to 128 printable ASCII characters).",
             )
         ],
         request={"multipart/form-data": XrayUploadSerializer},
@@ -54,6 +58,7 @@ class XrayUploadView(APIView):
     )
     def post(self, request, paramedic_id):
         paramedic = paramedic_visible_to(request.user, paramedic_id)
+        key = idempotency_key(request)
         # Before the body is read: refuse an oversized declaration, then stream to disk.
         check_declared_size(request.META.get("CONTENT_LENGTH"))
         request._request.upload_handlers = [HashingTemporaryFileUploadHandler(request._request)]
@@ -63,7 +68,6 @@ class XrayUploadView(APIView):
         task = EmergencyTask.objects.filter(pk=data.pop("task")).first()
         if task is None:
             raise NotFound("Task not found.")  # another paramedic's task: 404 in the service
-        key = request.headers.get("Idempotency-Key", "").strip()[:128] or None
         result = xray_upload(
             paramedic=paramedic,
             task=task,

@@ -194,6 +194,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks.send_reminders",
         "schedule": env.float("REMINDER_CHECK_SECONDS", default=60.0),
     },
+    "purge-idempotency-records": {
+        "task": "core.purge_idempotency_records",
+        "schedule": env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
+    },
 }
 
 # --- Outbox delivery (DESIGN §8) -------------------------------------------
@@ -214,6 +218,10 @@ INTEGRATION_TOKEN = env("INTEGRATION_TOKEN", default="")
 STALE_LOCATION_MINUTES = env.int("STALE_LOCATION_MINUTES", default=15)
 TASK_START_REMINDER_MINUTES = env.int("TASK_START_REMINDER_MINUTES", default=10)
 TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default=5)
+# Field time (DESIGN §17): how long an Idempotency-Key is remembered (at least 48 h),
+# and the response-time target the dispatch overview measures against.
+IDEMPOTENCY_KEY_HOURS = max(48, env.int("IDEMPOTENCY_KEY_HOURS", default=48))
+RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
 XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 # Every uploaded file is spooled to disk (see xrays.uploads), never kept in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0

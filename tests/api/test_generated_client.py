@@ -122,20 +122,35 @@ def test_a_field_devices_day_through_the_generated_client(generated, wsgi_transp
     assert [str(c.paramedic) for c in ranked] == [str(medic.id)]
     task_assign(task_id=task.pk, actor=supervisor, paramedic_id=medic.pk)
     page = api("paramedics.list_paramedic_tasks").sync(client=device, paramedic_id=str(medic.id))
-    assert isinstance(page, models.PaginatedTaskList), page
+    assert isinstance(page, models.ParamedicTaskPage), page
     assert [str(t.id) for t in page.results] == [str(task.id)]
-    assert page.next_ is None and page.previous is None
+    assert page.next_ is None and page.previous is None and page.removed == []
     assert page.results[0].status == models.TaskStatusEnum.ASSIGNED
 
-    # Start it.
-    started = api("paramedics.report_task_status").sync(
+    # Acknowledge it, then start it (sent twice with one key: one effect, one answer).
+    acknowledged = api("paramedics.record_task_milestone").sync(
         client=device,
         paramedic_id=str(medic.id),
         task_id=str(task.id),
-        body=models.TaskStatusUpdateRequest(status=models.TaskStatusUpdateStatusEnum.IN_PROGRESS),
+        body=models.TaskMilestoneRequest(milestone=models.MilestoneEnum.ACKNOWLEDGED),
+    )
+    assert isinstance(acknowledged, models.TaskDetail), acknowledged
+    assert acknowledged.milestones.acknowledged_at is not None
+    start = models.TaskStatusUpdateRequest(status=models.TaskStatusUpdateStatusEnum.IN_PROGRESS)
+    started, again = (
+        api("paramedics.report_task_status").sync(
+            client=device,
+            paramedic_id=str(medic.id),
+            task_id=str(task.id),
+            body=start,
+            idempotency_key="start-gen-1",
+        )
+        for _ in range(2)
     )
     assert isinstance(started, models.TaskDetail), started
     assert started.status == models.TaskStatusEnum.IN_PROGRESS
+    assert started.milestones.en_route_at is not None
+    assert again.to_dict() == started.to_dict()
     assert [h.to_status for h in started.history][-1] == models.TaskStatusEnum.IN_PROGRESS
 
     # Upload an X-ray taken on site, then read its record.

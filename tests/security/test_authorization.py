@@ -91,6 +91,14 @@ def _check_started(w, role, response):
     assert w.other_task.status == TaskStatus.ASSIGNED
 
 
+def _check_acknowledged(w, role, response):
+    assert response.json()["milestones"]["acknowledged_at"]
+    w.task.refresh_from_db()
+    assert w.task.acknowledged_at is not None
+    w.other_task.refresh_from_db()
+    assert w.other_task.acknowledged_at is None
+
+
 def _check_uploaded(w, role, response):
     data = response.json()
     assert (data["paramedic"], data["task"]) == (str(w.paramedic.id), str(w.task.id))
@@ -233,6 +241,11 @@ TABLE = [
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
         body=lambda w: {"status": "in_progress"}, check=_check_started),
     Row("DELETE", "/paramedics/{id}/tasks/{task_id}",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+    Row("POST", "/paramedics/{id}/tasks/{task_id}/milestones",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        body=lambda w: {"milestone": "acknowledged"}, check=_check_acknowledged),
+    Row("DELETE", "/paramedics/{id}/tasks/{task_id}/milestones",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
     # -- a paramedic's X-rays ---------------------------------------------------
     Row("POST", "/paramedics/{id}/xray",

@@ -26,6 +26,8 @@ ROLES = (
     "other_paramedic",
 )
 NOT_UTC = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "2026-13-45T99:99:99Z"]
+# A device's time of an action (DESIGN §17) far in the future or a year old.
+OUT_OF_BOUNDS = ["2999-01-01T00:00:00Z", "2001-01-01T00:00:00Z"]
 RAW_BODIES = {
     "deep list": "[" * 1000 + "]" * 1000,
     "deep object": '{"a":' * 1000 + "1" + "}" * 1000,
@@ -50,6 +52,7 @@ class Endpoint:
     strings: tuple[str, ...] = ()
     objects: tuple[str, ...] = ()  # nested {lat, lon} objects
     times: tuple[str, ...] = ()  # "object.field" paths of times
+    device_times: tuple[str, ...] = ()  # times of an action, bounded (DESIGN §17)
     extra: dict = field(default_factory=dict)
 
 
@@ -81,6 +84,16 @@ ENDPOINTS = [
         "/paramedics/{id}/tasks/{task}",
         lambda w: {"status": "in_progress", "note": "on my way"},
         strings=("status", "note"),
+        times=("at",),
+        device_times=("at",),
+    ),
+    Endpoint(
+        "POST",
+        "/paramedics/{id}/tasks/{task}/milestones",
+        lambda w: {"milestone": "acknowledged", "note": "seen"},
+        strings=("milestone", "note"),
+        times=("at",),
+        device_times=("at",),
     ),
     Endpoint(
         "POST",
@@ -153,6 +166,9 @@ def mutations(endpoint: Endpoint, valid: dict):
             yield f"{name}={label}", json.dumps(_set(valid, name, value)).encode()
     for dotted in endpoint.times:
         for value in NOT_UTC:
+            yield f"{dotted}={value}", json.dumps(_set(valid, dotted, value)).encode()
+    for dotted in endpoint.device_times:
+        for value in OUT_OF_BOUNDS:
             yield f"{dotted}={value}", json.dumps(_set(valid, dotted, value)).encode()
 
 

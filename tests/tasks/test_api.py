@@ -43,9 +43,11 @@ class TestIntake:
             {
                 "from_status": None,
                 "to_status": "pending",
+                "milestone": None,
                 "actor": service_user.username,
                 "paramedic": None,
                 "at": data["created_at"],
+                "recorded_at": data["created_at"],
                 "note": "received",
             }
         ]
