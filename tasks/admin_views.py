@@ -7,6 +7,7 @@ tasks.services, exactly like the API; each change is written to the admin log.
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect
@@ -17,7 +18,13 @@ from core.errors import ApplicationError
 
 from .dispatch import rank_candidates
 from .models import EmergencyTask, TaskStatus
-from .selectors import active_board, response_times, status_counts, tasks_per_hour
+from .selectors import (
+    active_board,
+    response_targets,
+    response_times,
+    status_counts,
+    tasks_per_hour,
+)
 from .services import task_assign
 
 
@@ -98,6 +105,10 @@ def overview_view(model_admin, request):
             {**f, "median": _human(f["median"]), "p90": _human(f["p90"])}
             for f in response_times(start, end)
         ],
+        "target_minutes": settings.RESPONSE_TARGET_MINUTES,
+        "targets": response_targets(
+            start, end, timedelta(minutes=settings.RESPONSE_TARGET_MINUTES)
+        ),
         "chart": _bar_chart(per_hour, start, hours),
         "now": end,
     }

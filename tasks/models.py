@@ -1,4 +1,5 @@
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -142,6 +143,15 @@ class EmergencyTask(models.Model):
     @property
     def location(self) -> dict:
         return {"lat": self.lat, "lon": self.lon}
+
+    @property
+    def latest_milestone(self) -> tuple[Milestone, datetime] | None:
+        """The furthest milestone recorded so far, and when (the board shows it)."""
+        for milestone in reversed(MILESTONES):
+            at = getattr(self, milestone.field)
+            if at is not None:
+                return milestone, at
+        return None
 
 
 class TaskHistory(models.Model):

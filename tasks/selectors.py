@@ -1,5 +1,8 @@
 """Which tasks a caller may see (DESIGN §4). Views scope every query through here."""
 
+import math
+from datetime import timedelta
+
 from django.db.models import (
     Case,
     Count,
@@ -8,6 +11,7 @@ from django.db.models import (
     F,
     IntegerField,
     Prefetch,
+    Q,
     QuerySet,
     Value,
     When,
@@ -65,12 +69,19 @@ def may_see_patient_details(user, task: EmergencyTask) -> bool:
 # --- Dispatch overview (admin) -------------------------------------------------
 
 PRIORITY_ORDER = {TaskPriority.CRITICAL: 0, TaskPriority.URGENT: 1, TaskPriority.ROUTINE: 2}
-# (label, start field, end field) of each response-time figure.
+# (label, start field, end field) of each response interval (DESIGN §17). The
+# milestones are the device's times; created_at and assigned_at the server's.
 RESPONSE_INTERVALS = (
-    ("Time to assign", "created_at", "assigned_at"),
-    ("Time to start", "assigned_at", "started_at"),
-    ("Time to complete", "started_at", "completed_at"),
+    ("Call to assignment", "created_at", "assigned_at"),
+    ("Assigned to en route", "assigned_at", "en_route_at"),
+    ("Assigned to on scene", "assigned_at", "on_scene_at"),
+    ("On scene", "on_scene_at", "transporting_at"),
+    ("Transport", "transporting_at", "at_destination_at"),
+    ("Call to on scene (response time)", "created_at", "on_scene_at"),
 )
+# The response time RESPONSE_TARGET_MINUTES is measured on: the patient's wait,
+# from the call (task received) to the crew on scene.
+RESPONSE_TIME = ("created_at", "on_scene_at")
 
 
 def active_board() -> dict[str, list[EmergencyTask]]:
@@ -91,17 +102,25 @@ def active_board() -> dict[str, list[EmergencyTask]]:
     return columns
 
 
-def _percentile(queryset, expression, fraction: float):
-    """The nearest-rank percentile of `expression`, sorted and picked by the database.
+def _interval(begin: str, finish: str) -> ExpressionWrapper:
+    return ExpressionWrapper(F(finish) - F(begin), output_field=DurationField())
 
-    Portable (SQLite and PostgreSQL): a COUNT, then one ORDER BY ... OFFSET row.
+
+def _percentiles(queryset, expression, fractions: tuple[float, ...]) -> tuple[int, list]:
+    """How many values, and the nearest-rank percentiles of `expression` among them,
+    sorted and picked by the database.
+
+    Portable (SQLite and PostgreSQL): one COUNT, then one ORDER BY ... OFFSET row
+    per percentile (none when there are no values).
     """
     values = queryset.annotate(_value=expression).exclude(_value__isnull=True)
     count = values.count()
     if count == 0:
-        return None
-    index = max(0, min(count - 1, round(fraction * count + 0.5) - 1))
-    return values.order_by("_value").values_list("_value", flat=True)[index]
+        return 0, [None for _ in fractions]
+    ordered = values.order_by("_value").values_list("_value", flat=True)
+    # Nearest rank: the ceil(f * n)-th smallest value.
+    picks = [max(0, min(count - 1, math.ceil(f * count) - 1)) for f in fractions]
+    return count, [ordered[index] for index in picks]
 
 
 def response_times(start, end) -> list[dict]:
@@ -109,15 +128,32 @@ def response_times(start, end) -> list[dict]:
     period = EmergencyTask.objects.filter(created_at__gte=start, created_at__lt=end)
     figures = []
     for label, begin, finish in RESPONSE_INTERVALS:
-        interval = ExpressionWrapper(F(finish) - F(begin), output_field=DurationField())
         scoped = period.filter(**{f"{begin}__isnull": False, f"{finish}__isnull": False})
+        count, (median, p90) = _percentiles(scoped, _interval(begin, finish), (0.5, 0.9))
+        figures.append({"label": label, "count": count, "median": median, "p90": p90})
+    return figures
+
+
+def response_targets(start, end, target: timedelta) -> list[dict]:
+    """Per priority: tasks received in [start, end) that reached the scene, and the share
+    of them whose response time (call to on scene) met `target` (one query)."""
+    begin, finish = RESPONSE_TIME
+    rows = (
+        EmergencyTask.objects.filter(
+            created_at__gte=start, created_at__lt=end, **{f"{finish}__isnull": False}
+        )
+        .annotate(response=_interval(begin, finish))
+        .values("priority")
+        .annotate(total=Count("id"), met=Count("id", filter=Q(response__lte=target)))
+        .order_by()
+    )
+    by_priority = {row["priority"]: row for row in rows}
+    figures = []
+    for priority in sorted(TaskPriority.values, key=PRIORITY_ORDER.get):
+        row = by_priority.get(priority, {"total": 0, "met": 0})
+        share = row["met"] / row["total"] if row["total"] else None
         figures.append(
-            {
-                "label": label,
-                "count": scoped.count(),
-                "median": _percentile(scoped, interval, 0.5),
-                "p90": _percentile(scoped, interval, 0.9),
-            }
+            {"priority": priority, "total": row["total"], "met": row["met"], "share": share}
         )
     return figures
 

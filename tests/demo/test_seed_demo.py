@@ -18,6 +18,26 @@ def test_it_fills_a_shift_with_every_state_once(db, capsys):
     completed = EmergencyTask.objects.filter(status=TaskStatus.COMPLETED).first()
     assert completed.created_at < completed.assigned_at < completed.started_at
     assert completed.started_at < completed.completed_at
+    # Field milestones at device times, in order, so the overview has intervals to show.
+    worked = EmergencyTask.objects.filter(status=TaskStatus.COMPLETED)
+    assert all(t.en_route_at == t.started_at for t in worked)
+    assert worked.filter(on_scene_at__isnull=False).count() == worked.count()
+    assert worked.filter(transporting_at__isnull=False).exists()
+    for task in worked:
+        times = [
+            t
+            for t in (
+                task.acknowledged_at,
+                task.en_route_at,
+                task.on_scene_at,
+                task.at_patient_at,
+                task.transporting_at,
+                task.at_destination_at,
+                task.completed_at,
+            )
+            if t
+        ]
+        assert times == sorted(times)
     # Every on_task paramedic holds exactly its active task (the constraints held).
     for medic in Paramedic.objects.filter(status="on_task"):
         assert medic.current_task.status in ("assigned", "in_progress")

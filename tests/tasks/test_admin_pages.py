@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tasks.models import EmergencyTask, TaskStatus
-from tasks.selectors import response_times
-from tasks.services import task_change_status
+from tasks.selectors import response_targets, response_times
+from tasks.services import task_change_status, task_record_milestone
 from tests.factories import ParamedicFactory, TaskFactory, UserFactory, put_on_task
 
 BOARD = reverse("admin:tasks_board")
@@ -37,6 +37,33 @@ def test_the_board_shows_active_tasks_by_status_most_urgent_first(console_client
     assert routine and critical
 
 
+def test_the_board_shows_each_active_tasks_latest_milestone_and_its_age(
+    console_client, paramedic, other_paramedic
+):
+    on_scene = put_on_task(paramedic, request_id="on-scene-1")
+    task_change_status(
+        task_id=on_scene.pk,
+        to_status="in_progress",
+        actor=paramedic.user,
+        at=timezone.now() - timedelta(minutes=10),
+    )
+    task_record_milestone(
+        task_id=on_scene.pk,
+        milestone="on_scene",
+        actor=paramedic.user,
+        at=timezone.now() - timedelta(minutes=4),
+    )
+    put_on_task(other_paramedic, request_id="no-milestone-1")
+
+    html = console_client.get(BOARD).content.decode()
+    cards = {
+        chunk.split('"', 1)[0]: chunk for chunk in html.split('data-task="')[1:]
+    }  # request id -> its card (up to the next card)
+
+    assert 'data-milestone="on_scene">On scene · 4' in cards["on-scene-1"]
+    assert "data-milestone" not in cards["no-milestone-1"]
+
+
 def test_assigning_from_the_board_uses_the_service_and_the_admin_log(
     console_client, supervisor, db
 ):
@@ -59,38 +86,82 @@ def test_assigning_from_the_board_uses_the_service_and_the_admin_log(
     assert "cannot go from assigned" in again.content.decode()
 
 
-def test_the_overview_computes_counts_and_percentiles(console_client, db):
-    now = timezone.now()
-    minutes_to_assign = [1, 2, 3, 4, 10]
-    for i, minutes in enumerate(minutes_to_assign):
-        paramedic = ParamedicFactory()
-        task = put_on_task(paramedic, request_id=f"t-{i}")
-        EmergencyTask.objects.filter(pk=task.pk).update(
-            created_at=now - timedelta(hours=1),
-            assigned_at=now - timedelta(hours=1) + timedelta(minutes=minutes),
-        )
+# A fixed shift, in minutes after each call: (priority, assigned, en route, on scene,
+# transporting, at destination); None where a milestone was skipped.
+SHIFT = [
+    ("critical", 1, 2, 7, 20, 35),
+    ("critical", 2, 4, 12, 25, 40),
+    ("urgent", 1, 3, 8, None, None),
+    ("urgent", 3, 5, 9, 30, 50),
+    ("routine", 5, 9, 15, 30, 45),
+    ("routine", 2, None, 10, None, None),
+]
+
+
+def _worked_shift(now):
+    called = now - timedelta(hours=2)
+    fields = ("assigned_at", "en_route_at", "on_scene_at", "transporting_at", "at_destination_at")
+    for i, (priority, *minutes) in enumerate(SHIFT):
+        task = put_on_task(ParamedicFactory(), request_id=f"t-{i}", priority=priority)
+        times = {
+            name: called + timedelta(minutes=m)
+            for name, m in zip(fields, minutes, strict=True)
+            if m is not None
+        }
+        EmergencyTask.objects.filter(pk=task.pk).update(created_at=called, **times)
+    # Outside the period: must not count.
+    old = put_on_task(ParamedicFactory(), request_id="yesterday", priority="critical")
+    EmergencyTask.objects.filter(pk=old.pk).update(
+        created_at=now - timedelta(hours=30), on_scene_at=now - timedelta(hours=29)
+    )
     TaskFactory(request_id="waiting-long")
 
-    figures = {f["label"]: f for f in response_times(now - timedelta(hours=24), now)}
-    assign = figures["Time to assign"]
-    assert assign["count"] == 5
-    assert assign["median"] == timedelta(minutes=3)
-    assert assign["p90"] == timedelta(minutes=10)
-    assert figures["Time to start"]["median"] is None
+
+def test_the_overview_computes_intervals_from_milestones(console_client, db):
+    now = timezone.now()
+    _worked_shift(now)
+    minutes = lambda m: None if m is None else timedelta(minutes=m)  # noqa: E731
+
+    figures = {
+        f["label"]: (f["count"], f["median"], f["p90"])
+        for f in response_times(now - timedelta(hours=24), now)
+    }
+    # Nearest rank: the ceil(n/2)-th and ceil(0.9 n)-th of the sorted intervals, by hand.
+    assert figures == {
+        # 1 1 2 2 3 5
+        "Call to assignment": (6, minutes(2), minutes(5)),
+        # 1 2 2 2 4
+        "Assigned to en route": (5, minutes(2), minutes(4)),
+        # 6 6 7 8 10 10
+        "Assigned to on scene": (6, minutes(7), minutes(10)),
+        # 13 13 15 21
+        "On scene": (4, minutes(13), minutes(21)),
+        # 15 15 15 20
+        "Transport": (4, minutes(15), minutes(20)),
+        # 7 8 9 10 12 15
+        "Call to on scene (response time)": (6, minutes(9), minutes(15)),
+    }
+    targets = response_targets(now - timedelta(hours=24), now, timedelta(minutes=9))
+    assert [(t["priority"], t["total"], t["met"], t["share"]) for t in targets] == [
+        ("critical", 2, 1, 0.5),
+        ("urgent", 2, 2, 1.0),  # 9 minutes is within a 9-minute target
+        ("routine", 2, 0, 0.0),
+    ]
 
     html = console_client.get(OVERVIEW, {"hours": 24}).content.decode()
-    assert 'data-status="assigned"><b>5</b>' in html
-    assert "3 min 0 s" in html
+    assert 'data-status="assigned"><b>7</b>' in html
+    assert "Assigned to on scene" in html and "7 min 0 s" in html
+    assert '<tr data-priority="critical"><th>critical</th><td>2</td><td>1</td><td>50 %' in html
     assert "waiting-long" in html
     assert "<svg" in html
 
 
 # Session, user, its groups, tasks per hour, the user's and its groups' permissions,
-# counts by status, then for each of the 3 response intervals a COUNT(*) of its
-# tasks and one for its median and one for its 90th percentile (the value itself is
-# read by an ORDER BY ... OFFSET query only when there are tasks to pick from),
-# and the 10 longest waiting.
-OVERVIEW_QUERIES = 17
+# counts by status, then for each of the 6 response intervals a COUNT(*) of its tasks
+# (its median and 90th percentile are read by one ORDER BY ... OFFSET query each
+# only when there are tasks to pick from: none here), the target shares by
+# priority (one grouped query), and the 10 longest waiting.
+OVERVIEW_QUERIES = 3 + 1 + 2 + 1 + 6 + 1 + 1
 
 
 def test_the_overview_queries_do_not_grow_with_tasks(console_client, db, django_assert_num_queries):

@@ -25,8 +25,14 @@ from pydicom.data import get_testdata_file
 
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
 from paramedics.services import paramedic_create
-from tasks.models import EmergencyTask, TaskPriority, TaskStatus
-from tasks.services import task_assign, task_cancel, task_change_status, task_create
+from tasks.models import EmergencyTask, Milestone, TaskPriority, TaskStatus
+from tasks.services import (
+    task_assign,
+    task_cancel,
+    task_change_status,
+    task_create,
+    task_record_milestone,
+)
 from xrays.services import xray_upload
 
 STATIONS = {
@@ -163,6 +169,47 @@ class Command(BaseCommand):
             created.append(paramedic)
         return created
 
+    def _work(self, rng, task, medic, target, assigned_at, now) -> EmergencyTask:
+        """The crew's side, through the services with the device times of each step
+        (DESIGN §17): acknowledge, start (en route), then the milestones as far as
+        the task got; about two in three completed tasks transport the patient."""
+        step = assigned_at + timedelta(seconds=rng.randint(10, 90))
+        if step >= now:
+            return task
+        task = task_record_milestone(
+            task_id=task.pk, milestone=Milestone.ACKNOWLEDGED, actor=medic.user, at=step
+        )
+        if target not in (TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED):
+            return task
+        plan = [
+            (None, rng.randint(30, 240)),  # start: en route
+            (Milestone.ON_SCENE, rng.randint(180, 720)),
+            (Milestone.AT_PATIENT, rng.randint(45, 180)),
+        ]
+        if target == TaskStatus.COMPLETED and rng.random() < 0.66:
+            plan += [
+                (Milestone.TRANSPORTING, rng.randint(480, 1200)),
+                (Milestone.AT_DESTINATION, rng.randint(480, 1500)),
+            ]
+        for milestone, seconds in plan:
+            step += timedelta(seconds=seconds)
+            if step >= now:
+                return task  # still on the way: an active task, part done
+            if milestone is None:
+                task = task_change_status(
+                    task_id=task.pk, to_status=TaskStatus.IN_PROGRESS, actor=medic.user, at=step
+                )
+            else:
+                task = task_record_milestone(
+                    task_id=task.pk, milestone=milestone, actor=medic.user, at=step
+                )
+        if target == TaskStatus.COMPLETED:
+            step = min(now, step + timedelta(seconds=rng.randint(300, 900)))
+            task = task_change_status(
+                task_id=task.pk, to_status=TaskStatus.COMPLETED, actor=medic.user, at=step
+            )
+        return task
+
     def _tasks(self, rng, service, supervisor, paramedics) -> list[EmergencyTask]:
         """Tasks over the last 12 hours, in every state, with realistic timings."""
         now = timezone.now()
@@ -206,20 +253,8 @@ class Command(BaseCommand):
                 stamps["assigned_at"] = stamps["created_at"] + timedelta(
                     seconds=rng.randint(40, 420)
                 )
-                if target in (TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED):
-                    task = task_change_status(
-                        task_id=task.pk, to_status=TaskStatus.IN_PROGRESS, actor=medic.user
-                    )
-                    stamps["started_at"] = stamps["assigned_at"] + timedelta(
-                        seconds=rng.randint(60, 600)
-                    )
+                task = self._work(rng, task, medic, target, stamps["assigned_at"], now)
                 if target == TaskStatus.COMPLETED:
-                    task = task_change_status(
-                        task_id=task.pk, to_status=TaskStatus.COMPLETED, actor=medic.user
-                    )
-                    stamps["completed_at"] = stamps["started_at"] + timedelta(
-                        seconds=rng.randint(600, 3000)
-                    )
                     free.append(medic)
             if target == TaskStatus.CANCELLED:
                 task = task_cancel(task_id=task.pk, actor=service, reason="patient cancelled")
