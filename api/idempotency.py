@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.db import IntegrityError, transaction
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -93,7 +94,7 @@ def idempotent(owner: Callable) -> Callable:
                     transaction.set_rollback(True)  # forget the key: the retry runs
                     return response
                 record.status_code = response.status_code
-                record.body = json.loads(JSONRenderer().render(response.data) or b"null")
+                record.body = JSONRenderer().render(response.data).decode()
                 record.save(update_fields=["status_code", "body"])
                 return response
 
@@ -118,8 +119,10 @@ def _final(status: int) -> bool:
     return status < 500 and status != 429
 
 
-def _replay(owner: str, key: str, digest: str) -> Response:
+def _replay(owner: str, key: str, digest: str) -> HttpResponse:
     first = IdempotencyRecord.objects.get(owner=owner, key=key)
     if first.fingerprint != digest:
         raise IdempotencyKeyReused("This Idempotency-Key was used for a different request.")
-    return Response(first.body, status=first.status_code, headers={REPLAYED_HEADER: "true"})
+    replay = HttpResponse(first.body, status=first.status_code, content_type="application/json")
+    replay[REPLAYED_HEADER] = "true"
+    return replay

@@ -16,7 +16,8 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=128)
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField()
-    body = models.JSONField(null=True)
+    # The JSON answer as it was sent, byte for byte (a JSON column would reorder keys).
+    body = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

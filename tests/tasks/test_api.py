@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from paramedics.models import ParamedicStatus
 from tasks.models import EmergencyTask, TaskHistory, TaskStatus
+from tasks.services import task_assign, task_change_status
 from tests.factories import ParamedicFactory, TaskFactory, put_on_task
 from tests.helpers import client_for
 
@@ -363,3 +364,62 @@ class TestParamedicTasks:
         assert [t["id"] for t in response.json()["results"]] == [str(current.id)]
         everything = paramedic_client.get(f"/api/v1/paramedics/{paramedic.id}/tasks").json()
         assert everything["count"] == 2
+
+
+class TestOfflineCatchUp:
+    """A device back from a dead zone asks what changed since it last heard (DESIGN §17)."""
+
+    def url(self, paramedic):
+        return f"/api/v1/paramedics/{paramedic.id}/tasks"
+
+    def test_tasks_that_left_the_list_are_listed_under_removed(
+        self, paramedic, other_paramedic, supervisor
+    ):
+        declined = put_on_task(paramedic, request_id="declined")
+        reassigned = put_on_task(other_paramedic, request_id="other")  # never A's
+        since = timezone.now()
+        task_change_status(task_id=declined.pk, to_status="pending", actor=paramedic.user)
+        # Reassigned to B meanwhile: still gone from A's list.
+        task_change_status(task_id=reassigned.pk, to_status="pending", actor=other_paramedic.user)
+        task_assign(task_id=declined.pk, actor=supervisor, paramedic_id=other_paramedic.pk)
+        kept = put_on_task(paramedic, request_id="kept")
+        cancelled = task_change_status(
+            task_id=kept.pk, to_status="cancelled", actor=supervisor,
+            allowed_moves=frozenset({"cancel"}),
+        )  # fmt: skip
+
+        data = (
+            client_for(paramedic.user)
+            .get(self.url(paramedic), {"updated_after": since.isoformat()})
+            .json()
+        )
+
+        assert data["removed"] == [str(declined.id)]
+        assert [t["id"] for t in data["results"]] == [str(cancelled.id)]
+        assert data["results"][0]["status"] == "cancelled"  # still its own: shown, not removed
+
+    def test_removed_is_empty_without_updated_after_and_before_the_change(
+        self, paramedic, supervisor
+    ):
+        task = put_on_task(paramedic)
+        task_change_status(task_id=task.pk, to_status="pending", actor=paramedic.user)
+        later = timezone.now()
+        client = client_for(paramedic.user)
+        assert client.get(self.url(paramedic)).json()["removed"] == []
+        assert (
+            client.get(self.url(paramedic), {"updated_after": later.isoformat()}).json()["removed"]
+            == []
+        )
+
+    def test_the_catch_up_costs_a_fixed_number_of_queries(
+        self, paramedic, supervisor, django_assert_num_queries
+    ):
+        for i in range(3):
+            task = put_on_task(paramedic, request_id=f"gone-{i}")
+            task_change_status(task_id=task.pk, to_status="pending", actor=paramedic.user)
+        client = client_for(paramedic.user)
+        since = (timezone.now() - timedelta(hours=1)).isoformat()
+        # The JWT user with its paramedic (also the scope), the page, the removed ids.
+        with django_assert_num_queries(3):
+            data = client.get(self.url(paramedic), {"updated_after": since}).json()
+        assert len(data["removed"]) == 3
