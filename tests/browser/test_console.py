@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from tests.factories import ParamedicFactory, TaskFactory, UserFactory
@@ -117,3 +118,26 @@ def test_a_supervisor_runs_a_dispatch_from_the_console(page, live_server):
 
 def test_chromium_is_the_systems_not_a_download():
     assert shutil.which("chromium") or Path(CHROMIUM).exists()
+
+
+def test_the_overview_and_board_with_the_demo_shift(page, live_server):
+    """Field time (DESIGN §17) as a supervisor sees it, on seed_demo's realistic shift."""
+    call_command("seed_demo", password="demo-pass-123456")
+
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "demo-supervisor")
+    page.fill("#id_password", "demo-pass-123456")
+    page.click("input[type=submit]")
+
+    page.goto(f"{live_server.url}/admin/tasks/emergencytask/overview/?hours=24")
+    figures = page.locator("table.figures").first.inner_text()
+    for label in ("Assigned to en route", "Assigned to on scene", "On scene", "Transport"):
+        assert label in figures
+    targets = page.locator("table.targets")
+    assert targets.locator("tr[data-priority]").count() == 3
+    assert "%" in targets.inner_text()
+    shot(page, "06-overview-demo")
+
+    page.goto(f"{live_server.url}/admin/tasks/emergencytask/board/")
+    assert page.locator("[data-column='in-progress'] .milestone").count() >= 1
+    shot(page, "07-board-demo")

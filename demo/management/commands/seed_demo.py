@@ -173,7 +173,7 @@ class Command(BaseCommand):
         """The crew's side, through the services with the device times of each step
         (DESIGN §17): acknowledge, start (en route), then the milestones as far as
         the task got; about two in three completed tasks transport the patient."""
-        step = assigned_at + timedelta(seconds=rng.randint(10, 90))
+        step = assigned_at + timedelta(seconds=rng.randint(5, 40))
         if step >= now:
             return task
         task = task_record_milestone(
@@ -181,9 +181,11 @@ class Command(BaseCommand):
         )
         if target not in (TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED):
             return task
+        # Critical calls drive faster (blue lights); a few drives are long.
+        drive = (150, 420) if task.priority == "critical" else (200, 660)
         plan = [
-            (None, rng.randint(30, 240)),  # start: en route
-            (Milestone.ON_SCENE, rng.randint(180, 720)),
+            (None, rng.randint(15, 75)),  # start: en route
+            (Milestone.ON_SCENE, rng.randint(*drive)),
             (Milestone.AT_PATIENT, rng.randint(45, 180)),
         ]
         if target == TaskStatus.COMPLETED and rng.random() < 0.66:
@@ -251,7 +253,7 @@ class Command(BaseCommand):
                 medic = free.pop(0)
                 task = task_assign(task_id=task.pk, actor=supervisor, paramedic_id=medic.pk)
                 stamps["assigned_at"] = stamps["created_at"] + timedelta(
-                    seconds=rng.randint(40, 420)
+                    seconds=rng.randint(20, 150)
                 )
                 task = self._work(rng, task, medic, target, stamps["assigned_at"], now)
                 if target == TaskStatus.COMPLETED:
