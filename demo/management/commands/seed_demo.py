@@ -23,6 +23,7 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 from pydicom.data import get_testdata_file
 
+from core.roles import SERVICES, SUPERVISORS
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
 from paramedics.services import paramedic_create
 from tasks.models import EmergencyTask, Milestone, TaskPriority, TaskStatus
@@ -131,12 +132,12 @@ class Command(BaseCommand):
         user.is_staff = True
         user.set_password(password)
         user.save()
-        user.groups.add(Group.objects.get(name="supervisors"))
+        user.groups.add(Group.objects.get_or_create(name=SUPERVISORS)[0])
         return user
 
     def _service(self):
         user, _ = get_user_model().objects.get_or_create(username="demo-patient-service")
-        user.groups.add(Group.objects.get(name="services"))
+        user.groups.add(Group.objects.get_or_create(name=SERVICES)[0])
         return user
 
     def _paramedics(self, rng, password: str) -> list[Paramedic]:
