@@ -7,6 +7,7 @@ class Destination(models.TextChoices):
     PATIENT = "patient", "Patient Service"
     NOTIFICATION = "notification", "Notification Service"
     XRAY = "xray", "X-ray Service"
+    BUS = "bus", "Event bus"
 
 
 class OutboxState(models.TextChoices):
@@ -57,3 +58,26 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} -> {self.destination} ({self.state})"
+
+
+class InboxOutcome(models.TextChoices):
+    CREATED = "created", "Created"
+    DUPLICATE = "duplicate", "Duplicate (already processed)"
+    DEAD = "dead", "Dead-lettered"
+
+
+class InboxMessage(models.Model):
+    """What became of each message consumed from the bus (DESIGN §11), by its id.
+
+    A redelivered message updates its row. Metrics count these; support looks up
+    why a message was dead-lettered.
+    """
+
+    message_id = models.CharField(max_length=128, unique=True)
+    kind = models.CharField(max_length=128, blank=True)  # the CloudEvent type
+    outcome = models.CharField(max_length=16, choices=InboxOutcome.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.message_id} {self.outcome}"

@@ -24,9 +24,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import registry
+from . import bus, registry
 from .clients import CLIENTS, IntegrationError, PermanentIntegrationError
-from .models import OutboxEvent, OutboxState
+from .models import Destination, OutboxEvent, OutboxState
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +49,14 @@ def relay_only() -> Iterator[None]:
 
 
 def record_event(*, kind: str, aggregate_type: str, aggregate_id, payload: dict) -> list:
-    """Write one outbox row per destination subscribed to `kind` (see integrations.registry).
-
-    Call it inside the change's transaction.
+    """Write one outbox row per destination subscribed to `kind` (see integrations.registry),
+    and one for the event bus when it is configured. Call it inside the change's
+    transaction.
     """
     now = timezone.now()
+    destinations = list(registry.destinations(kind))
+    if bus.configured():
+        destinations.append(Destination.BUS)
     events = OutboxEvent.objects.bulk_create(
         OutboxEvent(
             kind=kind,
@@ -63,12 +66,27 @@ def record_event(*, kind: str, aggregate_type: str, aggregate_id, payload: dict)
             payload=payload,
             next_attempt_at=now,
         )
-        for destination in registry.destinations(kind)
+        for destination in destinations
     )
     if _deliver_on_commit.get():
         for event in events:
-            transaction.on_commit(lambda pk=event.pk: _queue_delivery(pk))
+            after_commit = _publish_now if event.destination == Destination.BUS else _queue_delivery
+            transaction.on_commit(lambda pk=event.pk, then=after_commit: then(pk))
     return events
+
+
+def _publish_now(event_id) -> None:
+    """After commit: publish a bus row from this process (no Celery job for the bus).
+
+    One confirm round trip on the process's open connection. If the bus is down
+    the request is not held up for long (a short connect timeout), and requests
+    leave the bus to the relay for EVENT_BUS_REST_SECONDS.
+    """
+    if bus.publisher().resting():
+        return
+    event = claim(event_id)
+    if event is not None:
+        _publish([event])
 
 
 def _queue_delivery(event_id) -> None:
@@ -130,6 +148,13 @@ def send(event: OutboxEvent) -> None:
     With no URL configured for the destination the event is logged and counts as
     delivered (the embedded default), so `make run` works alone.
     """
+    if event.destination == Destination.BUS:
+        try:
+            if event.pk not in bus.publish([event]):
+                raise IntegrationError("bus: the broker refused the message (nack)")
+        except bus.BusUnavailable as exc:
+            raise IntegrationError(f"bus: {exc}") from exc
+        return
     client = CLIENTS[event.destination]()
     if not client.configured:
         logger.info(
@@ -188,11 +213,38 @@ def deliver(event_id) -> str | None:
 
 
 def relay(batch_size: int | None = None) -> int:
-    """Deliver whatever is due (the beat job); returns how many rows it handled."""
+    """Deliver whatever is due (the beat job); returns how many rows it handled.
+
+    Bus rows go out as one confirmed batch; the others one by one.
+    """
     events = claim_due(batch_size or settings.OUTBOX_RELAY_BATCH)
+    _publish([e for e in events if e.destination == Destination.BUS])
     for event in events:
-        attempt(event)
+        if event.destination != Destination.BUS:
+            attempt(event)
     return len(events)
+
+
+def _publish(events: list[OutboxEvent]) -> bool | None:
+    """Publish claimed bus rows as one batch and record each outcome.
+
+    False when the bus was unreachable (every row failed and waits for a retry).
+    """
+    if not events:
+        return None
+    try:
+        confirmed = bus.publish(events)
+    except bus.BusUnavailable as exc:
+        for event in events:
+            _fail(event, f"bus: {exc}")
+        return False
+    OutboxEvent.objects.filter(pk__in=confirmed, state=OutboxState.PENDING).update(
+        state=OutboxState.DELIVERED, delivered_at=timezone.now(), last_error=""
+    )
+    for event in events:
+        if event.pk not in confirmed:
+            _fail(event, "bus: the broker refused the message (nack)")
+    return True
 
 
 def outbox_retry(*, event_ids) -> int:

@@ -208,6 +208,24 @@ OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=600.0)
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=100)
 
+# --- Event bus (DESIGN §11): unset means no publishing ------------------------
+EVENT_BUS_URL = env("EVENT_BUS_URL", default="")
+EVENT_EXCHANGE = env("EVENT_EXCHANGE", default="paramedic.events")
+EVENT_SOURCE = env("EVENT_SOURCE", default="/paramedic-service")
+EVENT_BUS_CONNECT_TIMEOUT = env.float("EVENT_BUS_CONNECT_TIMEOUT", default=2.0)
+EVENT_BUS_CONFIRM_TIMEOUT = env.float("EVENT_BUS_CONFIRM_TIMEOUT", default=5.0)
+# After a failed publish from a request, requests leave the bus to the relay this long.
+EVENT_BUS_REST_SECONDS = env.float("EVENT_BUS_REST_SECONDS", default=10.0)
+# Inbound: emergency requests the Patient Service publishes (`make consumer`).
+EVENT_INBOUND_EXCHANGE = env("EVENT_INBOUND_EXCHANGE", default="patient.events")
+EVENT_INBOUND_ROUTING_KEY = env("EVENT_INBOUND_ROUTING_KEY", default="emergency.requested")
+EVENT_INBOUND_QUEUE = env("EVENT_INBOUND_QUEUE", default="paramedic.emergency-requests")
+EVENT_INBOUND_DEAD_QUEUE = env(
+    "EVENT_INBOUND_DEAD_QUEUE", default="paramedic.emergency-requests.dead"
+)
+# The service account the consumer creates tasks as (group `services`).
+EVENT_CONSUMER_USERNAME = env("EVENT_CONSUMER_USERNAME", default="patient-service")
+
 # --- Outside services: unset means events are logged (DESIGN §8) -------------
 PATIENT_SERVICE_URL = env("PATIENT_SERVICE_URL", default="")
 NOTIFICATION_SERVICE_URL = env("NOTIFICATION_SERVICE_URL", default="")
