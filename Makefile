@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Parallel workers for the suite; 0 runs in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint format worker beat migrate superuser schema clean
+.PHONY: run test lint format worker beat consumer migrate superuser schema clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -53,6 +53,10 @@ worker: $(VENV)/.installed-base
 
 beat: $(VENV)/.installed-base
 	$(LOCAL) $(BIN)/celery -A config.celery_app beat --loglevel=INFO --schedule=var/celerybeat-schedule
+
+# Emergency requests from the event bus (needs EVENT_BUS_URL).
+consumer: $(VENV)/.installed-base
+	$(LOCAL) $(BIN)/python manage.py consume_emergency_requests
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser

@@ -130,3 +130,66 @@ def use_broker(app, url: str, queue: str) -> None:
     app._pool = None
     app.amqp.__dict__.pop("queues", None)
     app.amqp.__dict__.pop("router", None)
+
+
+class ConsumerProcess:
+    """`manage.py consume_emergency_requests` as deployed, on its own exchange and queues.
+
+    Each instance has exchange, queue and dead-letter queue names of its own, so
+    parallel tests never take each other's messages.
+    """
+
+    def __init__(self, tmp_path: Path, *, username: str, database: str | None = None):
+        suffix = uuid.uuid4().hex[:10]
+        self.exchange = f"patient.events.test-{suffix}"
+        self.queue = f"paramedic.emergency-requests.test-{suffix}"
+        self.dead_queue = f"{self.queue}.dead"
+        self.tmp_path = tmp_path
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "PYTHONUNBUFFERED": "1",
+            "DATABASE_URL": database or database_url(),
+            "EVENT_BUS_URL": broker_url(),
+            "EVENT_INBOUND_EXCHANGE": self.exchange,
+            "EVENT_INBOUND_QUEUE": self.queue,
+            "EVENT_INBOUND_DEAD_QUEUE": self.dead_queue,
+            "EVENT_CONSUMER_USERNAME": username,
+        }
+        self.process: subprocess.Popen | None = None
+        self.log: Path | None = None
+        self.runs = 0
+
+    def start(self, timeout: float = 30) -> subprocess.Popen:
+        self.runs += 1
+        self.log = self.tmp_path / f"consumer-{self.runs}.log"
+        handle = open(self.log, "wb")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "consume_emergency_requests"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_for_log(f"consuming {self.queue}", timeout)
+        return self.process
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log else ""
+
+    def wait_for_log(self, text: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"consumer exited: {self.output()[-3000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not in the consumer's log: {self.output()[-3000:]}")
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.process.pid, signum)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            terminate(self.process, grace=15)

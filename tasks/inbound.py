@@ -1,0 +1,49 @@
+"""Emergency requests arriving on the event bus (DESIGN §11).
+
+The Patient Service publishes `patient.emergency.requested` CloudEvents whose data
+is the `POST /tasks` body. Each becomes a task exactly as that endpoint makes one:
+the same validation (TaskCreateSerializer) and the same service (task_create,
+idempotent by request_id), as the configured service account.
+"""
+
+import json
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from core.errors import ApplicationError
+from core.roles import is_service
+from integrations.consumer import Rejected
+from integrations.models import InboxOutcome
+
+from .serializers import TaskCreateSerializer
+from .services import task_create
+
+EVENT_TYPE = "patient.emergency.requested"
+
+
+def consumer_user():
+    """The service account tasks from the bus are created as; None if unusable."""
+    user = get_user_model().objects.filter(username=settings.EVENT_CONSUMER_USERNAME).first()
+    return user if user is not None and user.is_active and is_service(user) else None
+
+
+def emergency_request_received(event) -> str:
+    """Turn one CloudEvent into a task; the outcome, or Rejected with the reason."""
+    if event.get_type() != EVENT_TYPE:
+        raise Rejected(f"type {event.get_type()!r} is not {EVENT_TYPE!r}")
+    data = event.get_data()
+    if not isinstance(data, dict):
+        raise Rejected("data is not a JSON object (the POST /tasks body)")
+    serializer = TaskCreateSerializer(data=data)
+    if not serializer.is_valid():
+        raise Rejected(f"invalid data: {json.dumps(serializer.errors, default=str)[:400]}")
+    user = consumer_user()
+    if user is None:
+        # Configuration, not data: retrying cannot help this message, nor is it its fault.
+        raise Rejected(f"no active service account {settings.EVENT_CONSUMER_USERNAME!r}")
+    try:
+        result = task_create(**serializer.validated_data, created_by=user)
+    except ApplicationError as refusal:  # e.g. another caller's request_id
+        raise Rejected(f"{refusal.code}: {refusal.detail}") from None
+    return InboxOutcome.CREATED if result.created else InboxOutcome.DUPLICATE

@@ -1,0 +1,37 @@
+"""Consume emergency requests from the event bus: `make consumer` (DESIGN §11).
+
+Declares the durable queue EVENT_INBOUND_QUEUE bound to EVENT_INBOUND_EXCHANGE
+with EVENT_INBOUND_ROUTING_KEY, and its dead-letter queue; creates a task for
+each `patient.emergency.requested` CloudEvent (tasks.inbound). SIGTERM or SIGINT
+finishes the message in hand, then exits.
+"""
+
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.bus import broker_label
+from integrations.consumer import consumer_from_settings
+from tasks.inbound import consumer_user, emergency_request_received
+
+
+class Command(BaseCommand):
+    help = "Create tasks from the Patient Service's emergency requests on the event bus."
+
+    def handle(self, *args, **options):
+        if not settings.EVENT_BUS_URL:
+            raise CommandError("EVENT_BUS_URL is not set: there is no bus to consume from.")
+        if consumer_user() is None:
+            raise CommandError(
+                f"EVENT_CONSUMER_USERNAME {settings.EVENT_CONSUMER_USERNAME!r} is not an "
+                "active user in the `services` group."
+            )
+        consumer = consumer_from_settings(emergency_request_received)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: consumer.stop())
+        self.stdout.write(
+            f"starting: {settings.EVENT_INBOUND_QUEUE} on {broker_label(settings.EVENT_BUS_URL)}"
+        )
+        consumer.run()
+        self.stdout.write(f"stopped after {consumer.handled} message(s)")
