@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api import auth
-from core import health
+from core import health, metrics
 
 api_v1 = [
     re_path(r"^auth/token/?$", auth.TokenObtainView.as_view(), name="token_obtain"),
@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]
 
 admin.site.site_header = "Paramedic Service: supervisor console"

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.logging.RequestIdMiddleware",
     "core.middleware.AccessLogMiddleware",
+    "core.metrics.MetricsMiddleware",
     "api.errors.ApiJsonErrorMiddleware",
     "core.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -251,6 +252,9 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # Failed logins per account before it is held for the rest of the window.
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=10)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+
+# /metrics (DESIGN §10): readable with this bearer token, or from a loopback client.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- API ---------------------------------------------------------------------
 # JSON request bodies (X-ray files go as multipart, under XRAY_MAX_UPLOAD_BYTES).
