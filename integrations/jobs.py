@@ -10,7 +10,7 @@ from . import outbox
 
 
 @shared_task(name="integrations.deliver_event", ignore_result=True)
-def deliver_event(event_id: str) -> str | None:
+def deliver_event(event_id: str) -> int:
     return outbox.deliver(event_id)
 
 

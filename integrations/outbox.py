@@ -1,12 +1,14 @@
 """The transactional outbox (DESIGN §8): record events with the change, deliver after.
 
 - `record_event` runs inside the caller's transaction: the rows exist exactly
-  when the change commits. After commit a Celery job is queued for each row; if
+  when the change commits. After commit a Celery job is queued for each HTTP
+  row (it delivers its row and others due for the same destination), and bus
+  rows go to the process's background publisher (integrations.publishing); if
   the broker is down the request still succeeds and the relay delivers later.
-- Workers claim a row by pushing `next_attempt_at` one lease into the future
-  (a conditional UPDATE, or SELECT ... FOR UPDATE SKIP LOCKED for the relay's
-  batches), so two workers never deliver the same row at once and a crashed
-  worker's claim runs out by itself.
+- Deliverers claim rows by pushing `next_attempt_at` one lease into the future
+  (SELECT ... FOR UPDATE SKIP LOCKED), so two never deliver the same row at once
+  and a crashed worker's claim runs out by itself. The outbox's own bookkeeping
+  commits without waiting for the disk (`_bookkeeping`).
 - Delivery is at-least-once; the row id is the receiver's Idempotency-Key.
   Failures back off exponentially with jitter; after OUTBOX_MAX_ATTEMPTS, or on
   a permanent refusal (4xx), the row is `dead` until a supervisor retries it.
@@ -15,12 +17,14 @@
 import contextvars
 import logging
 import random
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -70,23 +74,29 @@ def record_event(*, kind: str, aggregate_type: str, aggregate_id, payload: dict)
     )
     if _deliver_on_commit.get():
         for event in events:
-            after_commit = _publish_now if event.destination == Destination.BUS else _queue_delivery
+            after_commit = (
+                _submit_to_bus if event.destination == Destination.BUS else _queue_delivery
+            )
             transaction.on_commit(lambda pk=event.pk, then=after_commit: then(pk))
     return events
 
 
-def _publish_now(event_id) -> None:
-    """After commit: publish a bus row from this process (no Celery job for the bus).
+def _submit_to_bus(event_id) -> None:
+    """After commit: the process's background publisher takes it (no Celery job, and
+    the request does not wait for the broker)."""
+    # Imported here: publishing.py imports this module (it calls publish_submitted).
+    from .publishing import publisher
 
-    One confirm round trip on the process's open connection. If the bus is down
-    the request is not held up for long (a short connect timeout), and requests
-    leave the bus to the relay for EVENT_BUS_REST_SECONDS.
-    """
+    publisher.submit(event_id)
+
+
+def publish_submitted(event_ids) -> None:
+    """Publish these bus rows as one confirmed batch, if they are still due and
+    unclaimed (the background publisher). While the bus rests after a failure,
+    they are left to the relay."""
     if bus.publisher().resting():
         return
-    event = claim(event_id)
-    if event is not None:
-        _publish([event])
+    _publish(claim_due(len(event_ids), destination=Destination.BUS, only=event_ids))
 
 
 def _queue_delivery(event_id) -> None:
@@ -104,6 +114,26 @@ def _queue_delivery(event_id) -> None:
         )
 
 
+@contextmanager
+def _bookkeeping() -> Iterator[None]:
+    """A transaction for the outbox's own records (claims, outcomes) whose commit
+    does not wait for the disk (PostgreSQL's synchronous_commit off, this
+    transaction only).
+
+    A crash can lose such a commit, and that is safe: a lost claim or outcome
+    only means the row is delivered again, which at-least-once delivery with the
+    row id as idempotency key already allows. The change and its outbox rows are
+    committed durably as ever. Inside someone else's transaction it changes
+    nothing (their commit stays synchronous).
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
 def _lease() -> timedelta:
     return timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
 
@@ -117,29 +147,32 @@ def backoff_seconds(attempts: int) -> float:
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
 
 
-def claim(event_id) -> OutboxEvent | None:
-    """Claim one due row for this worker, or None if it is not due or someone has it."""
+def claim_due(
+    limit: int, *, destination: str | None = None, first=None, only=None
+) -> list[OutboxEvent]:
+    """Claim up to `limit` due rows, oldest first (`first`, if still due, at the head;
+    with `only`, among those ids); concurrent claimers skip each other's rows."""
     now = timezone.now()
-    claimed = OutboxEvent.objects.filter(
-        pk=event_id, state=OutboxState.PENDING, next_attempt_at__lte=now
-    ).update(next_attempt_at=now + _lease(), attempts=F("attempts") + 1)
-    return OutboxEvent.objects.get(pk=event_id) if claimed else None
-
-
-def claim_due(limit: int) -> list[OutboxEvent]:
-    """Claim up to `limit` due rows; concurrent relays skip each other's rows."""
-    now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(state=OutboxState.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
+    due = OutboxEvent.objects.select_for_update(skip_locked=True).filter(
+        state=OutboxState.PENDING, next_attempt_at__lte=now
+    )
+    if destination is not None:
+        due = due.filter(destination=destination)
+    if only is not None:
+        due = due.filter(pk__in=only)
+    with _bookkeeping():
+        events = list(due.filter(pk=first)) if first else []
+        if len(events) < limit:
+            events += due.exclude(pk__in=[e.pk for e in events]).order_by("next_attempt_at")[
+                : limit - len(events)
+            ]
+        leased_until = now + _lease()
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+            next_attempt_at=leased_until, attempts=F("attempts") + 1
         )
-        OutboxEvent.objects.filter(pk__in=ids).update(
-            next_attempt_at=now + _lease(), attempts=F("attempts") + 1
-        )
-    return list(OutboxEvent.objects.filter(pk__in=ids).order_by("next_attempt_at"))
+    for event in events:
+        event.next_attempt_at, event.attempts = leased_until, event.attempts + 1
+    return events
 
 
 def send(event: OutboxEvent) -> None:
@@ -148,13 +181,6 @@ def send(event: OutboxEvent) -> None:
     With no URL configured for the destination the event is logged and counts as
     delivered (the embedded default), so `make run` works alone.
     """
-    if event.destination == Destination.BUS:
-        try:
-            if event.pk not in bus.publish([event]):
-                raise IntegrationError("bus: the broker refused the message (nack)")
-        except bus.BusUnavailable as exc:
-            raise IntegrationError(f"bus: {exc}") from exc
-        return
     client = CLIENTS[event.destination]()
     if not client.configured:
         logger.info(
@@ -167,22 +193,59 @@ def send(event: OutboxEvent) -> None:
     registry.handler_for(kind=event.kind, destination=event.destination)(client, event)
 
 
-def attempt(event: OutboxEvent) -> str:
-    """Deliver a claimed row and record the outcome; returns the new state."""
+def _send_or_fail(event: OutboxEvent) -> bool:
+    """One attempt at a claimed row; a failure is recorded here. True if it went out."""
     try:
         send(event)
     except PermanentIntegrationError as exc:
-        return _fail(event, str(exc), permanent=True)
+        _fail(event, str(exc), permanent=True)
     except IntegrationError as exc:
-        return _fail(event, str(exc))
+        _fail(event, str(exc))
     except Exception as exc:
         # A bug, not an outage: keep the row (it may be fixed and retried), log it.
         logger.exception("outbox event %s failed unexpectedly", event.pk)
-        return _fail(event, f"unexpected {exc.__class__.__name__}")
-    OutboxEvent.objects.filter(pk=event.pk, state=OutboxState.PENDING).update(
-        state=OutboxState.DELIVERED, delivered_at=timezone.now(), last_error=""
-    )
-    return OutboxState.DELIVERED
+        _fail(event, f"unexpected {exc.__class__.__name__}")
+    else:
+        return True
+    return False
+
+
+def deliver_claimed(events: list[OutboxEvent]) -> None:
+    """Deliver claimed rows: bus rows as one confirmed batch, the others one by one,
+    their successes recorded together at the end.
+
+    A crash mid-way only means the unrecorded rows are sent again after their lease
+    (at-least-once). Rows not reached within half the lease are handed back, so
+    slow services never let a lease run out under a row still being worked on.
+    """
+    _publish([e for e in events if e.destination == Destination.BUS])
+    others = [e for e in events if e.destination != Destination.BUS]
+    give_up_at = time.monotonic() + settings.OUTBOX_LEASE_SECONDS / 2
+    delivered = []
+    for position, event in enumerate(others):
+        if time.monotonic() > give_up_at:
+            _release(others[position:])
+            break
+        if _send_or_fail(event):
+            delivered.append(event.pk)
+    _mark_delivered(delivered)
+
+
+def _release(events: list[OutboxEvent]) -> None:
+    """Hand claimed rows back untried: due now, the claim's attempt not counted."""
+    with _bookkeeping():
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in events], state=OutboxState.PENDING).update(
+            next_attempt_at=timezone.now(), attempts=F("attempts") - 1
+        )
+
+
+def _mark_delivered(event_ids) -> None:
+    if not event_ids:
+        return
+    with _bookkeeping():
+        OutboxEvent.objects.filter(pk__in=event_ids, state=OutboxState.PENDING).update(
+            state=OutboxState.DELIVERED, delivered_at=timezone.now(), last_error=""
+        )
 
 
 def _fail(event: OutboxEvent, error: str, *, permanent: bool = False) -> str:
@@ -202,26 +265,62 @@ def _fail(event: OutboxEvent, error: str, *, permanent: bool = False) -> str:
             error,
             delay,
         )
-    OutboxEvent.objects.filter(pk=event.pk, state=OutboxState.PENDING).update(**changes)
+    with _bookkeeping():
+        OutboxEvent.objects.filter(pk=event.pk, state=OutboxState.PENDING).update(**changes)
     return changes.get("state", OutboxState.PENDING)
 
 
-def deliver(event_id) -> str | None:
-    """Deliver one row now if it is due and unclaimed (the after-commit job)."""
-    event = claim(event_id)
-    return attempt(event) if event is not None else None
+def deliver(event_id) -> int:
+    """The after-commit job: deliver this row now if it is due and unclaimed, and with
+    it up to OUTBOX_DELIVER_BATCH - 1 other due rows for the same destination.
+
+    In a burst one job does the work of many; a job whose row already went out with
+    another's batch finds that out with one read. Returns how many rows it handled.
+    """
+    destination = _due_destination(event_id)
+    if destination is None:
+        return 0
+    events = claim_due(settings.OUTBOX_DELIVER_BATCH, destination=destination, first=event_id)
+    deliver_claimed(events)
+    return len(events)
+
+
+_DUE_DESTINATION = (
+    "SELECT {destination} FROM {table} WHERE {key} = %s AND {state} = %s AND {due} <= %s"
+)
+
+
+def _due_destination(event_id) -> str | None:
+    """The row's destination if it is pending and due, else None.
+
+    Plain SQL: most after-commit jobs in a burst end here (their row went out with
+    an earlier job's batch), and building this query with the ORM costs several
+    times more than running it.
+    """
+    meta, quote = OutboxEvent._meta, connection.ops.quote_name
+    field = meta.get_field
+    sql = _DUE_DESTINATION.format(  # names from the model; every value is a parameter
+        table=quote(meta.db_table),
+        key=quote(meta.pk.column),
+        destination=quote(field("destination").column),
+        state=quote(field("state").column),
+        due=quote(field("next_attempt_at").column),
+    )
+    params = [
+        meta.pk.get_db_prep_value(uuid.UUID(str(event_id)), connection),
+        OutboxState.PENDING.value,
+        field("next_attempt_at").get_db_prep_value(timezone.now(), connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def relay(batch_size: int | None = None) -> int:
-    """Deliver whatever is due (the beat job); returns how many rows it handled.
-
-    Bus rows go out as one confirmed batch; the others one by one.
-    """
+    """Deliver whatever is due (the beat job); returns how many rows it handled."""
     events = claim_due(batch_size or settings.OUTBOX_RELAY_BATCH)
-    _publish([e for e in events if e.destination == Destination.BUS])
-    for event in events:
-        if event.destination != Destination.BUS:
-            attempt(event)
+    deliver_claimed(events)
     return len(events)
 
 
@@ -238,9 +337,7 @@ def _publish(events: list[OutboxEvent]) -> bool | None:
         for event in events:
             _fail(event, f"bus: {exc}")
         return False
-    OutboxEvent.objects.filter(pk__in=confirmed, state=OutboxState.PENDING).update(
-        state=OutboxState.DELIVERED, delivered_at=timezone.now(), last_error=""
-    )
+    _mark_delivered(confirmed)
     for event in events:
         if event.pk not in confirmed:
             _fail(event, "bus: the broker refused the message (nack)")

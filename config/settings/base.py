@@ -167,7 +167,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Messages a worker process holds ahead (acks_late: unacknowledged, so never lost).
+# With 1, every job waits a broker round trip for the next; outbox jobs are short.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=8)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -175,9 +177,12 @@ CELERY_TASK_IGNORE_RESULT = True
 # Keep a worker's database connection across jobs instead of reconnecting for each.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=100)
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="paramedic")
-# At-least-once on RabbitMQ: the broker confirms each publish; a message is acked
-# only after its job ran (acks_late) and is requeued if the worker dies.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+# At-least-once on RabbitMQ: a message is acked only after its job ran (acks_late)
+# and is requeued if the worker dies. Publishes are not confirmed one by one: the
+# durable record is the outbox row (or beat's schedule), never the job message, and a
+# lost message only leaves the row to the relay. A request does not wait for the
+# broker's round trip per job.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": False}
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 # A request must not hang on a dead broker: try briefly, then leave it to the relay.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -208,6 +213,9 @@ OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=600.0)
 # How long a worker's claim on a row lasts; a crashed worker's rows are due again after it.
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=100)
+# The after-commit job delivers its row and up to this many - 1 others due for the
+# same destination (in a burst one job does the work of many).
+OUTBOX_DELIVER_BATCH = env.int("OUTBOX_DELIVER_BATCH", default=20)
 
 # --- Event bus (DESIGN §11): unset means no publishing ------------------------
 EVENT_BUS_URL = env("EVENT_BUS_URL", default="")

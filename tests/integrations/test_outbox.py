@@ -266,9 +266,10 @@ class TestRetries:
     def test_a_claimed_event_is_not_delivered_twice_at_once(self, paramedic, db):
         put_on_task(paramedic)
         event = OutboxEvent.objects.filter(state=OutboxState.PENDING).first()
-        assert outbox.claim(event.pk) is not None
-        assert outbox.claim(event.pk) is None  # leased to the first claimer
+        assert [e.pk for e in outbox.claim_due(1, only=[event.pk])] == [event.pk]
+        assert outbox.claim_due(1, only=[event.pk]) == []  # leased to the first claimer
         assert event.pk not in {e.pk for e in outbox.claim_due(100)}
+        assert outbox.deliver(event.pk) == 0  # its after-commit job finds it taken
 
     @pytest.mark.parametrize("attempts", [1, 2, 5, 30])
     def test_backoff_grows_exponentially_with_jitter_and_a_ceiling(self, settings, attempts):
