@@ -10,8 +10,9 @@ redeliveries; type `paramedic.<kind>`; routing key = the kind; persistent;
 A row counts as delivered only when the broker has confirmed it. Publishing is
 batched: a batch is sent on one channel in confirm mode without waiting between
 messages, then the confirms are collected (one round trip per batch, not per
-message). The web process publishes a transaction's events right after it
-commits; the relay publishes whatever is left (broker down, process killed).
+message). Each process publishes what it committed from a background thread
+(integrations.publishing); the relay publishes whatever is left (broker down,
+process killed).
 """
 
 import logging
@@ -192,4 +193,6 @@ def broker_label(url: str) -> str:
 
 def publish(events: Iterable[OutboxEvent]) -> set:
     """Publish outbox rows to the bus; the ids confirmed (see Publisher.publish)."""
+    if not configured():  # rows recorded while it was set: kept, retried, never lost
+        raise BusUnavailable("EVENT_BUS_URL is not set")
     return publisher().publish(list(events))

@@ -138,10 +138,11 @@ def test_without_a_usable_service_account_nothing_is_created(settings, db, accou
 class PatientService:
     """Publishes to the consumer's exchange as the Patient Service does (confirmed)."""
 
-    def __init__(self, exchange: str, dead_queue: str, queue: str):
+    def __init__(self, consumer: ConsumerProcess):
         self.connection = Connection(broker_url(), transport_options={"confirm_publish": True})
-        self.exchange = Exchange(exchange, type="topic", durable=True, auto_delete=False)
-        self.queue_name, self.dead_queue_name = queue, dead_queue
+        self.exchange = Exchange(consumer.exchange, type="topic", durable=True, auto_delete=False)
+        self.queue_name, self.dead_queue_name = consumer.queue, consumer.dead_queue
+        self.out_exchange = consumer.out_exchange
 
     def send(self, body: bytes, *, content_type="application/cloudevents+json", **properties):
         self.connection.Producer().publish(
@@ -187,6 +188,7 @@ class PatientService:
         for name in (self.queue_name, self.dead_queue_name):
             Queue(name)(channel).delete()
         self.exchange(channel).delete()
+        Exchange(self.out_exchange)(channel).delete()
         self.connection.release()
 
 
@@ -199,7 +201,7 @@ def consumer(tmp_path, service_user):
 
 @pytest.fixture
 def patient_service(consumer):
-    publisher = PatientService(consumer.exchange, consumer.dead_queue, consumer.queue)
+    publisher = PatientService(consumer)
     yield publisher
     publisher.close()
 
@@ -271,7 +273,7 @@ def test_a_request_arriving_while_the_database_is_down_waits_and_is_not_lost(
     consumer = ConsumerProcess(
         tmp_path, username=service_user.username, database=through_proxy.geturl()
     )
-    patient_service = PatientService(consumer.exchange, consumer.dead_queue, consumer.queue)
+    patient_service = PatientService(consumer)
     try:
         consumer.start()
         proxy.cut()

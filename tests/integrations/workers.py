@@ -144,6 +144,7 @@ class ConsumerProcess:
         self.exchange = f"patient.events.test-{suffix}"
         self.queue = f"paramedic.emergency-requests.test-{suffix}"
         self.dead_queue = f"{self.queue}.dead"
+        self.out_exchange = f"paramedic.events.test-{suffix}"  # its tasks' events
         self.tmp_path = tmp_path
         self.env = {
             **os.environ,
@@ -151,6 +152,7 @@ class ConsumerProcess:
             "PYTHONUNBUFFERED": "1",
             "DATABASE_URL": database or database_url(),
             "EVENT_BUS_URL": broker_url(),
+            "EVENT_EXCHANGE": self.out_exchange,
             "EVENT_INBOUND_EXCHANGE": self.exchange,
             "EVENT_INBOUND_QUEUE": self.queue,
             "EVENT_INBOUND_DEAD_QUEUE": self.dead_queue,

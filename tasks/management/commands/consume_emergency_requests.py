@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.bus import broker_label
 from integrations.consumer import consumer_from_settings
+from integrations.publishing import publisher
 from tasks.inbound import consumer_user, emergency_request_received
 
 
@@ -34,4 +35,5 @@ class Command(BaseCommand):
             f"starting: {settings.EVENT_INBOUND_QUEUE} on {broker_label(settings.EVENT_BUS_URL)}"
         )
         consumer.run()
+        publisher.flush(timeout=5)  # the new tasks' events (else the relay publishes them)
         self.stdout.write(f"stopped after {consumer.handled} message(s)")
