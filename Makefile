@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Parallel workers for the suite; 0 runs in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint format worker beat consumer migrate superuser schema clean
+.PHONY: run test lint format worker beat consumer migrate superuser schema asyncapi-check clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -61,9 +61,16 @@ consumer: $(VENV)/.installed-base
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 
-# The committed contract (docs/openapi.yaml); CI fails when the served schema differs.
+# The committed contracts: docs/openapi.yaml (HTTP) and docs/asyncapi.yaml (event bus);
+# the tests fail when the code describes something else.
 schema: $(VENV)/.installed-base
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+	$(BIN)/python manage.py asyncapi --file docs/asyncapi.yaml
+
+# docs/asyncapi.yaml checked by AsyncAPI's own parser (Node.js, pinned in tools/asyncapi).
+asyncapi-check:
+	cd tools/asyncapi && npm ci --no-audit --no-fund --silent
+	node tools/asyncapi/validate.mjs docs/asyncapi.yaml
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache

@@ -38,5 +38,10 @@ def destinations(kind: str) -> tuple[str, ...]:
     return found
 
 
+def kinds() -> tuple[str, ...]:
+    """Every event kind some destination subscribes to."""
+    return tuple(dict.fromkeys(kind for kind, _ in _handlers))
+
+
 def handler_for(*, kind: str, destination: str) -> Handler:
     return _handlers[(kind, destination)]

@@ -6,6 +6,8 @@ class TasksConfig(AppConfig):
 
     def ready(self) -> None:
         # Here, not at module level: handlers import models, which need the app registry.
-        from . import handlers
+        from . import events, handlers, inbound
 
         handlers.subscribe_all()
+        events.describe_events()
+        inbound.describe_messages()

@@ -9,9 +9,10 @@ from enum import StrEnum
 
 from django.utils import timezone
 
+from integrations import catalogue
 from integrations.outbox import record_event
 
-from .models import EmergencyTask, TaskHistory
+from .models import EmergencyTask, Milestone, ReminderKind, TaskHistory, TaskPriority, TaskStatus
 
 AGGREGATE_TYPE = "task"
 
@@ -51,6 +52,106 @@ def task_event_payload(task: EmergencyTask, history: TaskHistory | None) -> dict
         "at": (history.at if history else timezone.now()).isoformat(),
         "milestone": (history.milestone or None) if history else None,
     }
+
+
+def _nullable(schema: dict) -> dict:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+_UUID = {"type": "string", "format": "uuid"}
+_STATUS = {"type": "string", "enum": TaskStatus.values}
+
+# The JSON Schema of task_event_payload (the AsyncAPI document's TaskEventData);
+# tests check every payload the flows produce against it, strictly.
+TASK_EVENT_DATA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "task_id",
+        "request_id",
+        "patient_id",
+        "consultation_id",
+        "priority",
+        "status",
+        "from_status",
+        "paramedic_id",
+        "paramedic",
+        "address",
+        "location",
+        "at",
+        "milestone",
+    ],
+    "properties": {
+        "task_id": _UUID,
+        "request_id": {"type": "string", "description": "The requester's id for the request."},
+        "patient_id": {"type": "string", "description": "The Patient Service's id; no details."},
+        "consultation_id": {"type": "string"},
+        "priority": {"type": "string", "enum": TaskPriority.values},
+        "status": _STATUS,
+        "from_status": {
+            "oneOf": [{"type": "string", "enum": ["", *TaskStatus.values]}, {"type": "null"}],
+            "description": "The status before this change ('' if new, null in a reminder).",
+        },
+        "paramedic_id": _nullable(_UUID),
+        "paramedic": _nullable(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "badge_number", "phone"],
+                "properties": {
+                    "id": _UUID,
+                    "badge_number": {"type": "string"},
+                    "phone": {"type": "string"},
+                },
+            }
+        ),
+        "address": {"type": "string"},
+        "location": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["lat", "lon"],
+            "properties": {
+                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                "lon": {"type": "number", "minimum": -180, "maximum": 180},
+            },
+        },
+        "at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When it happened: the device's time where it reported one.",
+        },
+        "milestone": _nullable({"type": "string", "enum": Milestone.values}),
+    },
+}
+
+_REMINDER_DATA = {
+    **TASK_EVENT_DATA,
+    "required": [*TASK_EVENT_DATA["required"], "reminder"],
+    "properties": {
+        **TASK_EVENT_DATA["properties"],
+        "reminder": {"type": "string", "enum": ReminderKind.values},
+    },
+}
+
+SUMMARIES = {
+    TaskEvent.CREATED: "An emergency request was received: a new pending task.",
+    TaskEvent.ASSIGNED: "A supervisor assigned the task to a paramedic.",
+    TaskEvent.STATUS_CHANGED: "The task moved (started, completed, declined, cancelled).",
+    TaskEvent.MILESTONE: "The paramedic reported a milestone (acknowledged ... at destination).",
+    TaskEvent.REMINDER: "A task waits too long: assigned but not started, or unassigned.",
+}
+
+
+def describe_events() -> None:
+    """The catalogue entries of the bus for every task event (at start-up)."""
+    for kind in TaskEvent:
+        catalogue.publishes(
+            kind,
+            summary=SUMMARIES[kind],
+            subject="the task's id",
+            data=_REMINDER_DATA if kind == TaskEvent.REMINDER else TASK_EVENT_DATA,
+            data_name="TaskReminderData" if kind == TaskEvent.REMINDER else "TaskEventData",
+        )
 
 
 def record_task_event(

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 
 from core.errors import ApplicationError
 from core.roles import is_service
+from integrations import catalogue
 from integrations.consumer import Rejected
 from integrations.models import InboxOutcome
 
@@ -20,6 +21,18 @@ from .serializers import TaskCreateSerializer
 from .services import task_create
 
 EVENT_TYPE = "patient.emergency.requested"
+
+
+def describe_messages() -> None:
+    """The catalogue entry of the bus for emergency requests (at start-up)."""
+    catalogue.consumes(
+        EVENT_TYPE,
+        summary=(
+            "The Patient Service asks for help: each request becomes a task, as with "
+            "POST /tasks (the same request_id twice is one task)."
+        ),
+        data={"$ref": "#/components/schemas/TaskCreateRequest"},
+    )
 
 
 def consumer_user():

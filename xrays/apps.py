@@ -7,6 +7,7 @@ class XraysConfig(AppConfig):
 
     def ready(self) -> None:
         # Here, not at module level: handlers import models, which need the app registry.
-        from . import handlers
+        from . import events, handlers
 
         handlers.subscribe_all()
+        events.describe_events()
