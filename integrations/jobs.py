@@ -14,6 +14,11 @@ def deliver_event(event_id: str) -> int:
     return outbox.deliver(event_id)
 
 
+@shared_task(name="integrations.deliver_events", ignore_result=True)
+def deliver_events(event_ids: list[str]) -> int:
+    return outbox.deliver_many(event_ids)
+
+
 @shared_task(name="integrations.relay_outbox", ignore_result=True)
 def relay_outbox() -> int:
     return outbox.relay()

@@ -75,7 +75,7 @@ def record_event(*, kind: str, aggregate_type: str, aggregate_id, payload: dict)
     if _deliver_on_commit.get():
         for event in events:
             after_commit = (
-                _submit_to_bus if event.destination == Destination.BUS else _queue_delivery
+                _submit_to_bus if event.destination == Destination.BUS else queue_delivery
             )
             transaction.on_commit(lambda pk=event.pk, then=after_commit: then(pk))
     return events
@@ -85,9 +85,9 @@ def _submit_to_bus(event_id) -> None:
     """After commit: the process's background publisher takes it (no Celery job, and
     the request does not wait for the broker)."""
     # Imported here: publishing.py imports this module (it calls publish_submitted).
-    from .publishing import publisher
+    from . import publishing
 
-    publisher.submit(event_id)
+    publishing.bus.submit(event_id)
 
 
 def publish_submitted(event_ids) -> None:
@@ -99,17 +99,30 @@ def publish_submitted(event_ids) -> None:
     _publish(claim_due(len(event_ids), destination=Destination.BUS, only=event_ids))
 
 
-def _queue_delivery(event_id) -> None:
-    """After commit: hand the row to a worker. A broker outage is not an error here."""
+def queue_delivery(event_id) -> None:
+    """After commit: have an HTTP row delivered. With a broker, the process's
+    background batcher queues the job (integrations.publishing); with Celery
+    in-process the delivery runs now."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        queue_deliveries([event_id])
+        return
+    # Imported here: publishing.py imports this module.
+    from . import publishing
+
+    publishing.jobs.submit(event_id)
+
+
+def queue_deliveries(event_ids) -> None:
+    """One delivery job for these rows. A broker outage is not an error here."""
     # Imported here: jobs.py imports this module (the jobs call deliver and relay).
-    from .jobs import deliver_event
+    from .jobs import deliver_events
 
     try:
-        deliver_event.delay(str(event_id))
+        deliver_events.delay([str(pk) for pk in event_ids])
     except Exception as exc:  # broker down or misconfigured: the relay will deliver
         logger.warning(
-            "could not queue outbox event %s (%s); the relay will deliver it",
-            event_id,
+            "could not queue %d outbox event(s) (%s); the relay will deliver them",
+            len(event_ids),
             exc.__class__.__name__,
         )
 
@@ -290,6 +303,14 @@ _DUE_DESTINATION = (
 )
 
 
+def deliver_many(event_ids) -> int:
+    """The after-commit job of a batch: deliver those of these rows that are still
+    due and unclaimed. Returns how many it handled."""
+    events = claim_due(len(event_ids), only=event_ids)
+    deliver_claimed(events)
+    return len(events)
+
+
 def _due_destination(event_id) -> str | None:
     """The row's destination if it is pending and due, else None.
 
@@ -356,5 +377,5 @@ def outbox_retry(*, event_ids) -> int:
             state=OutboxState.PENDING, attempts=0, next_attempt_at=timezone.now()
         )
         for pk in retried:
-            transaction.on_commit(lambda pk=pk: _queue_delivery(pk))
+            transaction.on_commit(lambda pk=pk: queue_delivery(pk))
     return len(retried)

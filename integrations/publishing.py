@@ -1,11 +1,17 @@
-"""Bus rows published in the background of the process that committed them (DESIGN §11).
+"""What a process committed, handed on in the background (DESIGN §8, §11).
 
 After commit, `submit` only notes the row's id in memory: the request (or the
-consumer's message) never waits for the broker. One daemon thread per process
-takes whatever has accumulated, claims those rows, publishes them as one
-confirmed batch and marks them delivered, so concurrent requests share a
-confirm round trip. If the process dies first, or the database or the broker
-is down, the rows stay pending and the relay publishes them.
+consumer's message) never waits for a broker. One daemon thread per process and
+kind of work takes whatever has accumulated and hands it on as one batch:
+
+- `bus`: claims those bus rows, publishes them as one confirmed batch and marks
+  them delivered, so concurrent requests share one confirm round trip;
+- `jobs`: queues one Celery delivery job per batch of HTTP rows (the worker
+  delivers them), so a burst is a few jobs, not one per row.
+
+If the process dies first, or the database or the broker is down, the rows stay
+pending and the relay takes them. With Celery in-process (no broker, `make run`)
+the jobs path is not used: delivery runs right after commit, as before.
 """
 
 import atexit
@@ -13,6 +19,7 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 
 from django.db import connection
 
@@ -22,11 +29,10 @@ from . import outbox
 
 logger = logging.getLogger(__name__)
 
-BATCH = 100
 
-
-class BackgroundPublisher:
-    def __init__(self) -> None:
+class BackgroundBatcher:
+    def __init__(self, name: str, handle: Callable[[list], None], batch: int):
+        self.name, self.handle, self.batch = name, handle, batch
         self._pending: deque = deque()
         self._wake = threading.Condition()
         self._idle = threading.Event()
@@ -40,9 +46,9 @@ class BackgroundPublisher:
                 self._pending.clear()
                 self._thread, self._pid = None, os.getpid()
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="bus-publisher", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
-                atexit.register(self.flush, 5.0)  # a clean exit publishes what it has
+                atexit.register(self.flush, 5.0)  # a clean exit hands on what it has
             self._pending.append(event_id)
             self._idle.clear()
             self._wake.notify()
@@ -55,22 +61,30 @@ class BackgroundPublisher:
         while True:
             with self._wake:
                 if not self._pending:
-                    connection.close()  # no connection held by an idle thread
+                    connection.close()  # an idle thread holds no database connection
                 while not self._pending:
                     self._idle.set()
                     self._wake.wait()
-                batch = [self._pending.popleft() for _ in range(min(BATCH, len(self._pending)))]
+                size = min(self.batch, len(self._pending))
+                batch = [self._pending.popleft() for _ in range(size)]
             try:
-                outbox.publish_submitted(batch)
+                self.handle(batch)
             except DATABASE_DOWN as exc:
                 logger.warning(
-                    "bus: database unavailable (%s); the relay will publish %d event(s)",
+                    "%s: database unavailable (%s); the relay takes %d event(s)",
+                    self.name,
                     exc.__class__.__name__,
                     len(batch),
                 )
                 connection.close()
             except Exception:  # never let the thread die; the rows wait for the relay
-                logger.exception("bus: publishing %d event(s) failed", len(batch))
+                logger.exception("%s: handing on %d event(s) failed", self.name, len(batch))
 
 
-publisher = BackgroundPublisher()
+bus = BackgroundBatcher("bus-publisher", outbox.publish_submitted, batch=100)
+jobs = BackgroundBatcher("delivery-jobs", outbox.queue_deliveries, batch=20)
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Wait until both have handed on everything submitted so far."""
+    return bus.flush(timeout) and jobs.flush(timeout)

@@ -16,9 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from integrations import outbox
+from integrations import outbox, publishing
 from integrations.models import Destination, OutboxEvent, OutboxState
-from integrations.publishing import publisher
 from tasks.models import EmergencyTask, TaskStatus
 from tasks.services import task_change_status, task_record_milestone
 from tests.factories import ParamedicFactory, TaskFactory
@@ -95,7 +94,7 @@ def test_a_tasks_whole_life_and_an_xray_arrive_as_cloudevents(bus, supervisor, p
     medic = client_for(paramedic.user)
     assert upload(medic, paramedic, task, image_bytes("PNG")).status_code == 201
     task_change_status(task_id=task_id, to_status=TaskStatus.COMPLETED, actor=paramedic.user)
-    assert publisher.flush()
+    assert publishing.flush()
 
     rows = bus_rows()
     kinds = [r.kind for r in rows]
@@ -135,7 +134,7 @@ def test_a_republished_row_repeats_its_id(bus):
     """A publisher killed after the broker confirmed but before it marked the row
     delivered publishes it again: a consumer sees the same id twice."""
     task = TaskFactory(request_id="bus-again")
-    assert publisher.flush()
+    assert publishing.flush()
     (row,) = OutboxEvent.objects.filter(destination=Destination.BUS, aggregate_id=task.pk)
     # Its lease over, the row is still pending: the relay takes it again.
     OutboxEvent.objects.filter(pk=row.pk).update(
@@ -171,7 +170,7 @@ def test_requests_succeed_while_the_bus_is_cut_and_nothing_is_lost(bus, settings
     settings.EVENT_BUS_CONNECT_TIMEOUT = 1
     try:
         TaskFactory(request_id="before-cut")  # the publisher connects through the proxy
-        assert publisher.flush()
+        assert publishing.flush()
         proxy.cut()
         started = time.monotonic()
         client = client_for(supervisor)
@@ -184,7 +183,7 @@ def test_requests_succeed_while_the_bus_is_cut_and_nothing_is_lost(bus, settings
             )  # fmt: skip
             assert response.status_code == 201, response.content
         assert time.monotonic() - started < 5  # the requests were not held up
-        assert publisher.flush()
+        assert publishing.flush()
         waiting = OutboxEvent.objects.filter(destination=Destination.BUS, state=OutboxState.PENDING)
         assert waiting.count() == 5
         # The first publish found the link broken; then the bus rests, left to the relay.

@@ -11,9 +11,9 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from integrations import publishing
 from integrations.bus import broker_label
 from integrations.consumer import consumer_from_settings
-from integrations.publishing import publisher
 from tasks.inbound import consumer_user, emergency_request_received
 
 
@@ -35,5 +35,5 @@ class Command(BaseCommand):
             f"starting: {settings.EVENT_INBOUND_QUEUE} on {broker_label(settings.EVENT_BUS_URL)}"
         )
         consumer.run()
-        publisher.flush(timeout=5)  # the new tasks' events (else the relay publishes them)
+        publishing.flush(timeout=5)  # the new tasks' events (else the relay takes them)
         self.stdout.write(f"stopped after {consumer.handled} message(s)")
