@@ -79,3 +79,12 @@ class QueryParamsSerializer(serializers.Serializer):
                 }
             )
         return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: not a boolean, not a string, not 2.0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -74,7 +74,7 @@ class ParamedicAdmin(SupervisorAdminMixin, admin.ModelAdmin):
         "full_name",
         "status_badge",
         "certification_level",
-        "base_station",
+        "station",
         "current_task_link",
         "location_age",
     ]
@@ -84,6 +84,10 @@ class ParamedicAdmin(SupervisorAdminMixin, admin.ModelAdmin):
     ordering = ["last_name", "first_name"]
     readonly_fields = ["id", "last_lat", "last_lon", "last_location_at", "created_at", "updated_at"]
     actions = ["mark_available", "mark_off_duty"]
+
+    @admin.display(description="Station", ordering="base_station")
+    def station(self, obj: Paramedic) -> str:
+        return obj.base_station_code or "-"  # the code is the stored value: no query
 
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj: Paramedic) -> str:
@@ -115,6 +119,8 @@ class ParamedicAdmin(SupervisorAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = {k: v for k, v in form.cleaned_data.items() if k in EDITABLE}
+        # The form picks a Station; the services take its code, as the API does.
+        data["base_station"] = data["base_station"].code if data.get("base_station") else ""
         password = form.cleaned_data.get("password") or None
         if change:
             changes = {k: data[k] for k in form.changed_data if k in data}

@@ -5,7 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
-from .validators import validate_badge_number, validate_e164_phone
+from .validators import validate_badge_number, validate_e164_phone, validate_station_code
 
 
 class ParamedicStatus(models.TextChoices):
@@ -20,6 +20,60 @@ class CertificationLevel(models.TextChoices):
     AEMT = "aemt", "Advanced EMT"
     PARAMEDIC = "paramedic", "Paramedic"
     CRITICAL_CARE = "critical_care", "Critical Care Paramedic"
+
+
+class Station(models.Model):
+    """A base station: where paramedics start their shifts (DESIGN §14).
+
+    Paramedics refer to it by its code (the column they always had), so the API
+    keeps accepting and returning the code.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.CharField(max_length=100, unique=True, validators=[validate_station_code])
+    name = models.CharField(max_length=200)
+    address = models.CharField(max_length=300, blank=True)
+    lat = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(-90), MaxValueValidator(90)]
+    )
+    lon = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(-180), MaxValueValidator(180)]
+    )
+    min_staff = models.PositiveSmallIntegerField(
+        default=1, help_text="Paramedics the station needs on shift at every hour."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            # "Mitte" and "mitte" are one station to a person.
+            models.UniqueConstraint(Lower("code"), name="station_code_unique_ci"),
+            models.CheckConstraint(
+                condition=models.Q(lat__gte=-90, lat__lte=90) | models.Q(lat__isnull=True),
+                name="station_lat_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(lon__gte=-180, lon__lte=180) | models.Q(lon__isnull=True),
+                name="station_lon_range",
+            ),
+            # Stations made from the old free-text base_station have no location yet.
+            models.CheckConstraint(
+                condition=models.Q(lat__isnull=True, lon__isnull=True)
+                | models.Q(lat__isnull=False, lon__isnull=False),
+                name="station_location_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.name})" if self.name != self.code else self.code
+
+    @property
+    def location(self) -> dict | None:
+        if self.lat is None:
+            return None
+        return {"lat": self.lat, "lon": self.lon}
 
 
 class Paramedic(models.Model):
@@ -41,7 +95,16 @@ class Paramedic(models.Model):
         default=ParamedicStatus.OFF_DUTY,
         db_index=True,
     )
-    base_station = models.CharField(max_length=100, blank=True, db_index=True)
+    # The station's code is the stored value (the column is the old free-text one).
+    base_station = models.ForeignKey(
+        Station,
+        to_field="code",
+        db_column="base_station",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="paramedics",
+    )
     last_lat = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(-90), MaxValueValidator(90)]
     )
@@ -108,6 +171,11 @@ class Paramedic(models.Model):
         return f"{self.badge_number} {self.full_name}"
 
     @property
+    def base_station_code(self) -> str:
+        """What the API shows: the station's code, '' for none (no query)."""
+        return self.base_station_id or ""
+
+    @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
@@ -116,3 +184,78 @@ class Paramedic(models.Model):
         if self.last_location_at is None:
             return None
         return {"lat": self.last_lat, "lon": self.last_lon, "recorded_at": self.last_location_at}
+
+
+class Shift(models.Model):
+    """Who is on duty at a station, and when (DESIGN §14)."""
+
+    # Longest shift a supervisor may plan.
+    MAX_LENGTH_HOURS = 24
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="shifts")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    paramedics = models.ManyToManyField(
+        Paramedic, through="ShiftAssignment", related_name="shifts", blank=True
+    )
+    notes = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["station", "starts_at"], name="shift_station_start_idx"),
+            models.Index(fields=["starts_at", "ends_at"], name="shift_period_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station_id} {self.starts_at:%Y-%m-%d %H:%M}-{self.ends_at:%H:%M}"
+
+
+class ShiftAssignment(models.Model):
+    """One paramedic on one shift.
+
+    The shift's period is copied here so the database itself can refuse two
+    overlapping shifts of one paramedic: on PostgreSQL an exclusion constraint
+    over (paramedic, [starts_at, ends_at)) (migration 0005, btree_gist); on SQLite
+    the service's check, under SQLite's single writer.
+    """
+
+    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="assignments")
+    paramedic = models.ForeignKey(
+        Paramedic, on_delete=models.PROTECT, related_name="shift_assignments"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    # When the shift-end job took this paramedic off duty (or found nothing to do);
+    # null while the shift runs, or while the paramedic still finishes a task.
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shift", "paramedic"], name="shift_assignment_unique"),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="shift_assignment_ends_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["paramedic", "starts_at", "ends_at"], name="shift_assignment_period_idx"
+            ),
+            models.Index(
+                fields=["ends_at"],
+                name="shift_assignment_due_idx",
+                condition=models.Q(released_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.paramedic_id} on {self.shift_id}"

@@ -17,6 +17,10 @@ SUPERVISOR_ONLY_FIELDS = frozenset(
 )
 
 
+# The attribute holding what the API shows under a field's name.
+_ATTRIBUTE = {"base_station": "base_station_code"}
+
+
 def check_self_update(*, paramedic: Paramedic, data: dict) -> None:
     """Refuse a paramedic's attempt to change a field only supervisors may change.
 
@@ -26,7 +30,7 @@ def check_self_update(*, paramedic: Paramedic, data: dict) -> None:
     forbidden = sorted(
         key
         for key in SUPERVISOR_ONLY_FIELDS.intersection(data)
-        if key == "password" or data[key] != getattr(paramedic, key)
+        if key == "password" or data[key] != getattr(paramedic, _ATTRIBUTE.get(key, key))
     )
     if forbidden:
         raise Forbidden(

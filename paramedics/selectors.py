@@ -1,12 +1,14 @@
 import uuid
+from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from core.roles import is_supervisor, paramedic_of
 
-from .models import Paramedic
+from .models import Paramedic, Shift, ShiftAssignment
 
 
 def paramedics_visible_to(user) -> QuerySet[Paramedic]:
@@ -36,3 +38,43 @@ def paramedic_visible_to(user, paramedic_id) -> Paramedic:
             pass
         raise Http404("No such paramedic.")
     return get_object_or_404(paramedics_visible_to(user), pk=paramedic_id)
+
+
+# --- Rosters (DESIGN §14) ----------------------------------------------------------
+
+
+def covering(at: datetime) -> Q:
+    """ShiftAssignment rows whose shift runs at `at` (half-open: [starts_at, ends_at))."""
+    return Q(starts_at__lte=at, ends_at__gt=at)
+
+
+def on_shift_expression(at: datetime) -> Exists:
+    """For Paramedic querysets: the paramedic has a shift running at `at`."""
+    return Exists(ShiftAssignment.objects.filter(covering(at), paramedic_id=OuterRef("pk")))
+
+
+def has_shifts_expression() -> Exists:
+    """For Paramedic querysets: the roster plans this paramedic (it has any shift)."""
+    return Exists(ShiftAssignment.objects.filter(paramedic_id=OuterRef("pk")))
+
+
+def is_on_shift(paramedic: Paramedic, *, at: datetime | None = None) -> bool:
+    return ShiftAssignment.objects.filter(
+        covering(at or timezone.now()), paramedic_id=paramedic.pk
+    ).exists()
+
+
+def shifts_with_people(shifts: QuerySet[Shift]) -> QuerySet[Shift]:
+    """What the API shows of shifts, in a fixed number of queries."""
+    return shifts.prefetch_related(
+        Prefetch("assignments", queryset=ShiftAssignment.objects.order_by("pk"))
+    )
+
+
+def current_and_upcoming_shifts(paramedic: Paramedic, *, now: datetime | None = None):
+    """A paramedic's shifts that have not ended, soonest first."""
+    return shifts_with_people(
+        Shift.objects.filter(
+            assignments__paramedic_id=paramedic.pk, ends_at__gt=now or timezone.now()
+        ).order_by("starts_at", "pk")
+    )

@@ -1,4 +1,5 @@
 import math
+import uuid
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -8,12 +9,16 @@ from api.fields import (
     StrictCharField,
     StrictEmailField,
     StrictFloatField,
+    StrictIntegerField,
+    StrictUUIDField,
     WholeObjectSerializer,
 )
 
-from .models import CertificationLevel, Paramedic
+from .models import CertificationLevel, Paramedic, Shift, Station
 from .services import SELECTABLE_STATUSES
-from .validators import validate_badge_number, validate_e164_phone
+from .validators import validate_badge_number, validate_e164_phone, validate_station_code
+
+BASE_STATION_HELP = "The code of the paramedic's station (GET/POST /stations); '' for none."
 
 
 class LocationSerializer(WholeObjectSerializer):
@@ -34,6 +39,9 @@ class ParamedicSerializer(serializers.ModelSerializer):
     """What clients read."""
 
     last_location = LocationSerializer(read_only=True, allow_null=True)
+    base_station = serializers.CharField(
+        source="base_station_code", read_only=True, help_text=BASE_STATION_HELP
+    )
 
     class Meta:
         model = Paramedic
@@ -74,7 +82,12 @@ class ParamedicWriteSerializer(serializers.Serializer):
         required=False,
         help_text="on_task is set only by the task state machine.",
     )
-    base_station = StrictCharField(max_length=100, required=False, allow_blank=True)
+    base_station = StrictCharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text=BASE_STATION_HELP + " An unknown code is 400 `unknown_station`.",
+    )
     last_location = LocationSerializer(required=False, allow_null=True)
     password = StrictCharField(
         write_only=True,
@@ -105,3 +118,94 @@ class ParamedicSelfUpdateSerializer(serializers.Serializer):
         choices=[(s.value, s.label) for s in SELECTABLE_STATUSES], required=False
     )
     last_location = LocationSerializer(required=False, allow_null=True)
+
+
+# --- Rosters (DESIGN §14) ----------------------------------------------------------
+
+
+class PointSerializer(WholeObjectSerializer):
+    lat = StrictFloatField(min_value=-90, max_value=90)
+    lon = StrictFloatField(min_value=-180, max_value=180)
+
+    def validate(self, attrs):
+        for axis in ("lat", "lon"):
+            if not math.isfinite(attrs[axis]):
+                raise serializers.ValidationError({axis: "Must be a finite number."})
+        return attrs
+
+
+class StationSerializer(serializers.ModelSerializer):
+    location = PointSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Station
+        fields = [
+            "id",
+            "code",
+            "name",
+            "address",
+            "location",
+            "min_staff",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class StationWriteSerializer(serializers.Serializer):
+    code = StrictCharField(
+        max_length=100,
+        validators=[validate_station_code],
+        trim_whitespace=False,
+        help_text="Unique, case-insensitively; paramedics' base_station names it.",
+    )
+    name = StrictCharField(max_length=200)
+    address = StrictCharField(max_length=300, required=False, allow_blank=True)
+    location = PointSerializer(required=False, allow_null=True)
+    min_staff = StrictIntegerField(
+        min_value=0,
+        max_value=1000,
+        required=False,
+        help_text="Paramedics the station needs on shift at every hour (default 1).",
+    )
+
+
+class ShiftSerializer(serializers.ModelSerializer):
+    station = serializers.UUIDField(source="station_id", read_only=True)
+    station_code = serializers.CharField(source="station.code", read_only=True)
+    paramedics = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Shift
+        fields = [
+            "id",
+            "station",
+            "station_code",
+            "starts_at",
+            "ends_at",
+            "paramedics",
+            "notes",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_paramedics(self, shift: Shift) -> list[uuid.UUID]:
+        # From the prefetched assignments (paramedics.selectors.shifts_with_people).
+        return [assignment.paramedic_id for assignment in shift.assignments.all()]
+
+
+class ShiftWriteSerializer(serializers.Serializer):
+    station = StrictUUIDField(help_text="The station's id.")
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(
+        help_text=f"After starts_at, at most {Shift.MAX_LENGTH_HOURS} hours later."
+    )
+    paramedics = serializers.ListField(
+        child=StrictUUIDField(),
+        max_length=200,
+        required=False,
+        help_text="Ids of the paramedics on this shift (replaces the list on update). "
+        "One already on an overlapping shift: 409 `shift_overlap`.",
+    )
+    notes = StrictCharField(max_length=2000, required=False, allow_blank=True)

@@ -14,3 +14,10 @@ validate_e164_phone = RegexValidator(
     message="Enter the phone number in E.164 format, e.g. +4915112345678.",
     code="invalid_phone",
 )
+
+# A station code is shown on screens and typed into imports: printable, no edge spaces.
+validate_station_code = RegexValidator(
+    r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$",
+    "Station codes are printable text without leading or trailing spaces.",
+    code="invalid_station_code",
+)

@@ -1,22 +1,38 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from api.filters import RejectUnknownQueryParams
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.schema import error_responses
+from core.errors import ApplicationError
 from core.permissions import IsSupervisor, IsSupervisorOrParamedic
 from core.roles import is_supervisor
 
-from .filters import ParamedicFilter
+from .filters import ParamedicFilter, ShiftFilter
+from .models import Shift, Station
 from .permissions import check_self_update
-from .selectors import paramedics_visible_to
+from .selectors import current_and_upcoming_shifts, paramedics_visible_to, shifts_with_people
 from .serializers import (
     ParamedicSelfUpdateSerializer,
     ParamedicSerializer,
     ParamedicWriteSerializer,
+    ShiftSerializer,
+    ShiftWriteSerializer,
+    StationSerializer,
+    StationWriteSerializer,
 )
-from .services import paramedic_create, paramedic_update
+from .services import (
+    paramedic_create,
+    paramedic_update,
+    shift_create,
+    shift_delete,
+    shift_update,
+    station_create,
+    station_update,
+)
 
 UPDATE_DESCRIPTION = (
     "Supervisors may change every field. A paramedic may change only its own "
@@ -28,7 +44,9 @@ UPDATE_DESCRIPTION = (
 
 CONFLICTS = (
     "409 `duplicate` (badge number or email taken; the field under `errors`), "
-    "`invalid_transition` (leaving `on_task` by hand)."
+    "`invalid_transition` (leaving `on_task` by hand), `not_on_shift` (`available` "
+    "outside a shift while ROSTER_REQUIRES_SHIFT is on). `base_station` is a station's "
+    "code; an unknown one is 400 `unknown_station`."
 )
 
 
@@ -105,3 +123,166 @@ class ParamedicViewSet(
             check_self_update(paramedic=paramedic, data=request.data)
         paramedic = paramedic_update(paramedic=paramedic, changes=serializer.validated_data)
         return Response(ParamedicSerializer(paramedic).data)
+
+    @extend_schema(
+        operation_id="list_paramedic_shifts",
+        summary="A paramedic's current and upcoming shifts (supervisor or the paramedic)",
+        description="Shifts that have not ended yet, soonest first.",
+        responses={200: ShiftSerializer(many=True)},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="shifts",
+        filter_backends=[RejectUnknownQueryParams],
+        filterset_class=None,
+    )
+    def shifts(self, request, pk=None):
+        paramedic = self.get_object()
+        shifts = current_and_upcoming_shifts(paramedic).select_related("station")
+        page = self.paginate_queryset(self.filter_queryset(shifts))
+        return self.get_paginated_response(ShiftSerializer(page, many=True).data)
+
+
+# --- Rosters (DESIGN §14): supervisors only ----------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="list_stations", summary="List stations"),
+    retrieve=extend_schema(operation_id="get_station", summary="Retrieve a station"),
+    create=extend_schema(
+        operation_id="create_station",
+        summary="Create a station",
+        description="409 `duplicate` when the code is taken (any case).",
+        request=StationWriteSerializer,
+        responses={201: StationSerializer, **error_responses(409)},
+    ),
+    update=extend_schema(
+        operation_id="replace_station",
+        summary="Replace a station",
+        description="A new code is carried to the station's paramedics. 409 `duplicate` "
+        "when the code is taken.",
+        request=StationWriteSerializer,
+        responses={200: StationSerializer, **error_responses(409)},
+    ),
+    partial_update=extend_schema(
+        operation_id="update_station",
+        summary="Change some of a station's fields",
+        description="A new code is carried to the station's paramedics. 409 `duplicate` "
+        "when the code is taken.",
+        request=StationWriteSerializer,
+        responses={200: StationSerializer, **error_responses(409)},
+    ),
+)
+class StationViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    permission_classes = [IsAuthenticated, IsSupervisor]
+    serializer_class = StationSerializer
+    queryset = Station.objects.all()
+    search_fields = ["code", "name"]
+    ordering_fields = ["code", "name", "created_at"]
+    lookup_value_regex = "[^/]+"
+
+    def create(self, request, *args, **kwargs):
+        serializer = StationWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        station = station_create(**serializer.validated_data)
+        return Response(StationSerializer(station).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        station = self.get_object()
+        serializer = StationWriteSerializer(data=request.data, partial=kwargs.pop("partial", False))
+        serializer.is_valid(raise_exception=True)
+        station = station_update(station=station, changes=serializer.validated_data)
+        return Response(StationSerializer(station).data)
+
+
+def _station(station_id) -> Station:
+    station = Station.objects.filter(pk=station_id).first()
+    if station is None:
+        raise ApplicationError(
+            "No station has this id.",
+            code="unknown_station",
+            errors={"station": [{"code": "unknown_station", "message": "No station has this id."}]},
+        )
+    return station
+
+
+SHIFT_CONFLICTS = (
+    "409 `shift_overlap` when one of its paramedics is already on a shift that overlaps "
+    "(the clashing shift is named in `detail` and under `errors.paramedics`). 400 for "
+    "`ends_at` not after `starts_at` (`ends_before_start`) or more than 24 h later "
+    "(`shift_too_long`), an unknown station (`unknown_station`) or paramedic "
+    "(`unknown_paramedic`)."
+)
+
+
+@extend_schema_view(
+    list=extend_schema(operation_id="list_shifts", summary="List shifts"),
+    retrieve=extend_schema(operation_id="get_shift", summary="Retrieve a shift"),
+    create=extend_schema(
+        operation_id="create_shift",
+        summary="Plan a shift",
+        description=SHIFT_CONFLICTS,
+        request=ShiftWriteSerializer,
+        responses={201: ShiftSerializer, **error_responses(409)},
+    ),
+    update=extend_schema(
+        operation_id="replace_shift",
+        summary="Replace a shift",
+        description=SHIFT_CONFLICTS,
+        request=ShiftWriteSerializer,
+        responses={200: ShiftSerializer, **error_responses(409)},
+    ),
+    partial_update=extend_schema(
+        operation_id="update_shift",
+        summary="Change some of a shift's fields",
+        description=SHIFT_CONFLICTS + " `paramedics`, when sent, replaces the list.",
+        request=ShiftWriteSerializer,
+        responses={200: ShiftSerializer, **error_responses(409)},
+    ),
+    destroy=extend_schema(
+        operation_id="delete_shift",
+        summary="Remove a shift",
+        description="Paramedics' statuses are left as they are.",
+    ),
+)
+class ShiftViewSet(viewsets.ModelViewSet):
+    permission_classes = [IsAuthenticated, IsSupervisor]
+    serializer_class = ShiftSerializer
+    filterset_class = ShiftFilter
+    ordering_fields = ["starts_at", "ends_at", "created_at"]
+    ordering = ["starts_at", "id"]
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        return shifts_with_people(Shift.objects.select_related("station"))
+
+    def _fresh(self, shift: Shift, code=status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=shift.pk)
+        return Response(ShiftSerializer(fresh).data, status=code)
+
+    def create(self, request, *args, **kwargs):
+        serializer = ShiftWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data["station"] = _station(data["station"])
+        return self._fresh(shift_create(**data), status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        shift = self.get_object()
+        serializer = ShiftWriteSerializer(data=request.data, partial=kwargs.pop("partial", False))
+        serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        if "station" in changes:
+            changes["station"] = _station(changes["station"])
+        return self._fresh(shift_update(shift=shift, changes=changes))
+
+    def destroy(self, request, *args, **kwargs):
+        shift_delete(shift=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

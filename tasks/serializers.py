@@ -203,7 +203,7 @@ class CandidateSerializer(serializers.Serializer):
     badge_number = serializers.CharField(source="paramedic.badge_number")
     name = serializers.CharField(source="paramedic.full_name")
     certification_level = serializers.CharField(source="paramedic.certification_level")
-    base_station = serializers.CharField(source="paramedic.base_station")
+    base_station = serializers.CharField(source="paramedic.base_station_code")
     distance_km = serializers.FloatField()
     location_age_s = serializers.IntegerField()
     stale = serializers.BooleanField(help_text="Location older than STALE_LOCATION_MINUTES.")

@@ -2,7 +2,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
+from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus, Shift, Station
+from paramedics.services import shift_create
 from tasks.models import EmergencyTask, TaskPriority
 from tasks.services import task_assign, task_create
 
@@ -26,6 +27,19 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.groups.add(Group.objects.get_or_create(name=name)[0])
 
 
+class StationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Station
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"ST-{n}")
+    name = factory.LazyAttribute(lambda s: f"Station {s.code}")
+    address = "1 Station Road"
+    lat = 52.52
+    lon = 13.405
+    min_staff = 1
+
+
 class ParamedicFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Paramedic
@@ -37,11 +51,31 @@ class ParamedicFactory(factory.django.DjangoModelFactory):
     phone = "+4930123456"
     certification_level = CertificationLevel.PARAMEDIC
     status = ParamedicStatus.AVAILABLE
-    base_station = "North"
+    base_station = "North"  # a station code (made on first use) or a Station
     user = factory.SubFactory(
         UserFactory,
         username=factory.SelfAttribute("..badge_number"),
         email=factory.SelfAttribute("..email"),
+    )
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        station = kwargs.get("base_station")
+        if isinstance(station, str):
+            # Codes are one station whatever their case ("North", "north").
+            found = Station.objects.filter(code__iexact=station).first() if station else None
+            kwargs["base_station"] = found or (StationFactory(code=station) if station else None)
+        return super()._create(model_class, *args, **kwargs)
+
+
+def shift_for(*paramedics, station=None, starts_at, ends_at, notes: str = "") -> Shift:
+    """A shift planned through the roster service (the overlap rule applies)."""
+    return shift_create(
+        station=station or StationFactory(code="North"),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        paramedics=list(paramedics),
+        notes=notes,
     )
 
 

@@ -162,7 +162,7 @@ def full_profile(paramedic: Paramedic, **changes) -> dict:
         "email": paramedic.email,
         "certification_level": paramedic.certification_level,
         "phone": paramedic.phone,
-        "base_station": paramedic.base_station,
+        "base_station": paramedic.base_station_code,
         **changes,
     }
 

@@ -5,6 +5,7 @@ PostgreSQL, CELERY_BROKER_URL -> RabbitMQ, S3_BUCKET -> S3. Unset means the
 embedded default, so `make run` needs nothing but Python.
 """
 
+import importlib.util
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,6 +37,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Shift import/export in the admin (CSV, XLSX).
+    "import_export",
     "core",
     "integrations",
     "paramedics",
@@ -107,6 +110,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Leaflet for the dispatch map, from the django-leaflet package's files (served like
+# the admin's: no CDN). Only its static files are used: the package's app imports
+# GeoDjango, which needs GDAL.
+STATICFILES_DIRS = [
+    (
+        "vendor/leaflet",
+        Path(importlib.util.find_spec("leaflet").submodule_search_locations[0])
+        / "static"
+        / "leaflet",
+    )
+]
 # Outside production, serve straight from the apps (no collectstatic step needed).
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 MEDIA_URL = "media/"
@@ -200,6 +214,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks.send_reminders",
         "schedule": env.float("REMINDER_CHECK_SECONDS", default=60.0),
     },
+    "release-ended-shifts": {
+        "task": "paramedics.release_ended_shifts",
+        "schedule": env.float("ROSTER_CHECK_SECONDS", default=60.0),
+    },
     "purge-idempotency-records": {
         "task": "core.purge_idempotency_records",
         "schedule": env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
@@ -249,6 +267,11 @@ TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default
 # and the response-time target the dispatch overview measures against.
 IDEMPOTENCY_KEY_HOURS = max(48, env.int("IDEMPOTENCY_KEY_HOURS", default=48))
 RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
+# Rosters (DESIGN §14): `available` only while on a shift; the dispatch map's tiles
+# ({z}/{x}/{y} URL template, empty: no background map, the markers still show).
+ROSTER_REQUIRES_SHIFT = env.bool("ROSTER_REQUIRES_SHIFT", default=False)
+MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="&copy; OpenStreetMap contributors")
 XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 # Every uploaded file is spooled to disk (see xrays.uploads), never kept in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0

@@ -4,7 +4,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from paramedics.models import Paramedic, ParamedicStatus
-from tests.factories import ParamedicFactory, put_on_task
+from tests.factories import ParamedicFactory, StationFactory, put_on_task
 
 CHANGELIST = reverse("admin:paramedics_paramedic_changelist")
 
@@ -52,6 +52,7 @@ def test_bulk_actions_go_through_the_service(console_client, paramedic, other_pa
 
 
 def test_admin_add_creates_login_user(console_client, db):
+    StationFactory(code="East")
     response = console_client.post(
         reverse("admin:paramedics_paramedic_add"),
         {

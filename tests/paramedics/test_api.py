@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from paramedics.models import Paramedic, ParamedicStatus
-from tests.factories import ParamedicFactory, put_on_task
+from tests.factories import ParamedicFactory, StationFactory, put_on_task
 from tests.helpers import client_for
 
 User = get_user_model()
@@ -30,6 +30,13 @@ def valid_body(**overrides):
     return body
 
 
+@pytest.fixture
+def stations(db):
+    """The stations the bodies here name (base_station is a station's code)."""
+    return [StationFactory(code=code) for code in ("Riverside", "South")]
+
+
+@pytest.mark.usefixtures("stations")
 class TestCreate:
     def test_it_creates_profile_and_login_user(self, supervisor_client, anon_client):
         response = supervisor_client.post("/api/v1/paramedics", valid_body())
@@ -135,6 +142,7 @@ class TestCreate:
         assert not response.json()["created_at"].startswith("2001")
 
 
+@pytest.mark.usefixtures("stations")
 class TestUpdate:
     def test_supervisor_updates_any_field_and_login_follows(self, supervisor_client, paramedic):
         response = supervisor_client.patch(

@@ -220,7 +220,7 @@ def _change_password_by_admin(supervisor, paramedic):
             "phone": paramedic.phone,
             "certification_level": paramedic.certification_level,
             "status": paramedic.status,
-            "base_station": paramedic.base_station,
+            "base_station": paramedic.base_station_code,
             "password": "brand-new-pass-2026",
         },
     )
