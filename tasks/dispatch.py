@@ -1,6 +1,9 @@
 """Nearest-available dispatch (DESIGN §6): who should take a task, and why.
 
 Ranking, best first:
+0. when the roster is in use (any shift exists), paramedics on shift now, or not
+   planned by the roster at all (no shifts), before those outside their shifts
+   (flagged `off_shift`, DESIGN §14);
 1. a fresh location before a stale one (older than STALE_LOCATION_MINUTES);
 2. for `critical` tasks, certification `paramedic`/`critical_care` before others;
 3. great-circle distance from the task.
@@ -20,7 +23,8 @@ from django.db.models import F, FloatField, Q, QuerySet
 from django.db.models.functions import ASin, Cos, Least, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
-from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
+from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus, ShiftAssignment
+from paramedics.selectors import has_shifts_expression, on_shift_expression
 
 from .models import EmergencyTask, TaskPriority
 
@@ -37,6 +41,8 @@ class Candidate:
     location_age_s: int
     stale: bool
     preferred_certification: bool | None  # None when the task does not ask for one
+    off_shift: bool = False  # has shifts, but none now: ranked after those on shift
+    on_shift: bool = False
     rank: int = 0
     reasons: list[str] = field(default_factory=list)
 
@@ -85,10 +91,25 @@ def _tiers(task: EmergencyTask, stale_before: datetime) -> list[Q]:
     return [fresh, stale]
 
 
-def _nearest_in_tier(task: EmergencyTask, tier: Q, limit: int) -> list[Paramedic]:
+def _roster_tiers(tiers: list[Q], now: datetime) -> list[tuple[Q, bool]]:
+    """Each tier split in two when the roster is in use: on shift (or never planned)
+    first, then outside a shift. (tier, off_shift) pairs."""
+    if not ShiftAssignment.objects.exists():
+        return [(tier, False) for tier in tiers]
+    on_roster = Q(on_shift_expression(now)) | ~Q(has_shifts_expression())
+    return [(tier & on_roster, False) for tier in tiers] + [
+        (tier & ~on_roster, True) for tier in tiers
+    ]
+
+
+def _nearest_in_tier(
+    task: EmergencyTask, tier: Q, limit: int, *, now: datetime | None = None
+) -> list[Paramedic]:
     base: QuerySet = Paramedic.objects.filter(
         tier, status=ParamedicStatus.AVAILABLE, last_lat__isnull=False
     ).annotate(distance_km=_distance_expression(task.lat, task.lon))
+    if now is not None:
+        base = base.annotate(on_shift=on_shift_expression(now))
     for radius in SEARCH_RADII_KM:
         box = _bounding_box(task.lat, task.lon, radius)
         queryset = base.filter(box) if box is not None else base
@@ -109,10 +130,15 @@ def rank_candidates(task: EmergencyTask, *, limit: int = 10) -> list[Candidate]:
     stale_before = now - stale_after
     critical = task.priority == TaskPriority.CRITICAL
     ranked: list[Candidate] = []
-    for tier in _tiers(task, stale_before):
+    tiers = _roster_tiers(_tiers(task, stale_before), now)
+    roster_in_use = len(tiers) > len(_tiers(task, stale_before))
+    for tier, off_shift in tiers:
         if len(ranked) >= limit:
             break
-        for paramedic in _nearest_in_tier(task, tier, limit - len(ranked)):
+        found = _nearest_in_tier(
+            task, tier, limit - len(ranked), now=now if roster_in_use else None
+        )
+        for paramedic in found:
             age = max(0, int((now - paramedic.last_location_at).total_seconds()))
             candidate = Candidate(
                 paramedic=paramedic,
@@ -123,6 +149,8 @@ def rank_candidates(task: EmergencyTask, *, limit: int = 10) -> list[Candidate]:
                 preferred_certification=(
                     paramedic.certification_level in CRITICAL_CERTIFICATIONS if critical else None
                 ),
+                off_shift=off_shift,
+                on_shift=getattr(paramedic, "on_shift", False),
                 rank=len(ranked) + 1,
             )
             candidate.reasons = _reasons(candidate, stale_after)
@@ -146,4 +174,8 @@ def _reasons(candidate: Candidate, stale_after: timedelta) -> list[str]:
         reasons.append(
             f"certified {level}: ranked after paramedic/critical_care for a critical task"
         )
+    if candidate.off_shift:
+        reasons.append("off_shift: outside its shifts, ranked after paramedics on shift")
+    elif candidate.on_shift:
+        reasons.append("on shift now")
     return reasons

@@ -210,6 +210,10 @@ class CandidateSerializer(serializers.Serializer):
     preferred_certification = serializers.BooleanField(
         allow_null=True, help_text="For critical tasks: paramedic or critical_care."
     )
+    off_shift = serializers.BooleanField(
+        help_text="The paramedic has shifts, but none now: ranked after those on shift "
+        "(DESIGN §14). False for paramedics the roster does not plan."
+    )
     reasons = serializers.ListField(child=serializers.CharField())
 
 

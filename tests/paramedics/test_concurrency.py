@@ -1,5 +1,7 @@
 """Concurrent writes to the roster decided by the database, not by luck."""
 
+import uuid
+
 import pytest
 
 from paramedics.models import Paramedic
@@ -41,3 +43,41 @@ def test_status_change_waits_for_the_row_lock(paramedic, supervisor):
     paramedic.refresh_from_db()
     assert paramedic.status == "off_duty"
     assert paramedic.phone.startswith("+49301234")
+
+
+def test_concurrent_overlapping_shifts_one_wins(paramedic, supervisor):
+    """Each request passes the service's check before any commits: the exclusion
+    constraint (btree_gist) decides, and the losers get a 409 naming the winner."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from paramedics.models import Shift, ShiftAssignment
+    from tests.factories import StationFactory
+
+    station = StationFactory()
+    start = timezone.now().replace(microsecond=0) + timedelta(hours=1)
+
+    def create(i):
+        body = {
+            "station": str(station.id),
+            # Every pair overlaps: the same paramedic, periods shifted by minutes.
+            "starts_at": (start + timedelta(minutes=10 * i)).isoformat(),
+            "ends_at": (start + timedelta(hours=8, minutes=10 * i)).isoformat(),
+            "paramedics": [str(paramedic.id)],
+        }
+        return client_for(supervisor).post("/api/v1/shifts", body, format="json")
+
+    responses = in_parallel(6, create)
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 5, [r.content for r in responses]
+    winner = next(r.json()["id"] for r in responses if r.status_code == 201)
+    for response in responses:
+        if response.status_code == 409:
+            body = response.json()
+            assert body["code"] == "shift_overlap"
+            assert body["errors"]["paramedics"][0]["shift"] == winner
+    assert ShiftAssignment.objects.filter(paramedic=paramedic).count() == 1
+    # The losers' shifts were rolled back with their assignments: nothing half-written.
+    assert list(Shift.objects.values_list("id", flat=True)) == [uuid.UUID(winner)]

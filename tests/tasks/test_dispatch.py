@@ -417,14 +417,15 @@ class TestCandidatesEndpoint:
                 )
 
         # A sparse roster costs the most: the JWT user (with its paramedic), its
-        # groups, the task, then one nearest-in-box query per tier and search radius:
-        # 4 tiers (critical: fresh/stale x preferred certification) x 6 radii.
+        # groups, the task, whether any shift exists (no: no roster tiers), then one
+        # nearest-in-box query per tier and search radius: 4 tiers (critical:
+        # fresh/stale x preferred certification) x 6 radii.
         add(5)
-        with django_assert_num_queries(3 + 4 * 6):
+        with django_assert_num_queries(4 + 4 * 6):
             assert supervisor_client.get(self.url(task, limit=10)).status_code == 200
         # A dense one fewer: the first tier holds 10 within 80 km (radii 5, 20, 80).
         add(195)
-        with django_assert_num_queries(3 + 3):
+        with django_assert_num_queries(4 + 3):
             response = supervisor_client.get(self.url(task, limit=10))
         assert len(response.json()) == 10
 
