@@ -16,7 +16,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import AccessToken
 
 from integrations.models import OutboxEvent
-from paramedics.models import Paramedic
+from paramedics.models import Paramedic, Shift, ShiftAssignment, Station
 from tasks.models import EmergencyTask, TaskHistory
 from xrays.models import XrayImage
 
@@ -126,6 +126,9 @@ WATCHED_MODELS = (
     User,
     User.groups.through,
     Paramedic,
+    Station,
+    Shift,
+    ShiftAssignment,
     EmergencyTask,
     TaskHistory,
     XrayImage,

@@ -11,6 +11,14 @@ from django.db import migrations, models
 EXCLUSION = "shift_assignment_no_overlap"
 
 
+class BtreeGistOnPostgres(BtreeGistExtension):
+    """Django checks the vendor going forwards only; the same migrations run on SQLite."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
 def add_exclusion(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
@@ -35,8 +43,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # A no-op on other databases (Django checks the vendor).
-        BtreeGistExtension(),
+        BtreeGistOnPostgres(),
         migrations.CreateModel(
             name='Shift',
             fields=[

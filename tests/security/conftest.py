@@ -16,6 +16,7 @@ the object is A's task or X-ray (created by `service`).
 """
 
 import time
+from datetime import timedelta
 from functools import cached_property
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
@@ -26,9 +27,9 @@ from django.core import signing
 from django.utils import timezone
 
 from core.roles import SERVICES
-from paramedics.models import Paramedic
+from paramedics.models import Paramedic, Shift, Station
 from tasks.models import EmergencyTask
-from tests.factories import ParamedicFactory, TaskFactory, UserFactory, put_on_task
+from tests.factories import ParamedicFactory, TaskFactory, UserFactory, put_on_task, shift_for
 from tests.helpers import Caller, upload
 from tests.xrays.samples import image_bytes
 from xrays.downloads import TOKEN_SALT, download_link
@@ -42,6 +43,7 @@ class World:
     other_task  created by `other_service`, assigned to B
     pending     created by `service`, still pending (for /assign)
     spare       available with a fresh location: the only candidate
+    station     A's and B's station; shift: A's shift, running now (made on first use)
     xray        A's X-ray of `task`; other_xray: B's of `other_task` (made on first use),
                 with the bytes `xray_content` and `other_xray_content`
     """
@@ -64,6 +66,21 @@ class World:
         )
         paramedic.refresh_from_db()
         other_paramedic.refresh_from_db()
+
+    @cached_property
+    def station(self) -> Station:
+        return Station.objects.get(code="North")  # the factory's station of A and B
+
+    @cached_property
+    def shift(self) -> Shift:
+        """A's shift, running now at A's station."""
+        now = timezone.now()
+        return shift_for(
+            self.paramedic,
+            station=self.station,
+            starts_at=now - timedelta(hours=1),
+            ends_at=now + timedelta(hours=7),
+        )
 
     @staticmethod
     def _upload(who: Paramedic, task: EmergencyTask, content: bytes) -> XrayImage:

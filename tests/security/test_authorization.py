@@ -17,12 +17,14 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import Resolver404, URLResolver, get_resolver, resolve
+from django.utils import timezone
 
-from paramedics.models import Paramedic, ParamedicStatus
+from paramedics.models import Paramedic, ParamedicStatus, Shift, Station
 from tasks.models import EmergencyTask, TaskStatus
 from tests.helpers import API, Caller, db_state, full_profile, new_paramedic_body, new_task_body
 from tests.xrays.samples import image_bytes
@@ -159,6 +161,49 @@ def _check_download(w, role, response):
     assert response["Content-Disposition"].startswith("attachment")
 
 
+def _check_stations(w, role, response):
+    assert _ids(response) == {str(pk) for pk in Station.objects.values_list("pk", flat=True)}
+
+
+def _check_station_created(w, role, response):
+    assert Station.objects.get(pk=response.json()["id"]).code == "NEW-ST"
+
+
+def _check_is_station(w, role, response):
+    assert response.json()["id"] == str(w.station.id)
+
+
+def _check_station_renamed(w, role, response):
+    w.station.refresh_from_db()
+    assert w.station.name == response.json()["name"] == "Renamed"
+
+
+def _check_shifts(w, role, response):
+    assert _ids(response) == {str(w.shift.id)}
+
+
+def _check_shift_created(w, role, response):
+    shift = Shift.objects.get(pk=response.json()["id"])
+    assert list(shift.paramedics.all()) == [w.spare]
+
+
+def _check_is_shift(w, role, response):
+    assert response.json()["id"] == str(w.shift.id)
+
+
+def _check_shift_noted(w, role, response):
+    w.shift.refresh_from_db()
+    assert w.shift.notes == response.json()["notes"] == "swap with B"
+
+
+def _check_shift_deleted(w, role, response):
+    assert not Shift.objects.filter(pk=w.shift.pk).exists()
+
+
+def _check_own_shifts(w, role, response):
+    assert _ids(response) == {str(w.shift.id)}
+
+
 # --- Request bodies --------------------------------------------------------------
 
 
@@ -168,6 +213,26 @@ def _new_paramedic(w):
 
 def _put_paramedic(w):
     return full_profile(w.paramedic, phone=NEW_PHONE)
+
+
+def _new_shift(w):
+    start = timezone.now() + timedelta(days=1)
+    return {
+        "station": str(w.station.id),
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=8)).isoformat(),
+        "paramedics": [str(w.spare.id)],
+    }
+
+
+def _put_shift(w):
+    return {
+        "station": str(w.station.id),
+        "starts_at": w.shift.starts_at.isoformat(),
+        "ends_at": w.shift.ends_at.isoformat(),
+        "paramedics": [str(w.paramedic.id)],
+        "notes": "swap with B",
+    }
 
 
 def _new_task(w):
@@ -192,6 +257,11 @@ def everyone(status: int) -> dict[str, int]:
     return dict.fromkeys(ROLES, status)
 
 
+def SUPERVISOR_ONLY(status: int) -> dict[str, int]:  # noqa: N802 - reads as a table cell
+    """Supervisors get `status`; every other signed-in role 403, anonymous 401."""
+    return roles(anon=401, sup=status, svc=403, other_svc=403, doc=403, own=403, other=403)
+
+
 @dataclass(frozen=True)
 class Row:
     method: str
@@ -204,7 +274,13 @@ class Row:
     needs: tuple[str, ...] = ()  # World attributes to create before the request
 
 
-DEFAULT_SUBJECT = {"paramedics": "paramedic", "tasks": "task", "xrays": "xray"}
+DEFAULT_SUBJECT = {
+    "paramedics": "paramedic",
+    "tasks": "task",
+    "xrays": "xray",
+    "stations": "station",
+    "shifts": "shift",
+}
 
 # Who may do what (DESIGN §4, §5). Refusals: 401 anonymous, 403 a role outside its
 # rights, 404 when even existence must not leak (another's task, X-ray, profile).
@@ -258,6 +334,30 @@ TABLE = [
         check=_check_own_xrays_only, needs=("xray", "other_xray")),
     Row("DELETE", "/paramedics/{id}/xrays",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=405, own=405, other=405)),
+    # -- a paramedic's shifts (DESIGN §14) ----------------------------------------
+    Row("GET", "/paramedics/{id}/shifts",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        check=_check_own_shifts, needs=("shift",)),
+    Row("DELETE", "/paramedics/{id}/shifts",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+    # -- stations and shifts: supervisors only ----------------------------------
+    Row("GET", "/stations", SUPERVISOR_ONLY(200), check=_check_stations),
+    Row("POST", "/stations", SUPERVISOR_ONLY(201),
+        body=lambda w: {"code": "NEW-ST", "name": "New"}, check=_check_station_created),
+    Row("DELETE", "/stations", SUPERVISOR_ONLY(405)),
+    Row("GET", "/stations/{id}", SUPERVISOR_ONLY(200), check=_check_is_station),
+    Row("PUT", "/stations/{id}", SUPERVISOR_ONLY(200),
+        body=lambda w: {"code": "North", "name": "Renamed"}, check=_check_station_renamed),
+    Row("PATCH", "/stations/{id}", SUPERVISOR_ONLY(200),
+        body=lambda w: {"name": "Renamed"}, check=_check_station_renamed),
+    Row("DELETE", "/stations/{id}", SUPERVISOR_ONLY(405)),
+    Row("GET", "/shifts", SUPERVISOR_ONLY(200), check=_check_shifts, needs=("shift",)),
+    Row("POST", "/shifts", SUPERVISOR_ONLY(201), body=_new_shift, check=_check_shift_created),
+    Row("GET", "/shifts/{id}", SUPERVISOR_ONLY(200), check=_check_is_shift),
+    Row("PUT", "/shifts/{id}", SUPERVISOR_ONLY(200), body=_put_shift, check=_check_shift_noted),
+    Row("PATCH", "/shifts/{id}", SUPERVISOR_ONLY(200),
+        body=lambda w: {"notes": "swap with B"}, check=_check_shift_noted),
+    Row("DELETE", "/shifts/{id}", SUPERVISOR_ONLY(204), check=_check_shift_deleted),
     # -- tasks ------------------------------------------------------------------
     Row("GET", "/tasks",
         roles(anon=401, sup=200, svc=200, other_svc=200, doc=403, own=403, other=403),

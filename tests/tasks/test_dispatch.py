@@ -15,7 +15,7 @@ from django.utils import timezone
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
 from tasks.dispatch import haversine_km, rank_candidates
 from tasks.models import EmergencyTask, TaskPriority, TaskStatus
-from tests.factories import ParamedicFactory, TaskFactory, put_on_task
+from tests.factories import ParamedicFactory, TaskFactory, put_on_task, shift_for
 
 BERLIN = (52.5200, 13.4050)
 POTSDAM = (52.3906, 13.0645)
@@ -481,3 +481,65 @@ class TestAutoAssign:
         assert task.status == TaskStatus.PENDING
         assert task.paramedic_id is None
         assert not Paramedic.objects.filter(status=ParamedicStatus.ON_TASK).exists()
+
+
+class TestRoster:
+    """DESIGN §14: with shifts planned, those on shift rank first; off_shift is flagged."""
+
+    @staticmethod
+    def on_shift(*paramedics, offset_h=0):
+        start = timezone.now() - timedelta(hours=1) + timedelta(hours=offset_h)
+        return shift_for(*paramedics, starts_at=start, ends_at=start + timedelta(hours=8))
+
+    def test_without_shifts_the_ranking_is_unchanged(self, db):
+        task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1])
+        near = located(*offset_km(BERLIN, east_km=1))
+        far = located(*offset_km(BERLIN, east_km=9))
+        ranked = rank_candidates(task)
+        assert ids(ranked) == [near.pk, far.pk]
+        assert not any(c.off_shift for c in ranked)
+
+    def test_on_shift_ranks_before_a_nearer_one_outside_its_shift(self, db):
+        task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1])
+        near_off_shift = located(*offset_km(BERLIN, east_km=1))
+        far_on_shift = located(*offset_km(BERLIN, east_km=9))
+        unplanned = located(*offset_km(BERLIN, east_km=5))  # no shifts: not the roster's
+        self.on_shift(far_on_shift)
+        self.on_shift(near_off_shift, offset_h=10)  # its shift is tonight
+
+        ranked = rank_candidates(task)
+
+        assert ids(ranked) == [unplanned.pk, far_on_shift.pk, near_off_shift.pk]
+        assert [c.off_shift for c in ranked] == [False, False, True]
+        assert "on shift now" in ranked[1].reasons
+        assert any(r.startswith("off_shift") for r in ranked[2].reasons)
+
+    def test_the_roster_split_comes_before_freshness(self, db):
+        task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1])
+        fresh_off_shift = located(*offset_km(BERLIN, east_km=1))
+        stale_on_shift = located(*offset_km(BERLIN, east_km=2), age_min=STALE_MINUTES + 10)
+        self.on_shift(stale_on_shift)
+        self.on_shift(fresh_off_shift, offset_h=-20)  # yesterday's shift
+        ranked = rank_candidates(task)
+        assert ids(ranked) == [stale_on_shift.pk, fresh_off_shift.pk]
+        assert (ranked[0].stale, ranked[1].off_shift) == (True, True)
+
+    def test_candidates_show_off_shift(self, supervisor_client, db):
+        task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1])
+        medic = located(*offset_km(BERLIN, east_km=1))
+        self.on_shift(medic, offset_h=10)
+        response = supervisor_client.get(f"/api/v1/tasks/{task.pk}/candidates")
+        assert response.status_code == 200
+        [row] = response.json()
+        assert (row["paramedic"], row["off_shift"]) == (str(medic.pk), True)
+        assert any(r.startswith("off_shift") for r in row["reasons"])
+
+    def test_auto_assign_takes_the_one_on_shift(self, supervisor_client, db):
+        task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1])
+        nearer = located(*offset_km(BERLIN, east_km=1))
+        on_shift = located(*offset_km(BERLIN, east_km=9))
+        self.on_shift(on_shift)
+        self.on_shift(nearer, offset_h=10)  # its shift is tonight
+        response = supervisor_client.post(f"/api/v1/tasks/{task.pk}/assign", {}, format="json")
+        assert response.status_code == 200, response.content
+        assert response.json()["paramedic"] == str(on_shift.pk)
