@@ -116,6 +116,42 @@ ENDPOINTS = [
     ),
     Endpoint(
         "POST",
+        "/stations",
+        lambda w: {"code": "HOSTILE", "name": "H", "location": {"lat": 1, "lon": 2}},
+        strings=("code", "name", "address"),
+        objects=("location",),
+        extra={"min_staff": ["1", True, 1.5, -1, 10**20]},
+    ),
+    Endpoint(
+        "PATCH",
+        "/stations/{station}",
+        lambda w: {"name": "H", "min_staff": 2},
+        strings=("code", "name"),
+        objects=("location",),
+    ),
+    Endpoint(
+        "POST",
+        "/shifts",
+        lambda w: {
+            "station": str(w.station.id),
+            "starts_at": "2026-12-24T06:00:00Z",
+            "ends_at": "2026-12-24T14:00:00Z",
+            "paramedics": [str(w.spare.id)],
+            "notes": "",
+        },
+        strings=("station", "notes"),
+        times=("starts_at", "ends_at"),
+        extra={"paramedics": ["x", [None], [5], ["not-a-uuid"], [{"$gt": ""}]]},
+    ),
+    Endpoint(
+        "PATCH",
+        "/shifts/{shift}",
+        lambda w: {"notes": "n", "ends_at": w.shift.ends_at.isoformat()},
+        strings=("notes", "station"),
+        times=("starts_at", "ends_at"),
+    ),
+    Endpoint(
+        "POST",
         "/auth/token/",
         lambda w: {"username": "B-1", "password": "wrong-password"},
         strings=("username", "password"),
@@ -170,10 +206,25 @@ def mutations(endpoint: Endpoint, valid: dict):
     for dotted in endpoint.device_times:
         for value in OUT_OF_BOUNDS:
             yield f"{dotted}={value}", json.dumps(_set(valid, dotted, value)).encode()
+    for name, values in endpoint.extra.items():
+        for value in values:
+            yield f"{name}={value!r:.30}", json.dumps(_set(valid, name, value)).encode()
+
+
+class _Ids(dict):
+    """The world's objects a path names, made only when it names them."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = w
+
+    def __missing__(self, key):
+        name = {"id": "paramedic"}.get(key, key)
+        return getattr(self.w, name).id
 
 
 def _url(endpoint: Endpoint, w) -> str:
-    return API + endpoint.path.format(id=w.paramedic.id, task=w.task.id, pending=w.pending.id)
+    return API + endpoint.path.format_map(_Ids(w))
 
 
 @pytest.mark.parametrize("role", ROLES)
