@@ -84,7 +84,7 @@ def populate(size: int, region: Region, rng: random.Random) -> dict[str, int]:
     from django.db import connection
     from django.utils import timezone
 
-    from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
+    from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus, Station
 
     User = get_user_model()
     now = timezone.now()
@@ -127,12 +127,16 @@ def populate(size: int, region: Region, rng: random.Random) -> dict[str, int]:
                     email=f"bn-{n}@bench.example.org",
                     certification_level=rng.choices(certifications, cert_weights)[0],
                     status=ParamedicStatus(status),
-                    base_station=f"Station {n % 200}",
+                    base_station_id=f"Station {n % 200}",
                     last_lat=lat if located else None,
                     last_lon=lon if located else None,
                     last_location_at=now - timedelta(minutes=age) if located else None,
                 )
             )
+        Station.objects.bulk_create(
+            [Station(code=f"Station {n}", name=f"Station {n}") for n in range(200)],
+            ignore_conflicts=True,
+        )
         Paramedic.objects.bulk_create(paramedics)
 
     with connection.cursor() as cursor:

@@ -2,7 +2,7 @@
 
 from django.core.management import call_command
 
-from paramedics.models import Paramedic
+from paramedics.models import Paramedic, Shift, ShiftAssignment, Station
 from tasks.models import EmergencyTask, TaskStatus
 from xrays.models import XrayImage
 
@@ -14,6 +14,11 @@ def test_it_fills_a_shift_with_every_state_once(db, capsys):
     assert statuses == set(TaskStatus.values)
     assert Paramedic.objects.count() >= 20
     assert len(set(Paramedic.objects.values_list("base_station", flat=True))) == 4
+    # Stations with a location and a week of shifts (DESIGN §14), with some gaps.
+    assert Station.objects.filter(lat__isnull=False, min_staff=2).count() == 4
+    assert Shift.objects.count() == 4 * 8 * 2 - 1
+    assert Shift.objects.filter(assignments__isnull=True).count() == 0
+    assert ShiftAssignment.objects.count() == 2 * (4 * 8 * 2) - 2 - 3
     assert {"png", "dicom"} <= set(XrayImage.objects.values_list("format", flat=True))
     completed = EmergencyTask.objects.filter(status=TaskStatus.COMPLETED).first()
     assert completed.created_at < completed.assigned_at < completed.started_at
@@ -43,6 +48,10 @@ def test_it_fills_a_shift_with_every_state_once(db, capsys):
         assert medic.current_task.status in ("assigned", "in_progress")
     assert "demo-supervisor" in capsys.readouterr().out
 
-    counts = (Paramedic.objects.count(), EmergencyTask.objects.count())
+    counts = (Paramedic.objects.count(), EmergencyTask.objects.count(), Shift.objects.count())
     call_command("seed_demo")
-    assert (Paramedic.objects.count(), EmergencyTask.objects.count()) == counts
+    assert (
+        Paramedic.objects.count(),
+        EmergencyTask.objects.count(),
+        Shift.objects.count(),
+    ) == counts

@@ -85,7 +85,7 @@ medics = [
     Paramedic.objects.create(
         user=user(f"B-{i}"), badge_number=f"B-{i}", first_name="Field", last_name=f"Medic{i}",
         email=f"b-{i}@ems.example.org", phone="+4930123456", certification_level="paramedic",
-        status="available", base_station="North", last_lat=52.5 + i / 100, last_lon=13.4,
+        status="available", last_lat=52.5 + i / 100, last_lon=13.4,
         last_location_at=timezone.now(),
     )
     for i in range(3)

@@ -257,7 +257,7 @@ def everyone(status: int) -> dict[str, int]:
     return dict.fromkeys(ROLES, status)
 
 
-def SUPERVISOR_ONLY(status: int) -> dict[str, int]:  # noqa: N802 - reads as a table cell
+def SUPERVISOR_ONLY(status: int) -> dict[str, int]:
     """Supervisors get `status`; every other signed-in role 403, anonymous 401."""
     return roles(anon=401, sup=status, svc=403, other_svc=403, doc=403, own=403, other=403)
 

@@ -3,8 +3,10 @@
     python manage.py seed_demo            # once; a second run changes nothing
     python manage.py seed_demo --password s3cret
 
-Creates a supervisor login, paramedics across four Berlin stations, tasks in every
-state with plausible timings over the last hours, and X-rays (PNG and DICOM).
+Creates a supervisor login, four Berlin stations with a week of shifts (from
+yesterday, day 06-18 and night 18-06, with a few gaps for the coverage view),
+paramedics across them, tasks in every state with plausible timings over the last
+hours, and X-rays (PNG and DICOM).
 State changes go through the same services as the API; only the timestamps are
 moved into the past afterwards, so the overview has a history to show.
 """
@@ -25,7 +27,8 @@ from pydicom.data import get_testdata_file
 
 from core.roles import SERVICES, SUPERVISORS
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
-from paramedics.services import paramedic_create
+from paramedics.models import Shift, Station
+from paramedics.services import paramedic_create, shift_create, station_create
 from tasks.models import EmergencyTask, Milestone, TaskPriority, TaskStatus
 from tasks.services import (
     task_assign,
@@ -41,6 +44,20 @@ STATIONS = {
     "Kreuzberg": (52.4986, 13.4030),
     "Spandau": (52.5360, 13.2000),
     "Koepenick": (52.4450, 13.5740),
+}
+ADDRESSES = {
+    "Mitte": "Torstrasse 1, 10119 Berlin",
+    "Kreuzberg": "Oranienstrasse 40, 10999 Berlin",
+    "Spandau": "Carl-Schurz-Strasse 10, 13597 Berlin",
+    "Koepenick": "Bahnhofstrasse 12, 12555 Berlin",
+}
+# Shifts the demo week leaves thin, so the coverage view has gaps to show:
+# (station, day from yesterday, "day"/"night") -> how many of the 2 come.
+THIN_SHIFTS = {
+    ("Koepenick", 2, "night"): 1,
+    ("Koepenick", 4, "night"): 1,
+    ("Spandau", 3, "night"): 0,
+    ("Kreuzberg", 5, "day"): 1,
 }
 FIRST = [
     "Anna",
@@ -113,12 +130,15 @@ class Command(BaseCommand):
         rng = random.Random(seed)
         supervisor = self._supervisor(password)
         service = self._service()
+        stations = self._stations()
         paramedics = self._paramedics(rng, password)
+        shifts = self._shifts(stations, paramedics)
         tasks = self._tasks(rng, service, supervisor, paramedics)
         xrays = self._xrays(tasks)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo shift ready: {len(paramedics)} paramedics, {len(tasks)} tasks, "
+                f"Demo shift ready: {len(stations)} stations, {shifts} shifts, "
+                f"{len(paramedics)} paramedics, {len(tasks)} tasks, "
                 f"{xrays} X-rays.\nLog in at http://127.0.0.1:8000/admin/ as "
                 f"'demo-supervisor' with password '{password}'.\n"
                 f"Paramedic logins: badge numbers DEMO-001.. with password '{password}'."
@@ -139,6 +159,46 @@ class Command(BaseCommand):
         user, _ = get_user_model().objects.get_or_create(username="demo-patient-service")
         user.groups.add(Group.objects.get_or_create(name=SERVICES)[0])
         return user
+
+    def _stations(self) -> dict[str, Station]:
+        stations = {}
+        for code, (lat, lon) in STATIONS.items():
+            stations[code] = Station.objects.filter(code=code).first() or station_create(
+                code=code,
+                name=f"Rescue station {code}",
+                address=ADDRESSES[code],
+                location={"lat": lat, "lon": lon},
+                min_staff=2,
+            )
+        return stations
+
+    def _shifts(self, stations: dict[str, Station], paramedics: list[Paramedic]) -> int:
+        """A week from yesterday: day (06-18) and night (18-06) shifts of two each.
+
+        The station's six paramedics rotate by four a day, so nobody has two shifts
+        at once (the roster's rule would refuse it) and everyone has rest between.
+        """
+        today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        count = 0
+        for code, station in stations.items():
+            crew = [p for p in paramedics if p.base_station_id == code]
+            for day in range(8):
+                start_of_day = today + timedelta(days=day - 1)
+                for n, (name, starts) in enumerate((("day", 6), ("night", 18))):
+                    people = [crew[(4 * day + 2 * n + k) % len(crew)] for k in range(2)]
+                    people = people[: THIN_SHIFTS.get((code, day, name), 2)]
+                    if not people:
+                        continue
+                    begins = start_of_day + timedelta(hours=starts)
+                    shift_create(
+                        station=station,
+                        starts_at=begins,
+                        ends_at=begins + timedelta(hours=12),
+                        paramedics=people,
+                        notes=f"{name} shift",
+                    )
+                    count += 1
+        return count
 
     def _paramedics(self, rng, password: str) -> list[Paramedic]:
         now = timezone.now()

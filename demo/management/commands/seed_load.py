@@ -23,7 +23,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from core.roles import SERVICES, SUPERVISORS
 from integrations.models import OutboxEvent
 from integrations.outbox import relay_only
-from paramedics.models import CertificationLevel, ParamedicStatus
+from paramedics.models import CertificationLevel, ParamedicStatus, Station
 from paramedics.services import paramedic_create
 from tasks.models import TaskPriority, TaskStatus
 from tasks.services import task_assign, task_cancel, task_change_status, task_create
@@ -78,6 +78,8 @@ class Command(BaseCommand):
         self.intake = User.objects.create_user(username="load-intake")
         self.intake.groups.add(Group.objects.get_or_create(name=SERVICES)[0])
         levels = list(CertificationLevel)
+        for n in range(12):
+            Station.objects.get_or_create(code=f"Station {n}", defaults={"name": f"Station {n}"})
         self.paramedics = [
             paramedic_create(
                 badge_number=f"LOAD-{n:04d}",
