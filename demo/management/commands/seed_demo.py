@@ -26,8 +26,7 @@ from PIL import Image, ImageDraw
 from pydicom.data import get_testdata_file
 
 from core.roles import SERVICES, SUPERVISORS
-from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
-from paramedics.models import Shift, Station
+from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus, Station
 from paramedics.services import paramedic_create, shift_create, station_create
 from tasks.models import EmergencyTask, Milestone, TaskPriority, TaskStatus
 from tasks.services import (
