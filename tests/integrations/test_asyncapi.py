@@ -20,10 +20,11 @@ from integrations import catalogue, registry
 from integrations.bus import TYPE_PREFIX, cloud_event
 from integrations.management.commands.asyncapi import render
 from integrations.models import OutboxEvent
+from paramedics.services import roster_release_ended_shifts
 from tasks.inbound import EVENT_TYPE
 from tasks.models import EmergencyTask, TaskStatus
 from tasks.services import task_change_status, task_record_milestone, task_send_due_reminders
-from tests.factories import TaskFactory
+from tests.factories import TaskFactory, shift_for
 from tests.helpers import client_for, new_task_body, upload
 from tests.xrays.samples import dicom_bytes, image_bytes
 
@@ -66,7 +67,7 @@ def test_every_event_kind_the_apps_record_is_in_the_catalogue(document):
     assert f"consume.{EVENT_TYPE}" in document["operations"]
 
 
-def test_what_a_tasks_life_and_uploads_publish_fits_the_document(
+def test_what_a_tasks_life_uploads_and_a_shift_publish_fits_the_document(
     document, settings, supervisor, paramedic
 ):
     """Every kind, as the flows really produce it: strict schemas (no extra or missing
@@ -86,6 +87,10 @@ def test_what_a_tasks_life_and_uploads_publish_fits_the_document(
     assert upload(medic, paramedic, task, image_bytes("PNG")).status_code == 201
     assert upload(medic, paramedic, task, dicom_bytes(), name="scan.dcm").status_code == 201
     task_change_status(task_id=task_id, to_status=TaskStatus.COMPLETED, actor=paramedic.user)
+    # The roster (DESIGN §14): the paramedic's shift ends, it goes off duty.
+    now = timezone.now()
+    shift_for(paramedic, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(minutes=1))
+    assert roster_release_ended_shifts(now=now + timedelta(minutes=2)) == 1
 
     seen = set()
     for row in OutboxEvent.objects.all():
