@@ -1,19 +1,35 @@
+from datetime import UTC
+
 from django import forms
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.urls import path, reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timesince
+from import_export.admin import ImportExportModelAdmin
+from import_export.formats import base_formats
 
 from core.admin import SupervisorAdminMixin
 from core.errors import ApplicationError, Duplicate
+from core.roles import is_supervisor
 
-from .models import Paramedic, ParamedicStatus
+from . import admin_views
+from .models import Paramedic, ParamedicStatus, Shift, Station
+from .resources import ShiftResource
 from .services import (
     SELECTABLE_STATUSES,
+    _validate_period,
     ensure_paramedic_unique,
+    find_overlap,
     paramedic_create,
     paramedic_set_status,
     paramedic_update,
+    shift_create,
+    shift_delete,
+    shift_update,
+    station_create,
+    station_update,
 )
 
 STATUS_COLOURS = {
@@ -154,3 +170,200 @@ class ParamedicAdmin(SupervisorAdminMixin, admin.ModelAdmin):
     @admin.action(description="Mark selected paramedics off duty")
     def mark_off_duty(self, request, queryset):
         self._set_status(request, queryset, ParamedicStatus.OFF_DUTY)
+
+
+# --- Rosters (DESIGN §14) ----------------------------------------------------------
+
+
+class StationAdminForm(forms.ModelForm):
+    class Meta:
+        model = Station
+        fields = ["code", "name", "address", "lat", "lon", "min_staff"]
+
+    def clean(self):
+        data = super().clean()
+        if (data.get("lat") is None) != (data.get("lon") is None):
+            raise forms.ValidationError("Give both latitude and longitude, or neither.")
+        return data
+
+    def validate_unique(self):
+        code = self.cleaned_data.get("code")
+        if code and Station.objects.exclude(pk=self.instance.pk).filter(code__iexact=code).exists():
+            self.add_error("code", "This station code is taken.")
+
+
+@admin.register(Station)
+class StationAdmin(SupervisorAdminMixin, admin.ModelAdmin):
+    form = StationAdminForm
+    list_display = ["code", "name", "min_staff", "address", "has_location"]
+    search_fields = ["code", "name", "address"]
+    ordering = ["code"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+
+    @admin.display(description="Location", boolean=True)
+    def has_location(self, obj: Station) -> bool:
+        return obj.lat is not None
+
+    def save_model(self, request, obj, form, change):
+        data = {k: form.cleaned_data.get(k) for k in ("code", "name", "address", "min_staff")}
+        lat, lon = form.cleaned_data.get("lat"), form.cleaned_data.get("lon")
+        data["location"] = None if lat is None else {"lat": lat, "lon": lon}
+        saved = station_update(station=obj, changes=data) if change else station_create(**data)
+        obj.pk, obj.id = saved.pk, saved.id
+
+
+class ShiftAdminForm(forms.ModelForm):
+    people = forms.ModelMultipleChoiceField(
+        queryset=Paramedic.objects.order_by("badge_number"),
+        required=False,
+        label="Paramedics",
+        widget=forms.SelectMultiple(attrs={"size": 12}),
+        help_text="A paramedic already on an overlapping shift is refused.",
+    )
+
+    class Meta:
+        model = Shift
+        fields = ["station", "starts_at", "ends_at", "notes"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["people"].initial = list(
+                self.instance.assignments.values_list("paramedic_id", flat=True)
+            )
+
+    def clean(self):
+        data = super().clean()
+        starts_at, ends_at = data.get("starts_at"), data.get("ends_at")
+        if starts_at is None or ends_at is None:
+            return data
+        try:
+            _validate_period(starts_at, ends_at)
+        except ApplicationError as exc:
+            self.add_error("ends_at", exc.detail)
+            return data
+        people = data.get("people") or []
+        clash = find_overlap(
+            paramedic_ids=[p.pk for p in people],
+            starts_at=starts_at,
+            ends_at=ends_at,
+            exclude_shift=self.instance.pk if self.instance.pk else None,
+        )
+        if clash is not None:
+            self.add_error(
+                "people",
+                f"{clash.paramedic.badge_number} is already on shift {clash.shift} "
+                f"({clash.starts_at:%Y-%m-%d %H:%M}-{clash.ends_at:%H:%M} UTC).",
+            )
+        return data
+
+    def validate_constraints(self):
+        """The period is checked in clean(), with a message a person can act on."""
+
+
+class ShiftDateFilter(admin.SimpleListFilter):
+    title = "when"
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [("now", "Running now"), ("upcoming", "Upcoming"), ("past", "Past")]
+
+    def queryset(self, request, queryset):
+        from django.utils import timezone
+
+        now = timezone.now()
+        if self.value() == "now":
+            return queryset.filter(starts_at__lte=now, ends_at__gt=now)
+        if self.value() == "upcoming":
+            return queryset.filter(starts_at__gt=now)
+        if self.value() == "past":
+            return queryset.filter(ends_at__lte=now)
+        return queryset
+
+
+@admin.register(Shift)
+class ShiftAdmin(SupervisorAdminMixin, ImportExportModelAdmin):
+    form = ShiftAdminForm
+    resource_classes = [ShiftResource]
+    import_formats = [base_formats.CSV, base_formats.XLSX]
+    export_formats = [base_formats.CSV, base_formats.XLSX]
+    list_display = ["__str__", "station", "starts_at", "ends_at", "people", "notes"]
+    list_select_related = ["station"]
+    list_filter = [ShiftDateFilter, "station", "paramedics"]
+    search_fields = ["notes", "station__code", "paramedics__badge_number"]
+    date_hierarchy = "starts_at"
+    ordering = ["starts_at"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    change_list_template = "admin/paramedics/shift/change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("paramedics")
+
+    @admin.display(description="Paramedics")
+    def people(self, obj: Shift) -> str:
+        return ", ".join(p.badge_number for p in obj.paramedics.all()) or "-"
+
+    # Shifts are plans, not records: supervisors may remove them.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return is_supervisor(request.user)
+
+    def has_import_permission(self, request) -> bool:
+        return is_supervisor(request.user)
+
+    def has_export_permission(self, request) -> bool:
+        return is_supervisor(request.user)
+
+    def get_changeform_initial_data(self, request):
+        """The week view's "add a shift" links pass station, starts_at and ends_at."""
+        initial = super().get_changeform_initial_data(request)
+        for name in ("starts_at", "ends_at"):
+            raw = request.GET.get(name)
+            parsed = None
+            try:
+                parsed = parse_datetime(raw) if raw else None
+            except ValueError:
+                parsed = None
+            if parsed is None:
+                initial.pop(name, None)
+            else:
+                initial[name] = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return initial
+
+    def save_model(self, request, obj, form, change):
+        data = {
+            "station": form.cleaned_data["station"],
+            "starts_at": form.cleaned_data["starts_at"],
+            "ends_at": form.cleaned_data["ends_at"],
+            "notes": form.cleaned_data.get("notes", ""),
+            "paramedics": list(form.cleaned_data.get("people") or []),
+        }
+        saved = shift_update(shift=obj, changes=data) if change else shift_create(**data)
+        obj.pk, obj.id = saved.pk, saved.id
+
+    def save_related(self, request, form, formsets, change):
+        """The assignments were written by the service (people is not a model field)."""
+
+    def delete_model(self, request, obj):
+        shift_delete(shift=obj)
+
+    def delete_queryset(self, request, queryset):
+        for shift in queryset:
+            shift_delete(shift=shift)
+
+    def get_urls(self):
+        def wrap(view):
+            def supervisors_only(request, *args, **kwargs):
+                if not is_supervisor(request.user):
+                    raise PermissionDenied
+                return view(request, *args, **kwargs)
+
+            return self.admin_site.admin_view(supervisors_only)
+
+        return [
+            path(
+                "week/",
+                wrap(lambda r: admin_views.week_view(self, r)),
+                name="paramedics_shift_week",
+            ),
+            *super().get_urls(),
+        ]

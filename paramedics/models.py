@@ -216,7 +216,7 @@ class Shift(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.station_id} {self.starts_at:%Y-%m-%d %H:%M}-{self.ends_at:%H:%M}"
+        return f"{self.station.code} {self.starts_at:%Y-%m-%d %H:%M}-{self.ends_at:%H:%M} UTC"
 
 
 class ShiftAssignment(models.Model):

@@ -1,5 +1,8 @@
+import itertools
 import uuid
-from datetime import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
@@ -8,7 +11,7 @@ from django.utils import timezone
 
 from core.roles import is_supervisor, paramedic_of
 
-from .models import Paramedic, Shift, ShiftAssignment
+from .models import Paramedic, Shift, ShiftAssignment, Station
 
 
 def paramedics_visible_to(user) -> QuerySet[Paramedic]:
@@ -78,3 +81,73 @@ def current_and_upcoming_shifts(paramedic: Paramedic, *, now: datetime | None = 
             assignments__paramedic_id=paramedic.pk, ends_at__gt=now or timezone.now()
         ).order_by("starts_at", "pk")
     )
+
+
+@dataclass
+class CoverageGap:
+    """A stretch of a day when fewer than min_staff are on shift."""
+
+    starts_at: datetime
+    ends_at: datetime
+    staffed: int
+    needed: int
+
+    @property
+    def hours(self) -> float:
+        return (self.ends_at - self.starts_at).total_seconds() / 3600
+
+
+@dataclass
+class DayCoverage:
+    day: date
+    staffed_hours: float  # person-hours on shift at the station that day
+    needed_hours: float  # min_staff x 24
+    gaps: list[CoverageGap] = field(default_factory=list)
+
+
+def week_coverage(*, start: date, days: int = 7) -> list[tuple[Station, list[DayCoverage]]]:
+    """Each station's coverage per day (UTC) against its min_staff, in two queries.
+
+    A gap is a stretch where fewer than min_staff paramedics are on shift;
+    neighbouring stretches with the same headcount are one gap.
+    """
+    begin = datetime.combine(start, time.min, tzinfo=UTC)
+    end = begin + timedelta(days=days)
+    stations = list(Station.objects.order_by("code"))
+    periods: dict = defaultdict(list)
+    for station_id, starts_at, ends_at in ShiftAssignment.objects.filter(
+        starts_at__lt=end, ends_at__gt=begin
+    ).values_list("shift__station_id", "starts_at", "ends_at"):
+        periods[station_id].append((starts_at, ends_at))
+    week = []
+    for station in stations:
+        row = []
+        for offset in range(days):
+            day_start = begin + timedelta(days=offset)
+            row.append(_day_coverage(station, periods[station.pk], day_start))
+        week.append((station, row))
+    return week
+
+
+def _day_coverage(station: Station, periods, day_start: datetime) -> DayCoverage:
+    day_end = day_start + timedelta(days=1)
+    clipped = [
+        (max(s, day_start), min(e, day_end)) for s, e in periods if s < day_end and e > day_start
+    ]
+    staffed = sum((e - s).total_seconds() for s, e in clipped) / 3600
+    coverage = DayCoverage(
+        day=day_start.date(), staffed_hours=staffed, needed_hours=station.min_staff * 24.0
+    )
+    if station.min_staff == 0:
+        return coverage
+    points = sorted({day_start, day_end, *(s for s, _ in clipped), *(e for _, e in clipped)})
+    for a, b in itertools.pairwise(points):
+        count = sum(1 for s, e in clipped if s <= a and e >= b)
+        if count >= station.min_staff:
+            continue
+        last = coverage.gaps[-1] if coverage.gaps else None
+        if last and last.ends_at == a and last.staffed == count:
+            last.ends_at = b
+        else:
+            coverage.gaps.append(CoverageGap(a, b, count, station.min_staff))
+    return coverage

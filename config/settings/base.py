@@ -272,6 +272,9 @@ RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
 ROSTER_REQUIRES_SHIFT = env.bool("ROSTER_REQUIRES_SHIFT", default=False)
 MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="&copy; OpenStreetMap contributors")
+# Shift import/export in the admin (django-import-export; CSV and XLSX): each file in
+# one transaction, so a bad row imports nothing.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
 XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 # Every uploaded file is spooled to disk (see xrays.uploads), never kept in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
