@@ -103,6 +103,7 @@ class EmergencyTaskAdmin(SupervisorAdminMixin, admin.ModelAdmin):
                 wrap(lambda r: admin_views.overview_view(self, r)),
                 name="tasks_overview",
             ),
+            path("map/", wrap(lambda r: admin_views.map_view(self, r)), name="tasks_map"),
             *super().get_urls(),
         ]
 

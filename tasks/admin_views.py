@@ -11,10 +11,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from core.errors import ApplicationError
+
+from paramedics.models import Paramedic, ParamedicStatus, Station
 
 from .dispatch import rank_candidates
 from .models import EmergencyTask, TaskStatus
@@ -37,6 +40,7 @@ class BoardAssignForm(forms.Form):
 BOARD_CANDIDATES = 5
 BOARD_PENDING_WITH_CANDIDATES = 20
 OVERVIEW_PERIODS = {6: "6 hours", 24: "24 hours", 72: "3 days", 168: "7 days"}
+ACTIVE_STATUSES = (TaskStatus.PENDING, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
 
 
 def board_view(model_admin, request):
@@ -164,3 +168,69 @@ def _human(duration: timedelta | None) -> str | None:
         return f"{minutes} min {seconds} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min"
+
+
+# The map's colours for a paramedic's location age (DESIGN §14): fresh, ageing, stale.
+FRESH_LOCATION_SECONDS = 5 * 60
+
+
+def _location_age_class(age_s: int, stale_after_s: int) -> str:
+    if age_s <= FRESH_LOCATION_SECONDS:
+        return "fresh"
+    return "ageing" if age_s <= stale_after_s else "stale"
+
+
+def map_view(model_admin, request):
+    """Stations, available paramedics (coloured by location age) and active tasks on a
+    Leaflet map. Leaflet is served locally; tiles come from MAP_TILE_URL, and without
+    them (offline, or the setting empty) the markers still show on a blank map."""
+    now = timezone.now()
+    stale_after_s = settings.STALE_LOCATION_MINUTES * 60
+    data = map_markers(now=now, stale_after_s=stale_after_s)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": "Dispatch map",
+        "markers": data,
+        "tile_url": settings.MAP_TILE_URL,
+        "tile_attribution": settings.MAP_TILE_ATTRIBUTION,
+        "fresh_minutes": FRESH_LOCATION_SECONDS // 60,
+        "stale_minutes": settings.STALE_LOCATION_MINUTES,
+    }
+    return TemplateResponse(request, "admin/tasks/map.html", context)
+
+
+def map_markers(*, now, stale_after_s: int) -> dict:
+    stations = [
+        {"code": s.code, "name": s.name, "lat": s.lat, "lon": s.lon, "min_staff": s.min_staff}
+        for s in Station.objects.filter(lat__isnull=False).order_by("code")
+    ]
+    paramedics = []
+    for p in Paramedic.objects.filter(
+        status=ParamedicStatus.AVAILABLE, last_location_at__isnull=False
+    ).order_by("badge_number"):
+        age = max(0, int((now - p.last_location_at).total_seconds()))
+        paramedics.append(
+            {
+                "badge": p.badge_number,
+                "name": p.full_name,
+                "station": p.base_station_code,
+                "lat": p.last_lat,
+                "lon": p.last_lon,
+                "age_s": age,
+                "age": _location_age_class(age, stale_after_s),
+            }
+        )
+    tasks = [
+        {
+            "request_id": t.request_id,
+            "priority": t.priority,
+            "status": t.status,
+            "address": t.address,
+            "lat": t.lat,
+            "lon": t.lon,
+            "url": reverse("admin:tasks_emergencytask_change", args=[t.pk]),
+        }
+        for t in EmergencyTask.objects.filter(status__in=ACTIVE_STATUSES).order_by("created_at")
+    ]
+    return {"stations": stations, "paramedics": paramedics, "tasks": tasks}

@@ -4,13 +4,15 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from tasks.models import EmergencyTask, TaskStatus
 from tasks.selectors import response_targets, response_times
-from tasks.services import task_change_status, task_record_milestone
-from tests.factories import ParamedicFactory, TaskFactory, UserFactory, put_on_task
+from tasks.services import task_cancel, task_change_status, task_record_milestone
+from tests.factories import ParamedicFactory, StationFactory, TaskFactory, UserFactory, put_on_task
 
 BOARD = reverse("admin:tasks_board")
 OVERVIEW = reverse("admin:tasks_overview")
@@ -179,3 +181,63 @@ def test_staff_without_the_group_may_not_open_dispatch_pages(client, db, url):
     assert client.get(url).status_code == 403
     index = client.get(reverse("admin:index")).content.decode()
     assert "Dispatch board" not in index
+
+
+class TestDispatchMap:
+    """DESIGN §14: stations, available paramedics by location age, active tasks."""
+
+    URL = "/admin/tasks/emergencytask/map/"
+
+    def test_it_lists_what_the_map_shows(self, console_client, settings, db):
+        settings.MAP_TILE_URL = ""  # no tiles at all: the markers are the map
+        now = timezone.now()
+        StationFactory(code="MITTE")
+        for badge, minutes in (("F-1", 1), ("A-1", 10), ("S-1", 60)):
+            ParamedicFactory(
+                badge_number=badge,
+                base_station="MITTE",
+                last_lat=52.5,
+                last_lon=13.4,
+                last_location_at=now - timedelta(minutes=minutes),
+            )
+        ParamedicFactory(badge_number="OFF-1", base_station="MITTE", status="off_duty")
+        pending = TaskFactory(request_id="map-1")
+        done = TaskFactory(request_id="map-2")
+        task_cancel(task_id=done.pk, actor=done.created_by, reason="called back")
+
+        response = console_client.get(self.URL)
+
+        assert response.status_code == 200
+        markers = response.context["markers"]
+        assert [(p["badge"], p["age"]) for p in markers["paramedics"]] == [
+            ("A-1", "ageing"),
+            ("F-1", "fresh"),
+            ("S-1", "stale"),
+        ]
+        assert [s["code"] for s in markers["stations"]] == ["MITTE"]
+        assert [t["request_id"] for t in markers["tasks"]] == [pending.request_id]
+        html = response.content.decode()
+        assert "/static/vendor/leaflet/leaflet.js" in html
+        assert 'data-tile-url=""' in html
+
+    def test_leaflet_is_served_locally(self, console_client, db):
+        response = console_client.get("/static/vendor/leaflet/leaflet.js")
+        assert response.status_code == 200
+        assert b"Leaflet" in b"".join(response.streaming_content)[:2000]
+
+    def test_its_queries_do_not_grow(self, console_client, django_assert_num_queries, db):
+        def add(count):
+            for _ in range(count):
+                ParamedicFactory(last_lat=52.5, last_lon=13.4, last_location_at=timezone.now())
+                TaskFactory()
+
+        add(1)
+        with CaptureQueriesContext(connection) as first:
+            console_client.get(self.URL)
+        add(10)
+        with django_assert_num_queries(len(first)):
+            console_client.get(self.URL)
+
+    def test_it_is_for_supervisors_only(self, client, db):
+        client.force_login(UserFactory(username="staff-only", is_staff=True))
+        assert client.get(self.URL).status_code == 403
