@@ -11,12 +11,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect
-from django.urls import reverse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import ApplicationError
-
 from paramedics.models import Paramedic, ParamedicStatus, Station
 
 from .dispatch import rank_candidates
