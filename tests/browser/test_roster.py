@@ -89,7 +89,8 @@ def test_the_week_view_shows_a_gap(page, live_server):
     for day in range(7):
         start = today + timedelta(days=day)
         shift_for(c, station=full, starts_at=start, ends_at=start + timedelta(hours=12))
-        shift_for(d, station=full, starts_at=start + timedelta(hours=12), ends_at=start + timedelta(hours=24))  # fmt: skip
+        noon = start + timedelta(hours=12)
+        shift_for(d, station=full, starts_at=noon, ends_at=noon + timedelta(hours=12))
 
     log_in(page, live_server)
     page.click("#dispatch-links >> text=Roster week view")
@@ -155,7 +156,14 @@ def test_the_map_shows_a_marker_per_available_paramedic_without_tiles(page, live
             last_lon=13.3 + i / 20,
             last_location_at=now - timedelta(minutes=age),
         )
-    ParamedicFactory(badge_number="MAP-OFF", base_station="MITTE", status="off_duty", last_lat=52.4, last_lon=13.4, last_location_at=now)  # fmt: skip
+    ParamedicFactory(
+        badge_number="MAP-OFF",
+        base_station="MITTE",
+        status="off_duty",
+        last_lat=52.4,
+        last_lon=13.4,
+        last_location_at=now,
+    )
     ParamedicFactory(badge_number="MAP-NOWHERE", base_station="MITTE")  # available, no location
     TaskFactory(request_id="map-call-1", lat=52.51, lon=13.39)
 
