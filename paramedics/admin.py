@@ -318,15 +318,18 @@ class ShiftAdmin(SupervisorAdminMixin, ImportExportModelAdmin):
         initial = super().get_changeform_initial_data(request)
         for name in ("starts_at", "ends_at"):
             raw = request.GET.get(name)
-            parsed = None
             try:
                 parsed = parse_datetime(raw) if raw else None
-            except ValueError:
+                if parsed is not None:
+                    parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(
+                        UTC
+                    )
+            except (ValueError, OverflowError):  # not a time, or none UTC can hold
                 parsed = None
             if parsed is None:
                 initial.pop(name, None)
             else:
-                initial[name] = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+                initial[name] = parsed
         return initial
 
     def save_model(self, request, obj, form, change):

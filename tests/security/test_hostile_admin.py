@@ -12,6 +12,8 @@ CHANGELISTS = [
     "admin:tasks_emergencytask_changelist",
     "admin:xrays_xrayimage_changelist",
     "admin:integrations_outboxevent_changelist",
+    "admin:paramedics_station_changelist",
+    "admin:paramedics_shift_changelist",
 ]
 HOSTILE_QUERIES = [
     {"base_station": "\x00"},
@@ -31,6 +33,11 @@ HOSTILE_QUERIES = [
     {"p": "-1"},
     {"p": "99999999999999999999"},
     {"e": "\x00"},
+    {"starts_at__gte": "0001-01-01T00:00:00+14:00"},
+    {"starts_at__year": "99999999999999999999"},
+    {"station__id__exact": "not-a-uuid"},
+    {"paramedics__id__exact": "\x00"},
+    {"when": "\x00"},
 ]
 
 
@@ -51,8 +58,21 @@ def test_hostile_changelist_queries_are_never_a_500(
     assert db_state() == before
 
 
-@pytest.mark.parametrize("page", ["admin:tasks_board", "admin:tasks_overview"])
-@pytest.mark.parametrize("query", [{"hours": "\x00"}, {"hours": "9" * 30}, {"x": "\x00"}])
+@pytest.mark.parametrize(
+    "page",
+    ["admin:tasks_board", "admin:tasks_overview", "admin:tasks_map", "admin:paramedics_shift_week"],
+)
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"hours": "\x00"},
+        {"hours": "9" * 30},
+        {"x": "\x00"},
+        {"start": "\x00"},
+        {"start": "9" * 30},
+        {"start": "0001-01-01"},
+    ],
+)
 def test_hostile_console_page_queries(console_client, console_world, page, query):
     response = console_client.get(reverse(page), query)
     assert response.status_code in (200, 400)
@@ -71,3 +91,16 @@ def test_hostile_board_assignments_change_nothing(console_client, console_world,
     assert db_state() == before
     if response.status_code == 200:
         assert [m.level_tag for m in response.context["messages"]] in (["error"], ["warning"])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"starts_at": "\x00", "ends_at": "9999-12-31T23:59:59-12:00"},
+        {"starts_at": "0001-01-01T00:00:00+14:00", "station": "not-a-uuid"},
+        {"starts_at": "x" * 10000},
+    ],
+)
+def test_hostile_shift_add_links_are_ignored(console_client, console_world, query):
+    response = console_client.get(reverse("admin:paramedics_shift_add"), query)
+    assert response.status_code in (200, 400)  # a NUL anywhere is a 400 (middleware)
