@@ -457,3 +457,16 @@ def test_shift_create_service_dedupes_paramedics(paramedic):
         paramedics=[paramedic, paramedic.pk],
     )
     assert shift.assignments.count() == 1
+
+
+def test_the_command_runs_the_job(paramedic, capsys):
+    from django.core.management import call_command
+
+    shift = shift_for(paramedic, starts_at=hour(-7), ends_at=hour(1))
+    ended = timezone.now() - timedelta(minutes=1)
+    Shift.objects.filter(pk=shift.pk).update(ends_at=ended)
+    ShiftAssignment.objects.filter(shift=shift).update(ends_at=ended)
+    call_command("release_ended_shifts")
+    assert "1 paramedic(s) taken off duty" in capsys.readouterr().out
+    paramedic.refresh_from_db()
+    assert paramedic.status == ParamedicStatus.OFF_DUTY
