@@ -124,9 +124,29 @@ def test_a_supervisor_imports_shifts_from_a_csv(page, live_server, tmp_path):
         f",MITTE,{day} 18:00,{day} 23:00,I-1,late\n"
     )
 
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "id,station,starts_at,ends_at,paramedics,notes\n"
+        f",MITTE,{day} 06:00,{day} 18:00,I-1,fine\n"
+        f",MITTE,{day} 12:00,{day} 20:00,I-1,overlaps the row above\n"
+        f",MITTE,{day} 06:00,{day} 18:00,NOBODY-1,unknown badge\n"
+        f",MITTE,not-a-date,{day} 18:00,I-2,bad date\n"
+    )
+
     log_in(page, live_server)
     page.goto(f"{live_server.url}/admin/paramedics/shift/")
     page.click("text=Import")
+    page.set_input_files("#id_import_file", str(bad))
+    page.select_option("#id_format", label="csv")
+    page.click("input[type=submit]")
+    page.wait_for_selector("text=Unknown badge number(s): NOBODY-1")
+    text = page.content()
+    assert "already on shift" in text and "is not a date and time" in text
+    assert page.locator("input[name=confirm]").count() == 0
+    shot(page, "roster-import-errors")
+    assert not Shift.objects.exists()
+
+    page.goto(f"{live_server.url}/admin/paramedics/shift/import/")
     page.set_input_files("#id_import_file", str(csv))
     page.select_option("#id_format", label="csv")
     page.click("input[type=submit]")
