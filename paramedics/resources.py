@@ -127,6 +127,9 @@ class ShiftResource(resources.ModelResource):
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         errors = dict(import_validation_errors or {})
+        # Shown by column name: the badges were read into `imported_paramedics`.
+        if "imported_paramedics" in errors:
+            errors["paramedics"] = errors.pop("imported_paramedics")
         if "starts_at" not in errors and "ends_at" not in errors and instance.starts_at:
             try:
                 _validate_period(instance.starts_at, instance.ends_at)
@@ -143,7 +146,7 @@ class ShiftResource(resources.ModelResource):
                 else None,
             )
             if clash is not None:
-                errors["imported_paramedics"] = [
+                errors["paramedics"] = [
                     f"{clash.paramedic.badge_number} is already on shift {clash.shift_id} at "
                     f"{clash.shift.station_id} from {clash.starts_at:%Y-%m-%d %H:%M} to "
                     f"{clash.ends_at:%Y-%m-%d %H:%M} UTC."
@@ -165,7 +168,7 @@ class ShiftResource(resources.ModelResource):
             else:
                 saved = shift_update(shift=instance, changes=fields_)
         except ApplicationError as exc:
-            raise ValidationError({"imported_paramedics": [exc.detail]}) from None
+            raise ValidationError({"paramedics": [exc.detail]}) from None
         instance.pk = instance.id = saved.pk
 
     def save_m2m(self, instance, row, **kwargs):
