@@ -11,6 +11,8 @@ from . import outbox
 
 @shared_task(name="integrations.deliver_event", ignore_result=True)
 def deliver_event(event_id: str) -> int:
+    """One row (and others due for its destination). Jobs are now queued in batches
+    (deliver_events); this name stays for jobs an earlier release left queued."""
     return outbox.deliver(event_id)
 
 
