@@ -156,7 +156,7 @@ def paramedic_update(*, paramedic: Paramedic, changes: dict) -> Paramedic:
     user_fields = _sync_user(locked, fields, password)
     try:
         with transaction.atomic():
-            if fields:
+            if fields or user_fields:  # a login's change is the profile's too (ETag)
                 locked.save(update_fields=[*fields, "updated_at"])
             if user_fields:
                 locked.user.save(update_fields=user_fields)

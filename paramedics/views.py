@@ -3,12 +3,21 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from api.conditional import (
+    CONDITIONAL_PARAMETERS,
+    NOT_MODIFIED,
+    make_etag,
+    not_modified,
+    tagged,
+    uuid_or_none,
+)
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.schema import error_responses
 from core.permissions import IsSupervisor, IsSupervisorOrParamedic
 from core.roles import is_supervisor
 
 from .filters import ParamedicFilter
+from .models import Paramedic
 from .permissions import check_self_update
 from .selectors import paramedics_visible_to
 from .serializers import (
@@ -32,6 +41,14 @@ CONFLICTS = (
 )
 
 
+def paramedic_etag(user, paramedic: Paramedic) -> str:
+    """Every change to the profile (its login's fields, status, location, current
+    task) saves `updated_at`; what a caller sees depends on its role."""
+    return make_etag(
+        "paramedic", paramedic.pk, paramedic.updated_at.isoformat(), is_supervisor(user)
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
         operation_id="list_paramedics",
@@ -40,6 +57,8 @@ CONFLICTS = (
     retrieve=extend_schema(
         operation_id="get_paramedic",
         summary="Retrieve a paramedic (supervisor or the paramedic itself)",
+        parameters=CONDITIONAL_PARAMETERS,
+        responses={200: ParamedicSerializer, **NOT_MODIFIED},
     ),
     create=extend_schema(
         operation_id="create_paramedic",
@@ -85,6 +104,22 @@ class ParamedicViewSet(
 
     def get_queryset(self):
         return paramedics_visible_to(self.request.user)
+
+    def retrieve(self, request, *args, **kwargs):
+        # The 304 path: one narrow read through the same scoped queryset.
+        current = request.headers.get("If-None-Match") and (
+            self.get_queryset()
+            .filter(pk=uuid_or_none(kwargs["pk"]))
+            .only("pk", "updated_at")
+            .first()
+        )
+        if current is not None:
+            unchanged = not_modified(request, paramedic_etag(request.user, current))
+            if unchanged is not None:
+                return unchanged
+        paramedic = self.get_object()
+        data = self.get_serializer(paramedic).data
+        return tagged(Response(data), paramedic_etag(request.user, paramedic))
 
     def create(self, request, *args, **kwargs):
         serializer = ParamedicWriteSerializer(data=request.data)

@@ -446,8 +446,9 @@ def task_store_patient_details(*, task_id, details: dict) -> None:
     """Keep the Patient Service's emergency details on the task (not its status)."""
     if len(json.dumps(details)) > MAX_PATIENT_DETAILS_BYTES:
         raise PatientDetailsRejected("details larger than 64 KB")
+    now = timezone.now()
     EmergencyTask.objects.filter(pk=task_id).update(
-        patient_details=details, patient_details_fetched_at=timezone.now()
+        patient_details=details, patient_details_fetched_at=now, updated_at=now
     )
 
 
