@@ -30,8 +30,10 @@ $(VENV)/.installed-dev: requirements/base.txt requirements/prod.txt requirements
 migrate: $(VENV)/.installed-base
 	$(BIN)/python manage.py migrate --noinput
 
+# The ASGI server, as in production (event streams hold no thread), reloading on edits.
 run: migrate
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(LOCAL) $(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --reload --no-proxy-headers \
+		--no-access-log
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)

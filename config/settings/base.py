@@ -86,11 +86,21 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
-    # Writers wait for the lock instead of failing at once with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Writers wait for the lock instead of failing at once with "database is locked";
+    # WAL lets the live-event hub and open streams read while a request writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20, init_command="PRAGMA journal_mode=WAL;"
+    )
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A pool per process (psycopg_pool), not persistent connections: under the ASGI
+    # server each request runs in a thread of its own, and a connection kept per
+    # thread would be opened per request and linger until the thread is collected.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -200,11 +210,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks.send_reminders",
         "schedule": env.float("REMINDER_CHECK_SECONDS", default=60.0),
     },
+    "purge-live-events": {
+        "task": "integrations.purge_live_events",
+        "schedule": env.float("LIVE_PURGE_SECONDS", default=3600.0),
+    },
     "purge-idempotency-records": {
         "task": "core.purge_idempotency_records",
         "schedule": env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
     },
 }
+
+# --- Live updates (DESIGN §12) ----------------------------------------------
+# A comment line this often keeps proxies from closing an idle stream.
+LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=15.0)
+# Events are kept this long for replay after Last-Event-ID (at least 24 h).
+LIVE_RETENTION_HOURS = env.int("LIVE_RETENTION_HOURS", default=48)
+# Without PostgreSQL's LISTEN (SQLite), each process reads new events this often.
+LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=1.0)
+# A session's stream (the admin board) ends after this; a token's when it expires.
+LIVE_STREAM_MAX_SECONDS = env.int("LIVE_STREAM_MAX_SECONDS", default=3600)
 
 # --- Outbox delivery (DESIGN §8) -------------------------------------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)

@@ -178,6 +178,14 @@ def _xray_form(w):
     return {"image": SimpleUploadedFile("scan.jpg", UPLOAD_JPEG), "task": str(w.task.id)}
 
 
+def _check_event_stream(w, role, response):
+    # The test client is not an ASGI server: the stream is its replay, then closed.
+    assert response["Content-Type"] == "text/event-stream"
+    body = b"".join(response).decode()
+    assert body.startswith("retry: ")
+    assert body.rstrip().endswith('data: {"reason": "not_streaming"}')
+
+
 # --- The table -------------------------------------------------------------------
 
 
@@ -247,6 +255,17 @@ TABLE = [
         body=lambda w: {"milestone": "acknowledged"}, check=_check_acknowledged),
     Row("DELETE", "/paramedics/{id}/tasks/{task_id}/milestones",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+    # -- live updates (DESIGN §12) -----------------------------------------------
+    Row("GET", "/paramedics/{id}/events",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        check=_check_event_stream),
+    Row("POST", "/paramedics/{id}/events",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+    Row("GET", "/events",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403),
+        check=_check_event_stream),
+    Row("POST", "/events",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=403, other=403)),
     # -- a paramedic's X-rays ---------------------------------------------------
     Row("POST", "/paramedics/{id}/xray",
         roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=201, other=404),
