@@ -50,5 +50,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # TRUSTED_PROXY_COUNT (core.middleware.AccessLogMiddleware).
 # Workers are uvicorn's (ASGI): an open event stream (DESIGN §12) waits on the event
 # loop and holds no thread; the REST views run as before, in the worker's threads.
-CMD ["gunicorn", "config.asgi:application", "--worker-class", "config.asgi_worker.Worker", \
-     "--bind", "0.0.0.0:8000", "--timeout", "120"]
+CMD ["gunicorn", "config.asgi:application", "-k", "config.asgi_worker.Worker", "--bind", "0.0.0.0:8000", "--timeout", "120"]

@@ -1,7 +1,8 @@
 """Live events (DESIGN §12): an ordered log of changes and its fan-out to open streams.
 
-`record` writes a LiveEvent in the change's transaction. On PostgreSQL it first
-takes a transaction-level advisory lock, so ids are handed out in commit order
+`record` writes a LiveEvent in the change's transaction. On PostgreSQL the insert
+takes a transaction-level advisory lock first (a trigger), so ids are handed out
+in commit order
 (a reconnecting device asks for everything after the last id it saw, and no
 event can commit later with a smaller id), and it queues a NOTIFY, which
 PostgreSQL delivers only when the transaction commits: nothing is announced
@@ -41,18 +42,18 @@ OPEN_STREAMS = Gauge(
 
 CHANNEL = "live_events"
 REPLAY_PAGE = 500
-# pg_advisory_xact_lock key: "live" in ASCII, one lock for the whole log.
+# pg_advisory_xact_lock key (taken by the trigger): "live" in ASCII, one for the log.
 ORDER_LOCK = 0x6C697665
 
 
 def record(*, kind: str, subject_type: str, subject_id, paramedic_id=None, former=None):
-    """Log a change for the streams; call inside the change's transaction."""
+    """Log a change for the streams; call inside the change's transaction.
+
+    On PostgreSQL a trigger (migration 0005) takes the advisory lock, draws the id
+    under it and queues the NOTIFY, all within this one INSERT.
+    """
     if former == paramedic_id:
         former = None
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ORDER_LOCK])
     event = LiveEvent.objects.create(
         kind=kind,
         subject_type=subject_type,
@@ -60,13 +61,11 @@ def record(*, kind: str, subject_type: str, subject_id, paramedic_id=None, forme
         paramedic_id=paramedic_id,
         former_paramedic_id=former,
     )
-    if postgres:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, str(event.pk)])
-    elif connection.in_atomic_block:
-        transaction.on_commit(hub.wake)
-    else:
-        hub.wake()
+    if connection.vendor != "postgresql":  # there the trigger's NOTIFY announces it
+        if connection.in_atomic_block:
+            transaction.on_commit(hub.wake)
+        else:
+            hub.wake()
     return event
 
 

@@ -154,7 +154,12 @@ def _latest_milestone(task: EmergencyTask, before: Milestone | None = None) -> d
 
 def _lock_task(task_id) -> EmergencyTask:
     try:
-        return EmergencyTask.objects.select_for_update().get(pk=task_id)
+        # Its paramedic read along (the event names it), only the task row locked.
+        return (
+            EmergencyTask.objects.select_for_update(of=("self",))
+            .select_related("paramedic")
+            .get(pk=task_id)
+        )
     except EmergencyTask.DoesNotExist:
         raise NotFound("Task not found.") from None
 

@@ -12,6 +12,7 @@ that left the paramedic's list is sent as `{"id": ..., "removed": true}`.
 """
 
 import asyncio
+import functools
 import json
 import time
 from types import SimpleNamespace
@@ -89,6 +90,7 @@ class EventStreamView(APIView):
     content_negotiation_class = JsonErrors
 
     def stream(self, request, *, paramedic: Paramedic | None) -> StreamingHttpResponse:
+        streaming = isinstance(request._request, ASGIRequest)
         start_after = live.hub.start()
         requested = request.headers.get("Last-Event-ID") or request.query_params.get(
             "last_event_id"
@@ -105,15 +107,16 @@ class EventStreamView(APIView):
                 deadline=_deadline(request),
                 # A WSGI server reads a response to its end before sending it: there
                 # the stream is the replay, then closed (the device reconnects).
-                live_part=isinstance(request._request, ASGIRequest),
+                streaming=streaming,
             ),
             content_type="text/event-stream",
         )
         response["Cache-Control"] = "no-store"
         response["X-Accel-Buffering"] = "no"  # proxies must not buffer it
-        # The request's connection goes back to the pool now, not when the stream
-        # ends: an open stream holds no database connection.
-        connection.close()
+        if streaming:
+            # The request's connection goes back to the pool now, not when the
+            # stream ends: an open stream holds no database connection.
+            connection.close()
         return response
 
 
@@ -158,20 +161,21 @@ def _deadline(request) -> float:
     return min(limit, float(expires)) if expires else limit
 
 
-async def _frames(*, start_after: int, paramedic, viewer, deadline: float, live_part: bool):
+async def _frames(*, start_after: int, paramedic, viewer, deadline: float, streaming: bool):
     paramedic_id = paramedic.pk if paramedic else None
+    briefly = functools.partial(_briefly, give_back=streaming)
     subscription = live.hub.subscribe(paramedic_id)
     last = start_after
     try:
         yield f"retry: {RETRY_MILLISECONDS}\nid: {last}\n\n"
         while True:  # the replay, in pages, then whatever arrived meanwhile
-            missed = await _briefly(live.events_after, last, paramedic_id=paramedic_id)
+            missed = await briefly(live.events_after, last, paramedic_id=paramedic_id)
             for event in missed:
-                yield await _frame(event, paramedic, viewer)
+                yield await _frame(briefly, event, paramedic, viewer)
                 last = event.id
             if len(missed) < live.REPLAY_PAGE:
                 break
-        if not live_part:
+        if not streaming:
             yield 'event: stream.closed\ndata: {"reason": "not_streaming"}\n\n'
             return
         while True:
@@ -187,27 +191,29 @@ async def _frames(*, start_after: int, paramedic, viewer, deadline: float, live_
                 continue
             if event.id <= last:
                 continue  # already sent by the replay
-            yield await _frame(event, paramedic, viewer)
+            yield await _frame(briefly, event, paramedic, viewer)
             last = event.id
     finally:
         live.hub.unsubscribe(subscription)
 
 
-async def _briefly(function, *args, **kwargs):
+async def _briefly(function, *args, give_back: bool, **kwargs):
     """Database work of an open stream: in the request's thread, the connection given
-    back to the pool right after (a stream holds one only while it reads)."""
+    back to the pool right after (a stream holds one only while it reads). Not under
+    WSGI, where the request ends at once (and a test's connection is the caller's)."""
 
     def run():
         try:
             return function(*args, **kwargs)
         finally:
-            connection.close()
+            if give_back:
+                connection.close()
 
     return await sync_to_async(run, thread_sensitive=True)()
 
 
-async def _frame(event, paramedic, viewer) -> str:
-    data = await _briefly(_render, event, paramedic, viewer)
+async def _frame(briefly, event, paramedic, viewer) -> str:
+    data = await briefly(_render, event, paramedic, viewer)
     body = json.dumps(data, cls=JSONEncoder, separators=(",", ":"))
     return f"id: {event.id}\nevent: {event.kind}\ndata: {body}\n\n"
 

@@ -24,6 +24,7 @@ from .filters import ParamedicTaskFilter, TaskFilter
 from .models import EmergencyTask
 from .permissions import CanReadTask, CanSubmitTasks
 from .selectors import (
+    load_history,
     may_see_patient_details,
     tasks_removed_from,
     tasks_visible_to,
@@ -58,8 +59,9 @@ def task_etag(user, task: EmergencyTask) -> str:
 
 
 def _detail(request, task: EmergencyTask, status_code=status.HTTP_200_OK) -> Response:
-    """The fresh task with its history, as every state-changing action returns it."""
-    fresh = with_history(EmergencyTask.objects.filter(pk=task.pk)).get()
+    """The task as the action left it, with its history, as every state-changing
+    action returns it (the service's own object: only the history is read)."""
+    fresh = load_history(task)
     return Response(
         TaskDetailSerializer(fresh, context={"request": request}).data, status=status_code
     )
