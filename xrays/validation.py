@@ -164,9 +164,12 @@ def _sequence_depth(dataset) -> int:
     while stack and deepest <= MAX_DICOM_SEQUENCE_DEPTH:
         current, depth = stack.pop()
         deepest = max(deepest, depth)
-        for element in current.elements():  # raw: values are not converted here
+        for tag in current.keys():
+            # Raw and as read: a deferred value (None; pixel data) is not read here.
+            # (Dataset.elements() reads deferred values, through the header budget.)
+            element = current.get_item(tag, keep_deferred=True)
             if element.VR == "SQ" and element.value is not None:
-                items = current[element.tag].value  # this sequence's items, parsed
+                items = current[tag].value  # this sequence's items, parsed
                 stack.extend((item, depth + 1) for item in items)
     return deepest
 

@@ -8,7 +8,8 @@ import zlib
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-DICOM_FILES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm")
+# RG1_UNCR.dcm (pydicom-data): a real chest CR X-ray, 7 MB of pixel data.
+DICOM_FILES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "RG1_UNCR.dcm")
 
 
 def dicom_bytes(name: str = "CT_small.dcm") -> bytes:
