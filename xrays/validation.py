@@ -164,7 +164,7 @@ def _sequence_depth(dataset) -> int:
     while stack and deepest <= MAX_DICOM_SEQUENCE_DEPTH:
         current, depth = stack.pop()
         deepest = max(deepest, depth)
-        for tag in current.keys():
+        for tag in tuple(current.keys()):  # not `in current`: that reads deferred values
             # Raw and as read: a deferred value (None; pixel data) is not read here.
             # (Dataset.elements() reads deferred values, through the header budget.)
             element = current.get_item(tag, keep_deferred=True)
