@@ -143,6 +143,24 @@ class TestDicom:
         seen = client_for(supervisor).get(f"/api/v1/xrays/{xray_id}").json()
         assert seen["pacs"]["study_instance_uid"]
 
+    def test_the_admin_page_links_to_the_pacs(
+        self, pacs, paramedic, task, console_client, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            xray_id = upload(client_for(paramedic.user), paramedic, task, dicom_bytes()).json()[
+                "id"
+            ]
+        page = console_client.get(f"/admin/xrays/xrayimage/{xray_id}/change/")
+        assert b"Not stored in a PACS (yet)" in page.content
+        for callback in callbacks:
+            callback()
+        xray = XrayImage.objects.get(pk=xray_id)
+        page = console_client.get(f"/admin/xrays/xrayimage/{xray_id}/change/").content.decode()
+        assert f'<a href="{xray.pacs_retrieve_url}/rendered" rel="noreferrer">' in page
+        assert f'<a href="{xray.pacs_retrieve_url}" rel="noreferrer">' in page
+        listing = console_client.get("/admin/xrays/xrayimage/").content.decode()
+        assert 'alt="True"' in listing
+
     def test_a_redelivery_stores_the_same_instance_once(
         self, pacs, paramedic, task, django_capture_on_commit_callbacks
     ):
