@@ -109,4 +109,11 @@ def bad_inputs() -> dict[str, tuple[bytes, int, str]]:
             "corrupt_image",
         ),
         "dicom_wide_header": (dicom_with(tiny_private_elements(300_000)), 400, "corrupt_image"),
+        # Inflated whole in memory by pydicom: a zip bomb's way in. Refused up front.
+        "dicom_deflated": (dicom_bytes("image_dfl.dcm"), 415, "unsupported_media_type"),
+        "dicom_deflated_truncated": (
+            dicom_bytes("image_dfl.dcm")[:-500],
+            415,
+            "unsupported_media_type",
+        ),
     }
