@@ -7,9 +7,8 @@ Secondary Capture that wraps it. Nothing here knows what an X-ray record is.
 - DICOM: the header up to the pixel data is read (pydicom, stop_before_pixels), the
   identifiers are set, the header is encoded again in the file's own transfer syntax,
   and the rest of the file (pixel data and anything after it) is copied from storage
-  byte for byte as a stream. The stored original is never changed. A deflated file
-  (the whole dataset is compressed, so there is no pixel data to splice at) is the
-  one exception: it is decoded and re-encoded in memory.
+  byte for byte as a stream. The stored original is never changed. (A deflated
+  dataset has no pixel data to splice at; uploads refuse those.)
 - PNG/JPEG: decoded (Pillow) and wrapped as a Secondary Capture Image (uncompressed,
   explicit VR little endian) with the identifiers and the described tags. Pillow's
   decompression-bomb limit, checked at upload, bounds its memory.
@@ -164,14 +163,9 @@ def _coerced_dicom(request: CopyRequest, size: int) -> DicomCopy:
         pixels_at = reader.tell()
         transfer_syntax = dataset.file_meta.get("TransferSyntaxUID")
         if transfer_syntax == DeflatedExplicitVRLittleEndian:
-            # The pixel data is inside the compressed stream: nothing to splice.
-            reader.seek(0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                dataset = pydicom.dcmread(reader)
-            _set(dataset, request.identifiers)
-            head = _encode(dataset)
-            return DicomCopy(head, request.key, size, 0, **_uids(dataset))
+            # The pixel data is inside the compressed stream: nothing to splice, and
+            # inflating it whole is what uploads refuse (xrays.validation).
+            raise CopyRefused("a deflated DICOM dataset is not sent")
         if pixels_at > MAX_HEADER_BYTES:
             raise CopyRefused("the DICOM header is too large to re-encode")
         reader.seek(pixels_at)

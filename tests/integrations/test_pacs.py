@@ -78,9 +78,9 @@ def tag(found: dict, keyword_tag: str):
 
 def retrieve(pacs, url: str) -> pydicom.Dataset:
     with pacs.client() as client:
-        response = client.get(
-            url, headers={"Accept": 'multipart/related; type="application/dicom"'}
-        )
+        # transfer-syntax=*: as stored (Orthanc 1.10 cannot transcode JPEG 2000).
+        accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+        response = client.get(url, headers={"Accept": accept})
     assert response.status_code == 200, response.text
     (part,) = multipart_parts(response)
     return pydicom.dcmread(io.BytesIO(part))
@@ -130,6 +130,34 @@ class TestDicom:
             rendered = client.get(detail["pacs"]["rendered_url"], headers={"Accept": "image/jpeg"})
         assert rendered.status_code == 200
         assert Image.open(io.BytesIO(rendered.content)).size == (original.Columns, original.Rows)
+
+    @pytest.mark.parametrize(
+        "sample",
+        [
+            "MR_small_implicit.dcm",
+            "MR_small_bigendian.dcm",
+            "JPEG2000.dcm",  # encapsulated frames, copied as they are
+            "RG3_UNCR.dcm",  # an extremity CR
+        ],
+    )
+    def test_every_transfer_syntax_arrives_coerced_with_its_pixel_data_intact(
+        self, sample, pacs, paramedic, task, django_capture_on_commit_callbacks
+    ):
+        content = dicom_bytes(sample)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = upload(client_for(paramedic.user), paramedic, task, content)
+        assert response.status_code == 201, response.content
+        assert xray_event().state == OutboxState.DELIVERED, xray_event().last_error
+        original = pydicom.dcmread(io.BytesIO(content))
+        sent = retrieve(pacs, XrayImage.objects.get().pacs_retrieve_url)
+        assert (sent.PatientID, sent.AccessionNumber) == ("patient-7", "consult-42")
+        assert sent.SOPInstanceUID == original.SOPInstanceUID
+        assert sent.StudyInstanceUID == original.StudyInstanceUID
+        assert sent.Modality == original.Modality
+        if original.file_meta.TransferSyntaxUID == sent.file_meta.TransferSyntaxUID:
+            assert sent.PixelData == original.PixelData
+        else:  # Orthanc answers big endian as little endian: same pixels
+            assert np.array_equal(sent.pixel_array, original.pixel_array)
 
     def test_paramedics_do_not_get_the_pacs_block(
         self, pacs, paramedic, task, supervisor, django_capture_on_commit_callbacks
