@@ -7,7 +7,9 @@ checked with the PACS's own QIDO-RS and WADO-RS.
 
 import hashlib
 import io
+import json
 import re
+import time
 from datetime import UTC, datetime
 
 import numpy as np
@@ -16,6 +18,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
+from werkzeug import Response
 
 from integrations import outbox
 from integrations.models import OutboxEvent, OutboxState
@@ -386,3 +389,101 @@ class TestFailures:
             upload(client_for(paramedic.user), paramedic, task, dicom_bytes())
         event = xray_event()
         assert (event.state, event.last_error) == (OutboxState.DEAD, "pacs: HTTP 401")
+
+
+def stow_answer(sop_uid: str, *, failed_reason=None, retrieve="http://pacs.example/x") -> dict:
+    """A STOW-RS answer (DICOM JSON) naming `sop_uid` as stored, or as failed."""
+    item = {"00081155": {"vr": "UI", "Value": [sop_uid]}}
+    if failed_reason is not None:
+        item["00081197"] = {"vr": "US", "Value": [failed_reason]}
+        return {"00081198": {"vr": "SQ", "Value": [item]}, "00081199": {"vr": "SQ"}}
+    item["00081190"] = {"vr": "UR", "Value": [retrieve]}
+    return {"00081198": {"vr": "SQ"}, "00081199": {"vr": "SQ", "Value": [item]}}
+
+
+CT_SOP = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"  # CT_small.dcm's instance
+
+
+class TestAnswersOfOtherPacs:
+    """What other PACS may answer, from a stand-in HTTP server (Orthanc never does)."""
+
+    @pytest.fixture
+    def stand_in_pacs(self, httpserver, settings):
+        settings.XRAY_SERVICE_KIND = "dicomweb"
+        settings.XRAY_SERVICE_URL = httpserver.url_for("/dicom-web")
+        settings.XRAY_SERVICE_USER, settings.XRAY_SERVICE_PASSWORD = "u", "p"
+        return httpserver
+
+    @pytest.mark.parametrize(
+        ("status", "answer", "state", "error"),
+        [
+            (202, stow_answer(CT_SOP, failed_reason=0xA700), "pending", "0xA700, out of resources"),
+            (202, stow_answer(CT_SOP, failed_reason=0xA7FF), "pending", "out of resources"),
+            (409, stow_answer(CT_SOP, failed_reason=0xC000), "dead", "0xC000, cannot understand"),
+            (409, None, "dead", "pacs: HTTP 409 (conflict)"),
+            (400, b"<html>bad</html>", "dead", "pacs: HTTP 400"),
+            (200, stow_answer("1.2.3.4"), "pending", "without the instance in its answer"),
+            (200, b"not json", "pending", "without the instance in its answer"),
+            (200, b"[" * 100_000, "pending", "without the instance in its answer"),
+            (504, None, "pending", "pacs: HTTP 504"),
+        ],
+    )
+    def test_each_answer_is_delivered_retried_or_dead(
+        self, stand_in_pacs, status, answer, state, error, paramedic, task,
+        django_capture_on_commit_callbacks,
+    ):  # fmt: skip
+        body = answer if isinstance(answer, bytes | type(None)) else json.dumps(answer).encode()
+        stand_in_pacs.expect_request(re.compile("/dicom-web/studies/.+")).respond_with_data(
+            body or b"", status=status, content_type="application/dicom+json"
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            upload(client_for(paramedic.user), paramedic, task, dicom_bytes())
+        event = xray_event()
+        assert event.state == state
+        assert error in event.last_error
+        assert XrayImage.objects.get().pacs_sop_uid == ""
+
+    @pytest.mark.parametrize("retrieve", ["javascript:alert(1)", "ftp://pacs.example/x", 42, ""])
+    def test_a_retrieve_url_that_is_not_http_is_replaced_by_the_standard_one(
+        self, stand_in_pacs, retrieve, paramedic, task, django_capture_on_commit_callbacks
+    ):
+        stand_in_pacs.expect_request(re.compile("/dicom-web/studies/.+")).respond_with_json(
+            stow_answer(CT_SOP, retrieve=retrieve)
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            upload(client_for(paramedic.user), paramedic, task, dicom_bytes())
+        xray = XrayImage.objects.get()
+        assert xray_event().state == OutboxState.DELIVERED
+        assert xray.pacs_retrieve_url == (
+            f"{stand_in_pacs.url_for('/dicom-web')}/studies/{xray.dicom_study_uid}"
+            f"/series/{xray.dicom_series_uid}/instances/{CT_SOP}"
+        )
+
+    def test_a_pacs_that_does_not_answer_in_time_is_retried(
+        self, stand_in_pacs, settings, paramedic, task, django_capture_on_commit_callbacks
+    ):
+        settings.XRAY_SERVICE_TIMEOUT_SECONDS = 0.5
+        stand_in_pacs.expect_request(re.compile("/dicom-web/studies/.+")).respond_with_handler(
+            lambda request: time.sleep(2) or Response("late", status=200)
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            upload(client_for(paramedic.user), paramedic, task, dicom_bytes())
+        event = xray_event()
+        assert (event.state, event.last_error) == (OutboxState.PENDING, "pacs: ReadTimeout")
+
+
+def test_a_row_recorded_before_the_pacs_transport_is_described_at_delivery(
+    pacs, paramedic, task, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        upload(client_for(paramedic.user), paramedic, task, dicom_bytes(CHEST_CR))
+    event = xray_event()
+    payload = dict(event.payload)
+    del payload["pacs_copy"]
+    OutboxEvent.objects.filter(pk=event.pk).update(payload=payload)
+    for callback in callbacks:
+        callback()
+    event.refresh_from_db()
+    assert event.state == OutboxState.DELIVERED, event.last_error
+    (found,) = find_by_accession(pacs, "consult-42")
+    assert tag(found, "00100020") == "patient-7"
