@@ -141,10 +141,16 @@ def _read_header(reader) -> Dataset:
 
 def _encode(dataset: Dataset) -> bytes:
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # An identifier longer than its VR allows is sent as is (docs/decisions.md).
-        warnings.simplefilter("ignore")
-        pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
+    try:
+        with warnings.catch_warnings():
+            # An identifier longer than its VR allows is sent as is (docs/decisions.md).
+            warnings.simplefilter("ignore")
+            pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
+        # E.g. a file meta group without a transfer syntax, or a value pydicom cannot
+        # encode: no copy can be made of this header, however often it is tried.
+        reason = exc.__class__.__name__
+        raise CopyRefused(f"the DICOM header cannot be encoded again ({reason})") from exc
     return buffer.getvalue()
 
 

@@ -381,6 +381,25 @@ class TestFailures:
         assert "AccessionNumber" in event.last_error and "backslash" in event.last_error
         assert find_by_accession(pacs, "c-1") == []
 
+    def test_a_header_without_a_transfer_syntax_is_dead_with_the_reason(
+        self, pacs, paramedic, task, django_capture_on_commit_callbacks
+    ):
+        # Accepted at upload (pydicom guesses the encoding), but no copy can say which it is.
+        content = dicom_bytes()
+        at = content.index(b"\x02\x00\x10\x00UI")  # (0002,0010) TransferSyntaxUID
+        length = 8 + int.from_bytes(content[at + 6 : at + 8], "little")
+        content = content[:at] + content[at + length :]
+        group = int.from_bytes(content[140:144], "little") - length  # (0002,0000) UL
+        content = content[:140] + group.to_bytes(4, "little") + content[144:]
+        with django_capture_on_commit_callbacks(execute=True):
+            response = upload(client_for(paramedic.user), paramedic, task, content)
+        assert response.status_code == 201, response.content
+        event = xray_event()
+        assert event.state == OutboxState.DEAD
+        assert event.last_error == (
+            "pacs: the DICOM header cannot be encoded again (AttributeError)"
+        )
+
     def test_wrong_credentials_are_dead(
         self, pacs, settings, paramedic, task, django_capture_on_commit_callbacks
     ):
