@@ -149,7 +149,7 @@ class DicomWebClient(ServiceClient):
             yield chunk
         if sent != copy.length:
             # The object changed size under us: never send a body that lies.
-            raise IntegrationError(f"the stored object changed while sending ({sent} bytes)")
+            raise IntegrationError(f"pacs: the stored object changed while sending ({sent} bytes)")
         yield closing
 
     def _read_answer(self, response: httpx.Response) -> dict | None:
@@ -194,7 +194,11 @@ class DicomWebClient(ServiceClient):
             if next(iter(_value(item.get(REFERENCED_SOP_INSTANCE_UID))), None) != copy.sop_uid:
                 continue
             retrieve = next(iter(_value(item.get(RETRIEVE_URL))), None)
-            if not isinstance(retrieve, str) or not retrieve.startswith(("http://", "https://")):
+            if (
+                not isinstance(retrieve, str)
+                or not retrieve.startswith(("http://", "https://"))
+                or len(retrieve) > 1000  # what the record keeps; never a cut URL
+            ):
                 retrieve = url_for(
                     self.base_url,
                     "studies",
@@ -204,6 +208,6 @@ class DicomWebClient(ServiceClient):
                     "instances",
                     copy.sop_uid,
                 )
-            return StoredInstance(copy.study_uid, copy.series_uid, copy.sop_uid, retrieve[:1000])
+            return StoredInstance(copy.study_uid, copy.series_uid, copy.sop_uid, retrieve)
         # A success that does not name the instance proves nothing: try again later.
         raise IntegrationError(f"{self.name}: HTTP {status} without the instance in its answer")

@@ -462,7 +462,10 @@ class TestAnswersOfOtherPacs:
         assert error in event.last_error
         assert XrayImage.objects.get().pacs_sop_uid == ""
 
-    @pytest.mark.parametrize("retrieve", ["javascript:alert(1)", "ftp://pacs.example/x", 42, ""])
+    @pytest.mark.parametrize(
+        "retrieve",
+        ["javascript:alert(1)", "ftp://pacs.example/x", 42, "", "http://p.example/" + "x" * 990],
+    )
     def test_a_retrieve_url_that_is_not_http_is_replaced_by_the_standard_one(
         self, stand_in_pacs, retrieve, paramedic, task, django_capture_on_commit_callbacks
     ):
