@@ -21,7 +21,8 @@ from PIL import Image
 from werkzeug import Response
 
 from integrations import outbox
-from integrations.models import OutboxEvent, OutboxState
+from integrations.clients import CLIENTS
+from integrations.models import Destination, OutboxEvent, OutboxState
 from tests.factories import put_on_task
 from tests.helpers import client_for, upload
 from tests.pacs import USER, OrthancServer
@@ -492,6 +493,14 @@ class TestAnswersOfOtherPacs:
             upload(client_for(paramedic.user), paramedic, task, dicom_bytes())
         event = xray_event()
         assert (event.state, event.last_error) == (OutboxState.PENDING, "pacs: ReadTimeout")
+
+
+@pytest.mark.parametrize(
+    ("kind", "client"), [("json", "XrayServiceClient"), ("dicomweb", "DicomWebClient")]
+)
+def test_the_xray_service_kind_picks_the_transport(settings, kind, client):
+    settings.XRAY_SERVICE_KIND = kind
+    assert type(CLIENTS[Destination.XRAY]()).__name__ == client
 
 
 def test_a_row_recorded_before_the_pacs_transport_is_described_at_delivery(
