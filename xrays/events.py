@@ -66,6 +66,11 @@ def _text(value: str) -> str:
     return "".join(c for c in value.replace("\\", "/") if c.isprintable())
 
 
+def _name(part: str) -> str:
+    """One component of a DICOM person name: `^` and `=` separate components there."""
+    return _text(part).replace("^", " ").replace("=", " ")
+
+
 def _dicom_datetime(moment) -> dict:
     moment = moment.astimezone(UTC)
     return {
@@ -111,7 +116,7 @@ def pacs_copy_description(xray: XrayImage) -> dict:
         "ContentTime": when["time"],
         "AcquisitionDateTime": when["datetime"],
         "TimezoneOffsetFromUTC": "+0000",
-        "OperatorsName": f"{paramedic.last_name}^{paramedic.first_name}",
+        "OperatorsName": f"{_name(paramedic.last_name)}^{_name(paramedic.first_name)}",
         "SeriesDescription": _text(xray.body_part),
         "StudyDescription": "Paramedic X-ray",
     }

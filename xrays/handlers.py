@@ -19,8 +19,10 @@ def register_xray(client: XrayServiceClient | DicomWebClient, event: OutboxEvent
     if isinstance(client, DicomWebClient):
         store_in_pacs(client, event)
         return
+    # The JSON service gets the metadata of §8; the PACS copy's description is not its.
+    metadata = {key: value for key, value in event.payload.items() if key != "pacs_copy"}
     response = client.register(
-        {"event_id": str(event.pk), **event.payload}, idempotency_key=str(event.pk)
+        {"event_id": str(event.pk), **metadata}, idempotency_key=str(event.pk)
     )
     if response.get("id"):
         xray_set_service_id(xray_id=event.aggregate_id, service_id=str(response["id"]))

@@ -26,7 +26,7 @@ from integrations.models import Destination, OutboxEvent, OutboxState
 from tests.factories import put_on_task
 from tests.helpers import client_for, upload
 from tests.pacs import USER, OrthancServer
-from tests.xrays.samples import dicom_bytes
+from tests.xrays.samples import dicom_bytes, image_bytes
 from xrays.models import XrayImage
 
 pytestmark = pytest.mark.pacs
@@ -245,6 +245,20 @@ class TestSecondaryCapture:
         assert rendered.status_code == 200
         assert rendered.headers["content-type"].startswith("image/jpeg")
         assert Image.open(io.BytesIO(rendered.content)).size == (300, 200)
+
+    def test_names_are_sent_in_utf8_as_one_person_name(
+        self, pacs, paramedic, task, django_capture_on_commit_callbacks
+    ):
+        paramedic.first_name, paramedic.last_name = "Zoë", "Øster^gaard=Smith"
+        paramedic.save(update_fields=["first_name", "last_name"])
+        with django_capture_on_commit_callbacks(execute=True):
+            upload(client_for(paramedic.user), paramedic, task, image_bytes("PNG"))
+        sent = retrieve(pacs, XrayImage.objects.get().pacs_retrieve_url)
+        assert sent.SpecificCharacterSet == "ISO_IR 192"
+        assert (sent.OperatorsName.family_name, sent.OperatorsName.given_name) == (
+            "Øster gaard Smith",
+            "Zoë",
+        )
 
     def test_a_jpeg_of_the_same_consultation_joins_the_same_study(
         self, pacs, paramedic, task, django_capture_on_commit_callbacks
