@@ -6,6 +6,7 @@ from core.admin import SupervisorAdminMixin
 
 from .downloads import download_link
 from .models import XrayFormat, XrayImage
+from .selectors import pacs_rendered_url
 
 
 @admin.register(XrayImage)
@@ -17,6 +18,7 @@ class XrayImageAdmin(SupervisorAdminMixin, admin.ModelAdmin):
         "task_link",
         "body_part",
         "size_bytes",
+        "in_pacs",
         "created_at",
     ]
     list_filter = ["format", "created_at"]
@@ -48,6 +50,11 @@ class XrayImageAdmin(SupervisorAdminMixin, admin.ModelAdmin):
         "dicom_body_part",
         "idempotency_key",
         "created_at",
+        "pacs",
+        "pacs_study_uid",
+        "pacs_series_uid",
+        "pacs_sop_uid",
+        "pacs_stored_at",
     ]
     fields = readonly_fields
 
@@ -61,6 +68,22 @@ class XrayImageAdmin(SupervisorAdminMixin, admin.ModelAdmin):
     def task_link(self, obj: XrayImage):
         url = reverse("admin:tasks_emergencytask_change", args=[obj.task_id])
         return format_html('<a href="{}">{}</a>', url, obj.task.request_id)
+
+    @admin.display(description="In PACS", boolean=True)
+    def in_pacs(self, obj: XrayImage) -> bool:
+        return bool(obj.pacs_sop_uid)
+
+    @admin.display(description="PACS (doctor review)")
+    def pacs(self, obj: XrayImage):
+        """Where the PACS holds the image (DESIGN §15): its own URLs, signed in there."""
+        if not obj.pacs_retrieve_url:
+            return "Not stored in a PACS (yet): see the outbox event for its state."
+        return format_html(
+            '<a href="{}" rel="noreferrer">Rendered preview</a> · '
+            '<a href="{}" rel="noreferrer">WADO-RS instance (DICOM)</a>',
+            pacs_rendered_url(obj),
+            obj.pacs_retrieve_url,
+        )
 
     @admin.display(description="Preview")
     def preview(self, obj: XrayImage):

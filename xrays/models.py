@@ -42,6 +42,13 @@ class XrayImage(models.Model):
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     # The X-ray Service's id for this record, once it has been told (DESIGN §8).
     xray_service_id = models.CharField(max_length=128, blank=True)
+    # What the PACS stored (DESIGN §15, XRAY_SERVICE_KIND=dicomweb): the UIDs of the copy
+    # sent (for a PNG/JPEG, of its Secondary Capture) and its WADO-RS retrieve URL.
+    pacs_study_uid = models.CharField(max_length=64, blank=True)
+    pacs_series_uid = models.CharField(max_length=64, blank=True)
+    pacs_sop_uid = models.CharField(max_length=64, blank=True)
+    pacs_retrieve_url = models.URLField(max_length=1000, blank=True)
+    pacs_stored_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -21,3 +21,8 @@ def paramedics_with_visible_xrays(user) -> QuerySet[Paramedic]:
         return Paramedic.objects.all()
     me = paramedic_of(user)
     return Paramedic.objects.filter(pk=me.pk) if me else Paramedic.objects.none()
+
+
+def pacs_rendered_url(xray: XrayImage) -> str:
+    """The WADO-RS rendered preview of the instance the PACS stored ("" if none)."""
+    return f"{xray.pacs_retrieve_url}/rendered" if xray.pacs_retrieve_url else ""

@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import XrayFormat, XrayImage
+from .selectors import pacs_rendered_url
 
 
 class DicomTagsSerializer(serializers.Serializer):
@@ -10,6 +11,24 @@ class DicomTagsSerializer(serializers.Serializer):
     series_instance_uid = serializers.CharField(source="dicom_series_uid")
     sop_instance_uid = serializers.CharField(source="dicom_sop_uid")
     body_part_examined = serializers.CharField(source="dicom_body_part")
+
+
+class PacsSerializer(serializers.Serializer):
+    """Where doctors review the image: what the PACS stored (DESIGN §15)."""
+
+    study_instance_uid = serializers.CharField(source="pacs_study_uid")
+    series_instance_uid = serializers.CharField(source="pacs_series_uid")
+    sop_instance_uid = serializers.CharField(source="pacs_sop_uid")
+    retrieve_url = serializers.URLField(
+        source="pacs_retrieve_url", help_text="WADO-RS: the instance as application/dicom."
+    )
+    rendered_url = serializers.SerializerMethodField(
+        help_text="WADO-RS rendered: the instance as an image (e.g. image/jpeg)."
+    )
+    stored_at = serializers.DateTimeField(source="pacs_stored_at")
+
+    def get_rendered_url(self, obj: XrayImage) -> str:
+        return pacs_rendered_url(obj)
 
 
 class XrayImageSerializer(serializers.ModelSerializer):
@@ -44,10 +63,30 @@ class XrayImageSerializer(serializers.ModelSerializer):
 class XrayDetailSerializer(XrayImageSerializer):
     download_url = serializers.CharField(source="link.url")
     download_url_expires_at = serializers.DateTimeField(source="link.expires_at")
+    pacs = serializers.SerializerMethodField()
 
     class Meta(XrayImageSerializer.Meta):
-        fields = [*XrayImageSerializer.Meta.fields, "download_url", "download_url_expires_at"]
+        fields = [
+            *XrayImageSerializer.Meta.fields,
+            "download_url",
+            "download_url_expires_at",
+            "pacs",
+        ]
         read_only_fields = fields
+
+    @extend_schema_field(
+        PacsSerializer(
+            allow_null=True,
+            help_text=(
+                "Doctors and supervisors: where the PACS holds the image, once it has "
+                "stored it (XRAY_SERVICE_KIND=dicomweb); else null."
+            ),
+        )
+    )
+    def get_pacs(self, obj: XrayImage) -> dict | None:
+        if not obj.pacs_sop_uid or not self.context.get("show_pacs"):
+            return None
+        return PacsSerializer(obj).data
 
 
 class XrayUploadSerializer(serializers.Serializer):

@@ -48,6 +48,17 @@ def xray_set_service_id(*, xray_id, service_id: str) -> None:
     XrayImage.objects.filter(pk=xray_id).update(xray_service_id=service_id[:128])
 
 
+def xray_set_pacs(*, xray_id, study_uid: str, series_uid: str, sop_uid: str, retrieve_url: str):
+    """Remember what the PACS stored for the record (DESIGN §15)."""
+    XrayImage.objects.filter(pk=xray_id).update(
+        pacs_study_uid=study_uid[:64],
+        pacs_series_uid=series_uid[:64],
+        pacs_sop_uid=sop_uid[:64],
+        pacs_retrieve_url=retrieve_url[:1000],
+        pacs_stored_at=timezone.now(),
+    )
+
+
 def storage_key(extension: str, now: datetime | None = None) -> str:
     """xrays/YYYY/MM/<uuid>.<ext>: chosen by the server, never by the client."""
     now = now or timezone.now()

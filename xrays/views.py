@@ -14,6 +14,7 @@ from api.schema import error_responses
 from api.throttling import ScopedClientThrottle
 from core.errors import NotFound
 from core.permissions import CanReadXrays, IsSupervisorOrParamedic
+from core.roles import is_doctor, is_supervisor
 from paramedics.selectors import paramedic_visible_to
 from tasks.models import EmergencyTask
 
@@ -112,12 +113,19 @@ class XrayViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return xrays_visible_to(self.request.user)
 
     @extend_schema(
-        operation_id="get_xray", summary="Retrieve an X-ray record and a short-lived download URL"
+        operation_id="get_xray",
+        summary="Retrieve an X-ray record and a short-lived download URL",
+        description=(
+            "Doctors and supervisors also see `pacs`: the UIDs the PACS stored and its "
+            "WADO-RS retrieve and rendered-preview URLs (null until it has stored the image, "
+            "and always for paramedics)."
+        ),
     )
     def retrieve(self, request, *args, **kwargs):
         xray = self.get_object()
         xray.link = download_link(xray, request)
-        return Response(XrayDetailSerializer(xray).data)
+        context = {"show_pacs": is_doctor(request.user) or is_supervisor(request.user)}
+        return Response(XrayDetailSerializer(xray, context=context).data)
 
 
 class XrayFileView(APIView):

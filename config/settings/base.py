@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotocoreConfig
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -264,6 +265,16 @@ PATIENT_SERVICE_URL = env("PATIENT_SERVICE_URL", default="")
 NOTIFICATION_SERVICE_URL = env("NOTIFICATION_SERVICE_URL", default="")
 XRAY_SERVICE_URL = env("XRAY_SERVICE_URL", default="")
 INTEGRATION_TOKEN = env("INTEGRATION_TOKEN", default="")
+# DESIGN §15: `json` (POST /xrays, §8) or `dicomweb` (STOW-RS to a PACS; the URL is
+# then its DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web). Basic auth with
+# XRAY_SERVICE_USER, else INTEGRATION_TOKEN as a bearer token.
+XRAY_SERVICE_KIND = env("XRAY_SERVICE_KIND", default="json")
+if XRAY_SERVICE_KIND not in ("json", "dicomweb"):
+    raise ImproperlyConfigured("XRAY_SERVICE_KIND must be `json` or `dicomweb`")
+XRAY_SERVICE_USER = env("XRAY_SERVICE_USER", default="")
+XRAY_SERVICE_PASSWORD = env("XRAY_SERVICE_PASSWORD", default="")
+# A STOW of a large study: the PACS answers after it has stored all of it.
+XRAY_SERVICE_TIMEOUT_SECONDS = env.float("XRAY_SERVICE_TIMEOUT_SECONDS", default=120.0)
 
 # --- Domain settings -------------------------------------------------------
 STALE_LOCATION_MINUTES = env.int("STALE_LOCATION_MINUTES", default=15)

@@ -134,6 +134,7 @@ class TestDelivery:
         assert call.body["storage"]["key"].startswith("xrays/")
         assert call.body["dicom"]["modality"] == "CT"
         assert "image" not in call.body
+        assert "pacs_copy" not in call.body  # only for a PACS (XRAY_SERVICE_KIND=dicomweb)
         from xrays.models import XrayImage
 
         assert XrayImage.objects.get().xray_service_id.startswith("xr-")

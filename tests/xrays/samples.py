@@ -8,7 +8,8 @@ import zlib
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-DICOM_FILES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm")
+# RG1_UNCR.dcm (pydicom-data): a real chest CR X-ray, 7 MB of pixel data.
+DICOM_FILES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "RG1_UNCR.dcm")
 
 
 def dicom_bytes(name: str = "CT_small.dcm") -> bytes:
@@ -108,4 +109,11 @@ def bad_inputs() -> dict[str, tuple[bytes, int, str]]:
             "corrupt_image",
         ),
         "dicom_wide_header": (dicom_with(tiny_private_elements(300_000)), 400, "corrupt_image"),
+        # Inflated whole in memory by pydicom: a zip bomb's way in. Refused up front.
+        "dicom_deflated": (dicom_bytes("image_dfl.dcm"), 415, "unsupported_media_type"),
+        "dicom_deflated_truncated": (
+            dicom_bytes("image_dfl.dcm")[:-500],
+            415,
+            "unsupported_media_type",
+        ),
     }
