@@ -164,7 +164,10 @@ def _sequence_depth(dataset) -> int:
     while stack and deepest <= MAX_DICOM_SEQUENCE_DEPTH:
         current, depth = stack.pop()
         deepest = max(deepest, depth)
-        for element in current.elements():  # raw: values are not converted here
+        for tag in list(current.keys()):
+            # Raw, and a deferred value (pixel data) stays unread: elements() would
+            # read it, refusing every DICOM whose pixels exceed the header budget.
+            element = current.get_item(tag, keep_deferred=True)
             if element.VR == "SQ" and element.value is not None:
                 items = current[element.tag].value  # this sequence's items, parsed
                 stack.extend((item, depth + 1) for item in items)
