@@ -180,7 +180,7 @@ class TestResume:
     ):
         content = three_part_png()
         session = create(paramedic_client, paramedic, task, content).json()
-        first, second, third = session["parts"]
+        first, second, _third = session["parts"]
         assert put_part(first["url"], piece(content, first))[0] == 200
         url = second["url"]
         if storage is None:
@@ -293,9 +293,7 @@ class TestRefusals:
         assert (within.status_code, within.json()["code"]) == (503, "storage_unavailable")
         assert not XrayUploadSession.objects.exists()
 
-    def test_an_unknown_or_foreign_task_is_404(
-        self, paramedic_client, paramedic, other_paramedic
-    ):
+    def test_an_unknown_or_foreign_task_is_404(self, paramedic_client, paramedic, other_paramedic):
         theirs = put_on_task(other_paramedic)
         response = create(paramedic_client, paramedic, theirs, b"x")
         assert (response.status_code, response.json()["code"]) == (404, "not_found")
@@ -350,12 +348,12 @@ class TestPartUrls:
         time.sleep(2.2)
         assert put_part(short_lived["parts"][0]["url"], content)[0] == 403
         # Nothing was stored by either attempt.
-        assert paramedic_client.get(f"{API}/xray-uploads/{mine['id']}").json()[
-            "received_parts"
-        ] == []
-        assert paramedic_client.get(f"{API}/xray-uploads/{other['id']}").json()[
-            "received_parts"
-        ] == []
+        assert (
+            paramedic_client.get(f"{API}/xray-uploads/{mine['id']}").json()["received_parts"] == []
+        )
+        assert (
+            paramedic_client.get(f"{API}/xray-uploads/{other['id']}").json()["received_parts"] == []
+        )
 
     def test_a_part_of_the_wrong_size_is_refused(self, paramedic_client, paramedic, task):
         content = image_bytes("PNG")
@@ -419,9 +417,7 @@ def test_two_devices_racing_complete_make_one_record(storage, paramedic):
     session = create(client_for(paramedic.user), paramedic, task, content).json()
     send_parts(session, content)
 
-    responses = in_parallel(
-        2, lambda i: complete(client_for(paramedic.user), session["id"])
-    )
+    responses = in_parallel(2, lambda i: complete(client_for(paramedic.user), session["id"]))
 
     assert sorted(r.status_code for r in responses) == [200, 201]
     assert len({r.json()["id"] for r in responses}) == 1
@@ -485,4 +481,3 @@ def test_validation_reads_a_few_ranges_not_the_whole_file(s3_storage):
         info = inspect_image(stream, len(big))
         assert (info.format, info.width, info.height) == ("dicom", 2048, 3072)
         assert stream.requests <= 3
-
