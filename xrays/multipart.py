@@ -16,12 +16,9 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -35,9 +32,6 @@ STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
 RANGE_BLOCK_BYTES = 1024 * 1024
 # Pieces in which the joined object is streamed through sha256.
 STREAM_PIECE_BYTES = 1024 * 1024
-# Reading the joined object back from S3 to hash it: ranges fetched in parallel.
-HASH_RANGE_BYTES = 8 * 1024 * 1024
-HASH_RANGES_IN_FLIGHT = 4
 # Where filesystem mode keeps received parts until completion joins them.
 LOCAL_PARTS_DIR = "uploads"
 
@@ -148,34 +142,11 @@ class S3Multipart:
         return self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
 
     def iter_bytes(self, key: str) -> Iterator[bytes]:
-        """The object in order, fetched as ranges a few at a time.
-
-        One GET stream is limited by one connection; HASH_RANGES_IN_FLIGHT ranged GETs
-        of HASH_RANGE_BYTES keep the link busy while the caller hashes, with memory
-        bounded by their sum whatever the object's size.
-        """
-        size = self.size(key)
-        starts = iter(range(0, size, HASH_RANGE_BYTES))
-
-        def fetch(start: int) -> bytes:
-            end = min(size, start + HASH_RANGE_BYTES)
-            answer = self.client.get_object(
-                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
-            )
-            return answer["Body"].read()
-
-        with ThreadPoolExecutor(HASH_RANGES_IN_FLIGHT) as pool:
-            pending = deque(pool.submit(fetch, s) for s in islice(starts, HASH_RANGES_IN_FLIGHT))
-            try:
-                while pending:
-                    piece = pending.popleft().result()
-                    following = next(starts, None)
-                    if following is not None:
-                        pending.append(pool.submit(fetch, following))
-                    yield piece
-            finally:
-                for future in pending:
-                    future.cancel()
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            yield from body.iter_chunks(STREAM_PIECE_BYTES)
+        finally:
+            body.close()
 
     def open_ranged(self, key: str, size: int) -> "RangedReader":
         def fetch(start: int, end: int) -> bytes:
