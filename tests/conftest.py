@@ -181,6 +181,11 @@ def s3_storage(s3_server, settings):
     listed = client.list_objects_v2(Bucket=s3_server.bucket).get("Contents", [])
     for item in listed:
         client.delete_object(Bucket=s3_server.bucket, Key=item["Key"])
+    uploads = client.list_multipart_uploads(Bucket=s3_server.bucket).get("Uploads", [])
+    for item in uploads:
+        client.abort_multipart_upload(
+            Bucket=s3_server.bucket, Key=item["Key"], UploadId=item["UploadId"]
+        )
 
 
 @pytest.fixture(scope="session")

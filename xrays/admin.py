@@ -1,12 +1,15 @@
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from core.admin import SupervisorAdminMixin
+from core.errors import ApplicationError
 
 from .downloads import download_link
-from .models import XrayFormat, XrayImage
+from .models import XrayFormat, XrayImage, XrayUploadSession
 from .selectors import pacs_rendered_url
+from .sessions import upload_session_parts
 
 
 @admin.register(XrayImage)
@@ -95,3 +98,82 @@ class XrayImageAdmin(SupervisorAdminMixin, admin.ModelAdmin):
                 link.url,
             )
         return format_html('<a href="{}">Download DICOM</a> (no in-browser preview)', link.url)
+
+
+@admin.register(XrayUploadSession)
+class XrayUploadSessionAdmin(SupervisorAdminMixin, admin.ModelAdmin):
+    """Upload sessions for support (DESIGN §13): where a device's upload stands.
+
+    "Parts received" asks storage (one listing per open session on the page), so
+    it shows what storage really holds, as GET /xray-uploads/{id} does.
+    """
+
+    list_display = [
+        "id",
+        "state",
+        "paramedic",
+        "task_link",
+        "size_bytes",
+        "parts_received",
+        "age",
+        "expires_at",
+        "failure_code",
+    ]
+    list_filter = ["state", "created_at"]
+    list_select_related = ["paramedic", "task"]
+    list_per_page = 50
+    search_fields = ["id", "sha256", "paramedic__badge_number", "storage_key"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "id",
+        "state",
+        "paramedic",
+        "task_link",
+        "created_by",
+        "size_bytes",
+        "sha256",
+        "part_size",
+        "part_count",
+        "parts_received",
+        "age",
+        "storage_key",
+        "storage_upload_id",
+        "consultation_id",
+        "body_part",
+        "notes",
+        "captured_at",
+        "idempotency_key",
+        "xray",
+        "failure_status",
+        "failure_code",
+        "failure_detail",
+        "assembled_at",
+        "lease_until",
+        "expires_at",
+        "created_at",
+        "updated_at",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Task")
+    def task_link(self, obj: XrayUploadSession):
+        url = reverse("admin:tasks_emergencytask_change", args=[obj.task_id])
+        return format_html('<a href="{}">{}</a>', url, obj.task.request_id)
+
+    @admin.display(description="Parts received")
+    def parts_received(self, obj: XrayUploadSession) -> str:
+        try:
+            held = len(upload_session_parts(obj).received)
+        except ApplicationError:
+            return f"? of {obj.part_count} (storage unavailable)"
+        return f"{held} of {obj.part_count}"
+
+    @admin.display(description="Age")
+    def age(self, obj: XrayUploadSession) -> str:
+        return timesince(obj.created_at)

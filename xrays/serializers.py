@@ -1,7 +1,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import XrayFormat, XrayImage
+from api.fields import StrictCharField, StrictIntegerField, StrictUUIDField
+
+from .models import UploadState, XrayFormat, XrayImage
 from .selectors import pacs_rendered_url
 
 
@@ -98,3 +100,94 @@ class XrayUploadSerializer(serializers.Serializer):
     body_part = serializers.CharField(max_length=64, required=False, allow_blank=True)
     notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     captured_at = serializers.DateTimeField(required=False)
+
+
+# --- Resumable uploads (DESIGN §13) ---------------------------------------------
+
+
+class UploadSessionCreateSerializer(serializers.Serializer):
+    task = StrictUUIDField(help_text="One of the paramedic's tasks.")
+    size = StrictIntegerField(
+        min_value=1, max_value=2**62, help_text="The file's size in bytes (at most the limit)."
+    )
+    sha256 = StrictCharField(
+        min_length=64, max_length=64, help_text="The file's sha256, 64 hexadecimal digits."
+    )
+    consultation_id = StrictCharField(
+        max_length=64, required=False, help_text="Defaults to the task's consultation."
+    )
+    body_part = StrictCharField(max_length=64, required=False, allow_blank=True)
+    notes = StrictCharField(max_length=5000, required=False, allow_blank=True)
+    captured_at = serializers.DateTimeField(required=False)
+
+    def validate_sha256(self, value: str) -> str:
+        if not all(c in "0123456789abcdefABCDEF" for c in value):
+            raise serializers.ValidationError("Not a sha256 in hexadecimal.", code="invalid_sha256")
+        return value.lower()
+
+
+class UploadPartUrlSerializer(serializers.Serializer):
+    number = serializers.IntegerField(help_text="Part number, from 1.")
+    size = serializers.IntegerField(help_text="The bytes this part must hold.")
+    url = serializers.CharField(help_text="PUT the part's bytes here (no Authorization header).")
+
+
+class ReceivedPartSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    size = serializers.IntegerField()
+    etag = serializers.CharField(help_text="Storage's ETag for the part (empty once joined).")
+
+
+class UploadFailureSerializer(serializers.Serializer):
+    code = serializers.CharField(source="failure_code")
+    detail = serializers.CharField(source="failure_detail")
+
+
+class UploadSessionSerializer(serializers.Serializer):
+    """A session as the device sees it; `parts` and `received_parts` are set by the view."""
+
+    id = serializers.UUIDField()
+    paramedic = serializers.UUIDField(source="paramedic_id")
+    task = serializers.UUIDField(source="task_id")
+    state = serializers.ChoiceField(choices=UploadState.choices)
+    size = serializers.IntegerField(source="size_bytes")
+    sha256 = serializers.CharField()
+    part_size = serializers.IntegerField()
+    part_count = serializers.IntegerField()
+    parts = UploadPartUrlSerializer(
+        many=True,
+        help_text="Fresh URLs for the parts storage does not hold yet (empty unless uploading).",
+    )
+    received_parts = ReceivedPartSerializer(
+        many=True, help_text="What storage really holds (GET; on create, none yet)."
+    )
+    xray = serializers.UUIDField(
+        source="xray_id", allow_null=True, help_text="The record, once completed."
+    )
+    failure = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field(UploadFailureSerializer(allow_null=True))
+    def get_failure(self, obj) -> dict | None:
+        return UploadFailureSerializer(obj).data if obj.failure_code else None
+
+
+class CompletePartSerializer(serializers.Serializer):
+    number = StrictIntegerField(min_value=1, max_value=10000)
+    etag = StrictCharField(max_length=128)
+
+
+class UploadSessionCompleteSerializer(serializers.Serializer):
+    parts = CompletePartSerializer(
+        many=True,
+        required=False,
+        max_length=10000,
+        help_text="Optional: the parts as the device sent them; without it, what storage holds.",
+    )
+
+    def validate_parts(self, parts):
+        numbers = [p["number"] for p in parts]
+        if len(set(numbers)) != len(numbers):
+            raise serializers.ValidationError("A part number is listed twice.", code="duplicate")
+        return parts

@@ -219,6 +219,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.purge_idempotency_records",
         "schedule": env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
     },
+    "sweep-xray-uploads": {
+        "task": "xrays.sweep_uploads",
+        "schedule": env.float("XRAY_UPLOAD_SWEEP_SECONDS", default=900.0),
+    },
 }
 
 # --- Live updates (DESIGN §12) ----------------------------------------------
@@ -285,6 +289,15 @@ TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default
 IDEMPOTENCY_KEY_HOURS = max(48, env.int("IDEMPOTENCY_KEY_HOURS", default=48))
 RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
 XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# Resumable uploads (DESIGN §13): how long a session may take, the part size (S3: at
+# least 5 MiB; 8 MiB makes a 200 MB X-ray 25 parts), how long a part URL lives, how long
+# a completing request holds a session, and how old an object or multipart upload
+# nobody owns must be before the sweep removes it.
+XRAY_UPLOAD_SESSION_HOURS = env.int("XRAY_UPLOAD_SESSION_HOURS", default=24)
+XRAY_UPLOAD_PART_BYTES = env.int("XRAY_UPLOAD_PART_BYTES", default=8 * 1024 * 1024)
+XRAY_UPLOAD_PART_URL_SECONDS = env.int("XRAY_UPLOAD_PART_URL_SECONDS", default=3600)
+XRAY_UPLOAD_COMPLETE_LEASE_SECONDS = env.int("XRAY_UPLOAD_COMPLETE_LEASE_SECONDS", default=300)
+XRAY_ORPHAN_GRACE_MINUTES = env.int("XRAY_ORPHAN_GRACE_MINUTES", default=60)
 # Every uploaded file is spooled to disk (see xrays.uploads), never kept in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 

@@ -34,6 +34,24 @@ def noise_png(width: int, height: int, seed: int = 1) -> bytes:
     return buffer.getvalue()
 
 
+def large_dicom(pixel_bytes: int) -> bytes:
+    """A valid uncompressed DICOM with `pixel_bytes` of random 16-bit pixels, 2048 wide."""
+    import os
+
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    for tag in [elem.tag for elem in ds if elem.tag >= 0x7FE00010]:
+        del ds[tag]
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.Columns, ds.Rows = 2048, pixel_bytes // (2048 * 2)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    header = buffer.getvalue() + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, pixel_bytes)
+    return header + os.urandom(pixel_bytes)
+
+
 def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     """A tiny, valid-looking PNG whose header declares a gigantic canvas."""
 
