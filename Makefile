@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Parallel workers for the suite; 0 runs in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint format worker beat consumer migrate superuser schema asyncapi-check clean
+.PHONY: run test lint format worker beat consumer pacs migrate superuser schema asyncapi-check clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -30,8 +30,10 @@ $(VENV)/.installed-dev: requirements/base.txt requirements/prod.txt requirements
 migrate: $(VENV)/.installed-base
 	$(BIN)/python manage.py migrate --noinput
 
+# The ASGI server, as in production (event streams hold no thread), reloading on edits.
 run: migrate
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(LOCAL) $(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --reload --no-proxy-headers \
+		--no-access-log
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
@@ -57,6 +59,23 @@ beat: $(VENV)/.installed-base
 # Emergency requests from the event bus (needs EVENT_BUS_URL).
 consumer: $(VENV)/.installed-base
 	$(LOCAL) $(BIN)/python manage.py consume_emergency_requests
+
+# A local PACS for doctor review (DESIGN §15): Orthanc with DICOMweb on 127.0.0.1:8042
+# (Debian: apt-get install orthanc orthanc-dicomweb), in the foreground, data under
+# var/orthanc. Run `make run` beside it with the XRAY_SERVICE_* variables README shows.
+PACS_PORT ?= 8042
+PACS_USER ?= xray
+PACS_PASSWORD ?= xraypass
+pacs:
+	@mkdir -p var/orthanc
+	@printf '%s\n' '{"Name": "paramedic-pacs", "StorageDirectory": "$(CURDIR)/var/orthanc/db",' \
+	  ' "IndexDirectory": "$(CURDIR)/var/orthanc/db", "HttpPort": $(PACS_PORT),' \
+	  ' "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],' \
+	  ' "RemoteAccessAllowed": false, "AuthenticationEnabled": true,' \
+	  ' "RegisteredUsers": {"$(PACS_USER)": "$(PACS_PASSWORD)"}, "DicomServerEnabled": false,' \
+	  ' "WebDavEnabled": false, "DicomWeb": {"Enable": true, "Root": "/dicom-web/"}}' \
+	  > var/orthanc/orthanc.json
+	/usr/sbin/Orthanc var/orthanc/orthanc.json
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser

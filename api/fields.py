@@ -36,6 +36,15 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: not a boolean, a float or a string of digits."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class WholeObjectSerializer(serializers.Serializer):
     """A nested value object ({lat, lon}, ...) is replaced whole, never patched.
 
@@ -78,13 +87,4 @@ class QueryParamsSerializer(serializers.Serializer):
                     for name in empty
                 }
             )
-        return super().to_internal_value(data)
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer only: not a boolean, not a string, not 2.0."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
         return super().to_internal_value(data)

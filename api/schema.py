@@ -138,6 +138,18 @@ LINKS = {
         status: {"get_xray": ("get_xray", {"id": "$response.body#/id"})}
         for status in ("200", "201")
     },
+    "create_xray_upload": {
+        status: {
+            "get_xray_upload": ("get_xray_upload", {"id": "$response.body#/id"}),
+            "complete_xray_upload": ("complete_xray_upload", {"id": "$response.body#/id"}),
+            "abort_xray_upload": ("abort_xray_upload", {"id": "$response.body#/id"}),
+        }
+        for status in ("200", "201")
+    },
+    "complete_xray_upload": {
+        status: {"get_xray": ("get_xray", {"id": "$response.body#/id"})}
+        for status in ("200", "201")
+    },
 }
 
 

@@ -177,7 +177,10 @@ def healthz_ok(port: int, timeout: float = 2) -> bool:
 class Gunicorn:
     """gunicorn serving config.wsgi on a free 127.0.0.1 port, its output in `log_path`."""
 
-    def __init__(self, env: dict, log_path: Path, args: Sequence[str]):
+    def __init__(
+        self, env: dict, log_path: Path, args: Sequence[str], app: str = "config.wsgi:application"
+    ):
+        self.app = app  # config.asgi:application with `-k config.asgi_worker.Worker`
         self.env = env
         self.args = list(args)  # workers, timeout, ...
         self.port = free_port()
@@ -190,7 +193,7 @@ class Gunicorn:
         self.process = subprocess.Popen(
             [
                 GUNICORN,
-                "config.wsgi:application",
+                self.app,
                 "-b",
                 f"127.0.0.1:{self.port}",
                 *self.args,

@@ -27,12 +27,14 @@ Goals (from the issue): the peak for 190 MiB no more than ~100 MiB above the
 10 MiB case; service throughput at least 0.7x plain boto3.
 """
 
+import contextlib
 import http.client
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import struct
 import sys
 import tempfile
@@ -488,5 +490,343 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- resumable upload sessions (DESIGN §13) ---------------------------------------
+#
+#     .venv/bin/python bench/upload.py --sessions
+#
+# The same SeaweedFS, database and DICOM files. Per size: RUNS times, a device's
+# upload through a session (sha256 of the file on the device, POST xray-uploads,
+# the parts PUT straight to S3 in parallel, CONCURRENCY at a time like boto3's, POST
+# complete, which the service answers after joining, hashing and validating the
+# object itself), and plain boto3 upload_file of the same file with the app's
+# TransferConfig, alternating. The app worker's RSS is sampled while it completes
+# (VmHWM reset before each run). Then once for the largest size: the connection is
+# cut when half the bytes are out (every part in flight is dropped mid-body), the
+# device GETs the session and sends only what is missing; the bytes sent again are
+# what the cut parts had sent before the cut.
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while piece := handle.read(CHUNK):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+class PartSender:
+    """PUTs parts to presigned URLs from the file, CONCURRENCY at a time, counting bytes.
+
+    With `cut_at` set, every connection is dropped mid-body once that many bytes
+    of the whole upload have gone out (one link for all of them, as on a phone).
+    """
+
+    def __init__(
+        self, path: Path, part_size: int, cut_at: int | None = None, parallel: int = CONCURRENCY
+    ):
+        self.path, self.part_size, self.cut_at, self.parallel = path, part_size, cut_at, parallel
+        self.sent = 0
+        self.started: list[int] = []
+        self.completed: list[int] = []
+        self.cut = threading.Event()
+        self._lock = threading.Lock()
+        self._open: dict[int, socket.socket] = {}
+
+    def _count(self, n: int) -> None:
+        with self._lock:
+            self.sent += n
+            if self.cut_at is not None and self.sent >= self.cut_at and not self.cut.is_set():
+                self.cut.set()
+                # The link is gone for every connection: parts still sending and parts
+                # waiting for their answer alike (storage may not have them yet).
+                for sock in self._open.values():
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+    def put(self, part: dict) -> None:
+        from urllib.parse import urlsplit
+
+        if self.cut.is_set():
+            return
+        url = urlsplit(part["url"])
+        with self._lock:
+            self.started.append(part["number"])
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+        try:
+            conn.connect()
+            if self.cut_at is not None:
+                # A small send buffer: bytes handed to the kernel are about bytes sent
+                # (on loopback a default buffer swallows most of a part at once).
+                conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
+            with self._lock:
+                self._open[part["number"]] = conn.sock
+            conn.putrequest("PUT", f"{url.path}?{url.query}", skip_accept_encoding=True)
+            conn.putheader("Content-Length", str(part["size"]))
+            conn.endheaders()
+            with open(self.path, "rb") as handle:
+                handle.seek((part["number"] - 1) * self.part_size)
+                left = part["size"]
+                while left:
+                    if self.cut.is_set():
+                        return  # the link is gone: this part is lost mid-body
+                    piece = handle.read(min(CHUNK, left))
+                    conn.send(piece)
+                    left -= len(piece)
+                    self._count(len(piece))
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"part {part['number']}: HTTP {response.status}")
+            with self._lock:
+                self.completed.append(part["number"])
+        except (OSError, http.client.HTTPException):
+            if not self.cut.is_set():
+                raise  # a real failure, not our cut
+        finally:
+            with self._lock:
+                self._open.pop(part["number"], None)
+            conn.close()
+
+    def send(self, parts: list[dict]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            list(pool.map(self.put, parts))
+
+
+def session_upload(port, token, ids, path: Path, pid: int) -> dict:
+    """One device upload through a session; its phases' times and the worker's RSS."""
+    started = time.perf_counter()
+    digest = sha256_of(path)
+    hashed = time.perf_counter()
+    status, body = request_json(
+        port,
+        "POST",
+        f"/api/v1/paramedics/{ids['paramedic']}/xray-uploads",
+        {"task": ids["task"], "size": path.stat().st_size, "sha256": digest},
+        token,
+    )
+    if status != 201:
+        raise RuntimeError(f"create: HTTP {status} {body[:300]!r}")
+    session = json.loads(body)
+    created = time.perf_counter()
+    sender = PartSender(path, session["part_size"])
+    sender.send(session["parts"])
+    sent = time.perf_counter()
+    reset_peak(pid)
+    rss_start = proc_status_mib(pid, "VmRSS")
+    sampler = RssSampler(pid)
+    sampler.start()
+    try:
+        status, body = request_json(
+            port, "POST", f"/api/v1/xray-uploads/{session['id']}/complete", {}, token, 600
+        )
+    finally:
+        sampler.stop()
+    done = time.perf_counter()
+    if status != 201:
+        raise RuntimeError(f"complete: HTTP {status} {body[:300]!r}")
+    record = json.loads(body)
+    if record["sha256"] != digest or record["size_bytes"] != path.stat().st_size:
+        raise RuntimeError("the record does not describe the file sent")
+    return {
+        "total": done - started,
+        "hash": hashed - started,
+        "create": created - hashed,
+        "parts": sent - created,
+        "complete": done - sent,
+        "rss_start": rss_start,
+        "peak": proc_status_mib(pid, "VmHWM"),
+        "sampled_peak": sampler.peak(),
+        "parts_count": len(session["parts"]),
+    }
+
+
+def cut_and_resume(port, token, ids, path: Path, parallel: int) -> dict:
+    """Drop the link at 50 %, resume from GET, complete; the bytes sent twice."""
+    size = path.stat().st_size
+    status, body = request_json(
+        port,
+        "POST",
+        f"/api/v1/paramedics/{ids['paramedic']}/xray-uploads",
+        {"task": ids["task"], "size": size, "sha256": sha256_of(path)},
+        token,
+    )
+    session = json.loads(body)
+    first = PartSender(path, session["part_size"], cut_at=size // 2, parallel=parallel)
+    first.send(session["parts"])
+    time.sleep(0.5)  # let storage notice the dropped connections
+    status, body = request_json(port, "GET", f"/api/v1/xray-uploads/{session['id']}", None, token)
+    resumed = json.loads(body)
+    held = {p["number"] for p in resumed["received_parts"]}
+    missing = [p["number"] for p in resumed["parts"]]
+    second = PartSender(path, session["part_size"], parallel=parallel)
+    second.send(resumed["parts"])
+    status, body = request_json(
+        port, "POST", f"/api/v1/xray-uploads/{session['id']}/complete", {}, token, 600
+    )
+    if status != 201:
+        raise RuntimeError(f"complete after resume: HTTP {status} {body[:300]!r}")
+    if held & set(missing):
+        raise RuntimeError(f"parts storage held were handed out again: {held & set(missing)}")
+    if not set(first.completed) <= held:
+        raise RuntimeError(f"storage holds {sorted(held)}, answered were {first.completed}")
+    return {
+        "parallel": parallel,
+        "size": size,
+        "part_size": session["part_size"],
+        "parts": session["part_count"],
+        "before_cut": first.sent,
+        "held_after_cut": len(held),
+        "resent_parts": missing,
+        "interrupted": len(set(first.started) - set(first.completed)),
+        # Parts whose answer the cut lost although storage had them: GET saved them.
+        "unanswered_but_held": len(held - set(first.completed)),
+        "after_resume": second.sent,
+        "wasted": first.sent + second.sent - size,
+    }
+
+
+def run_sessions_size(label, rows, columns, *, tmp, env, ids, password, s3, transfer):
+    path = tmp / f"session-{label}mib.dcm"
+    pixel_offset = write_dicom(path, rows, columns)
+    server = Gunicorn(env, tmp / f"gunicorn-sessions-{label}.log", ["-w", "1", "--timeout", "600"])
+    result = {"label": label, "size": path.stat().st_size, "sessions": [], "boto3": []}
+    try:
+        server.start()
+        pid = children(server.process.pid)[0]
+        token = obtain_token(server.port, password)
+        warm = tmp / "session-warm.dcm"
+        warm_offset = write_dicom(warm, 64, 64)
+        make_unique(warm, warm_offset)
+        session_upload(server.port, token, ids, warm, pid)  # imports, boto3 client
+        result["rss_before"] = proc_status_mib(pid, "VmRSS")
+        for _ in range(RUNS):
+            make_unique(path, pixel_offset)
+            result["sessions"].append(session_upload(server.port, token, ids, path, pid))
+            result["boto3"].append(boto3_upload(s3, path, env["S3_BUCKET"], transfer))
+        if label == SIZES[-1][0]:
+            result["cut"] = []
+            for parallel in (CONCURRENCY, 1):
+                make_unique(path, pixel_offset)
+                result["cut"].append(cut_and_resume(server.port, token, ids, path, parallel))
+    except BaseException:
+        if server.log_path.exists():
+            tail = server.log_path.read_text(errors="replace")[-3000:]
+            print(f"--- {server.log_path.name} (tail) ---\n{tail}", file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+        path.unlink(missing_ok=True)
+    return result
+
+
+def print_sessions_report(results) -> None:
+    print()
+    print(
+        "| size MiB | session s (device hash + create + parts + complete) | session MiB/s "
+        "| boto3 s | boto3 MiB/s | session/boto3 | without device hash | worker RSS before "
+        "MiB | worker peak RSS while completing MiB |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        mib = r["size"] / MIB
+        best = min(r["sessions"], key=lambda run: run["total"])
+        boto = min(r["boto3"])
+        r["ratio"] = boto / best["total"]
+        r["ratio_no_hash"] = boto / (best["total"] - best["hash"])
+        peak = max(run["peak"] for run in r["sessions"])
+        r["peak"] = peak
+        print(
+            f"| {mib:.1f} | {best['total']:.2f} ({best['hash']:.2f} + {best['create']:.2f} + "
+            f"{best['parts']:.2f} + {best['complete']:.2f}) | {mib / best['total']:.0f} "
+            f"| {boto:.2f} | {mib / boto:.0f} | {r['ratio']:.2f}x | {r['ratio_no_hash']:.2f}x "
+            f"| {r['rss_before']:.0f} | {peak:.0f} |"
+        )
+    small, large = results[0], results[-1]
+    print()
+    print(
+        f"worker peak RSS {large['size'] / MIB:.0f} MiB vs {small['size'] / MIB:.0f} MiB: "
+        f"{large['peak'] - small['peak']:+.0f} MiB (goal: flat)"
+    )
+    print(
+        f"throughput session/boto3 at {large['size'] / MIB:.0f} MiB (goal >= 0.9x, verify "
+        f"included): {large['ratio']:.2f}x with the device's sha256, "
+        f"{large['ratio_no_hash']:.2f}x when the device already knows it"
+    )
+    for cut in large["cut"]:
+        print(
+            f"cut at 50 % with {cut['parallel']} connection(s) ({cut['before_cut'] / MIB:.0f} "
+            f"MiB out, {cut['held_after_cut']} of {cut['parts']} parts held by storage, "
+            f"{cut['interrupted']} cut before their answer, {cut['unanswered_but_held']} of "
+            f"which storage had): resume sent parts {cut['resent_parts']} "
+            f"({cut['after_resume'] / MIB:.1f} MiB); sent twice: {cut['wasted'] / MIB:.1f} MiB "
+            f"= {cut['wasted'] / cut['part_size']:.2f} of a {cut['part_size'] / MIB:.0f} MiB "
+            f"part; no part storage held was sent again"
+        )
+
+
+def sessions_main() -> None:
+    arm_deadline("bench/upload.py --sessions", DEADLINE_S)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sessions-"))
+    (tmp / "spool").mkdir()
+    seaweed = SeaweedServer(tmp / "weed", bucket="xrays-bench")
+    try:
+        seaweed.start()
+        env = make_env(tmp, seaweed)
+        os.environ.update({k: v for k, v in env.items() if k != "TMPDIR"})
+        import django
+
+        django.setup()
+        from boto3.s3.transfer import TransferConfig
+
+        manage(env, "migrate", "--noinput", "-v", "0", timeout=180)
+        password = secrets.token_urlsafe(24)
+        out = manage(
+            {**env, "BENCH_BADGE": BADGE, "BENCH_PASSWORD": password},
+            "shell",
+            "-c",
+            SETUP_SCRIPT,
+            timeout=180,
+        )
+        ids = json.loads(tagged(out, "BENCH_IDS"))
+        s3 = seaweed.client()
+        transfer = TransferConfig(
+            multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY
+        )
+        print(
+            f"SeaweedFS {seaweed.endpoint}, gunicorn 1 sync worker (fresh per size), SQLite; "
+            f"parts of {PART // MIB} MiB, {CONCURRENCY} in parallel (boto3: the same); "
+            f"best of {RUNS} runs; {os.cpu_count()} CPUs"
+        )
+        results = []
+        for label, rows, columns in SIZES:
+            r = run_sessions_size(
+                label,
+                rows,
+                columns,
+                tmp=tmp,
+                env=env,
+                ids=ids,
+                password=password,
+                s3=s3,
+                transfer=transfer,
+            )
+            runs = ", ".join(f"{run['total']:.2f}" for run in r["sessions"])
+            boto = ", ".join(f"{t:.2f}" for t in r["boto3"])
+            print(f"{r['size'] / MIB:6.1f} MiB: session {runs} s; boto3 {boto} s")
+            results.append(r)
+        print_sessions_report(results)
+    finally:
+        signal.alarm(0)
+        seaweed.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    main()
+    if "--sessions" in sys.argv[1:]:
+        sessions_main()
+    else:
+        main()

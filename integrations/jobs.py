@@ -6,11 +6,13 @@ twice (at-least-once delivery with acks_late).
 
 from celery import shared_task
 
-from . import outbox
+from . import live, outbox
 
 
 @shared_task(name="integrations.deliver_event", ignore_result=True)
 def deliver_event(event_id: str) -> int:
+    """One row (and others due for its destination). Jobs are now queued in batches
+    (deliver_events); this name stays for jobs an earlier release left queued."""
     return outbox.deliver(event_id)
 
 
@@ -22,3 +24,8 @@ def deliver_events(event_ids: list[str]) -> int:
 @shared_task(name="integrations.relay_outbox", ignore_result=True)
 def relay_outbox() -> int:
     return outbox.relay()
+
+
+@shared_task(name="integrations.purge_live_events", ignore_result=True)
+def purge_live_events() -> int:
+    return live.purge()

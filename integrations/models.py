@@ -81,3 +81,32 @@ class InboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} {self.outcome}"
+
+
+class LiveEvent(models.Model):
+    """One change pushed to open streams (DESIGN §12), in commit order.
+
+    Written in the change's transaction (integrations.live.record), so a rolled-back
+    change leaves none; read by the streams of every process, live and on replay
+    after `Last-Event-ID`. It holds ids only: a stream renders what its viewer may
+    see when it sends. Kept LIVE_RETENTION_HOURS, then purged.
+    """
+
+    id = models.BigAutoField(primary_key=True)  # the stream's event id
+    kind = models.CharField(max_length=40)
+    subject_type = models.CharField(max_length=16)  # "task" | "paramedic"
+    subject_id = models.UUIDField()
+    # Whose stream it goes to besides supervisors': the paramedic concerned, and the
+    # one the subject just left (a declined or reassigned task).
+    paramedic_id = models.UUIDField(null=True, blank=True)
+    former_paramedic_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["paramedic_id", "id"], name="live_paramedic_idx"),
+            models.Index(fields=["former_paramedic_id", "id"], name="live_former_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.kind} {self.subject_type}:{self.subject_id}"

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, Duplicate, InvalidTransition
+from integrations import live
 
 from .events import ParamedicEvent, record_paramedic_event
 from .models import Paramedic, ParamedicStatus, Shift, ShiftAssignment, Station
@@ -222,8 +223,14 @@ def paramedic_update(*, paramedic: Paramedic, changes: dict) -> Paramedic:
     user_fields = _sync_user(locked, fields, password)
     try:
         with transaction.atomic():
-            if fields:
+            if fields or user_fields:  # a login's change is the profile's too (ETag)
                 locked.save(update_fields=[*fields, "updated_at"])
+            if "status" in fields:  # the dispatch board shows who is available
+                live.record(
+                    kind="paramedic.status_changed",
+                    subject_type="paramedic",
+                    subject_id=locked.pk,
+                )
             if user_fields:
                 locked.user.save(update_fields=user_fields)
     except IntegrityError as exc:

@@ -4,6 +4,14 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from api.conditional import (
+    CONDITIONAL_PARAMETERS,
+    NOT_MODIFIED,
+    make_etag,
+    not_modified,
+    tagged,
+    uuid_or_none,
+)
 from api.filters import RejectUnknownQueryParams
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.schema import error_responses
@@ -12,7 +20,7 @@ from core.permissions import IsSupervisor, IsSupervisorOrParamedic
 from core.roles import is_supervisor
 
 from .filters import ParamedicFilter, ShiftFilter
-from .models import Shift, Station
+from .models import Paramedic, Shift, Station
 from .permissions import check_self_update
 from .selectors import current_and_upcoming_shifts, paramedics_visible_to, shifts_with_people
 from .serializers import (
@@ -50,6 +58,14 @@ CONFLICTS = (
 )
 
 
+def paramedic_etag(user, paramedic: Paramedic) -> str:
+    """Every change to the profile (its login's fields, status, location, current
+    task) saves `updated_at`; what a caller sees depends on its role."""
+    return make_etag(
+        "paramedic", paramedic.pk, paramedic.updated_at.isoformat(), is_supervisor(user)
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
         operation_id="list_paramedics",
@@ -58,6 +74,8 @@ CONFLICTS = (
     retrieve=extend_schema(
         operation_id="get_paramedic",
         summary="Retrieve a paramedic (supervisor or the paramedic itself)",
+        parameters=CONDITIONAL_PARAMETERS,
+        responses={200: ParamedicSerializer, **NOT_MODIFIED},
     ),
     create=extend_schema(
         operation_id="create_paramedic",
@@ -103,6 +121,22 @@ class ParamedicViewSet(
 
     def get_queryset(self):
         return paramedics_visible_to(self.request.user)
+
+    def retrieve(self, request, *args, **kwargs):
+        # The 304 path: one narrow read through the same scoped queryset.
+        current = request.headers.get("If-None-Match") and (
+            self.get_queryset()
+            .filter(pk=uuid_or_none(kwargs["pk"]))
+            .only("pk", "updated_at")
+            .first()
+        )
+        if current is not None:
+            unchanged = not_modified(request, paramedic_etag(request.user, current))
+            if unchanged is not None:
+                return unchanged
+        paramedic = self.get_object()
+        data = self.get_serializer(paramedic).data
+        return tagged(Response(data), paramedic_etag(request.user, paramedic))
 
     def create(self, request, *args, **kwargs):
         serializer = ParamedicWriteSerializer(data=request.data)

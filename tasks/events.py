@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from django.utils import timezone
 
-from integrations import catalogue
+from integrations import catalogue, live
 from integrations.outbox import record_event
 
 from .models import EmergencyTask, Milestone, ReminderKind, TaskHistory, TaskPriority, TaskStatus
@@ -157,10 +157,19 @@ def describe_events() -> None:
 def record_task_event(
     task: EmergencyTask, kind: TaskEvent, history: TaskHistory | None, **extra
 ) -> None:
-    """Write the outbox rows for this change; call inside its transaction."""
+    """Write the outbox rows for this change, and the live event its streams send
+    (not for a reminder: nothing changed); call inside its transaction."""
     record_event(
         kind=kind,
         aggregate_type=AGGREGATE_TYPE,
         aggregate_id=task.pk,
         payload={**task_event_payload(task, history), **extra},
     )
+    if kind != TaskEvent.REMINDER:
+        live.record(
+            kind=kind,
+            subject_type=AGGREGATE_TYPE,
+            subject_id=task.pk,
+            paramedic_id=task.paramedic_id,
+            former=history.paramedic_id if history else None,
+        )

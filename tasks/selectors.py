@@ -15,6 +15,7 @@ from django.db.models import (
     QuerySet,
     Value,
     When,
+    prefetch_related_objects,
 )
 from django.db.models.functions import TruncHour
 
@@ -52,10 +53,19 @@ def tasks_removed_from(paramedic, since) -> list:
     )
 
 
+def _history() -> Prefetch:
+    return Prefetch("history", queryset=TaskHistory.objects.select_related("actor"))
+
+
 def with_history(tasks: QuerySet[EmergencyTask]) -> QuerySet[EmergencyTask]:
-    return tasks.prefetch_related(
-        Prefetch("history", queryset=TaskHistory.objects.select_related("actor"))
-    )
+    return tasks.prefetch_related(_history())
+
+
+def load_history(task: EmergencyTask) -> EmergencyTask:
+    """The history of a task already in hand (one query; the row is not read again)."""
+    task._prefetched_objects_cache = {}  # a fresh read even if prefetched earlier
+    prefetch_related_objects([task], _history())
+    return task
 
 
 def may_see_patient_details(user, task: EmergencyTask) -> bool:

@@ -154,7 +154,12 @@ def _latest_milestone(task: EmergencyTask, before: Milestone | None = None) -> d
 
 def _lock_task(task_id) -> EmergencyTask:
     try:
-        return EmergencyTask.objects.select_for_update().get(pk=task_id)
+        # Its paramedic read along (the event names it), only the task row locked.
+        return (
+            EmergencyTask.objects.select_for_update(of=("self",))
+            .select_related("paramedic")
+            .get(pk=task_id)
+        )
     except EmergencyTask.DoesNotExist:
         raise NotFound("Task not found.") from None
 
@@ -446,8 +451,9 @@ def task_store_patient_details(*, task_id, details: dict) -> None:
     """Keep the Patient Service's emergency details on the task (not its status)."""
     if len(json.dumps(details)) > MAX_PATIENT_DETAILS_BYTES:
         raise PatientDetailsRejected("details larger than 64 KB")
+    now = timezone.now()
     EmergencyTask.objects.filter(pk=task_id).update(
-        patient_details=details, patient_details_fetched_at=timezone.now()
+        patient_details=details, patient_details_fetched_at=now, updated_at=now
     )
 
 

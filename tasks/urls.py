@@ -2,6 +2,7 @@ from django.urls import re_path
 
 from api.routers import UUID_PATTERN, OptionalSlashRouter
 
+from .streams import ParamedicEventsView, SupervisorEventsView
 from .views import ParamedicTaskViewSet, TaskViewSet
 
 router = OptionalSlashRouter()
@@ -9,6 +10,12 @@ router.register("tasks", TaskViewSet, basename="task")
 
 urlpatterns = [
     *router.urls,
+    re_path(r"^events/?$", SupervisorEventsView.as_view(), name="events"),
+    re_path(
+        rf"^paramedics/(?P<paramedic_id>{UUID_PATTERN})/events/?$",
+        ParamedicEventsView.as_view(),
+        name="paramedic-events",
+    ),
     re_path(
         rf"^paramedics/(?P<paramedic_id>{UUID_PATTERN})/tasks/?$",
         ParamedicTaskViewSet.as_view({"get": "list"}),

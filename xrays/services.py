@@ -48,6 +48,17 @@ def xray_set_service_id(*, xray_id, service_id: str) -> None:
     XrayImage.objects.filter(pk=xray_id).update(xray_service_id=service_id[:128])
 
 
+def xray_set_pacs(*, xray_id, study_uid: str, series_uid: str, sop_uid: str, retrieve_url: str):
+    """Remember what the PACS stored for the record (DESIGN §15)."""
+    XrayImage.objects.filter(pk=xray_id).update(
+        pacs_study_uid=study_uid[:64],
+        pacs_series_uid=series_uid[:64],
+        pacs_sop_uid=sop_uid[:64],
+        pacs_retrieve_url=retrieve_url[:1000],
+        pacs_stored_at=timezone.now(),
+    )
+
+
 def storage_key(extension: str, now: datetime | None = None) -> str:
     """xrays/YYYY/MM/<uuid>.<ext>: chosen by the server, never by the client."""
     now = now or timezone.now()
@@ -62,10 +73,26 @@ def _existing(*, paramedic: Paramedic, task: EmergencyTask, sha256: str, key: st
             if previous.sha256 != sha256:
                 raise IdempotencyKeyReused("This Idempotency-Key was used for a different file.")
             return previous
+    return xray_existing_for(task=task, sha256=sha256)
+
+
+def xray_record_insert(**fields) -> XrayImage:
+    """Insert an X-ray record with its `xray.uploaded` event, in the caller's transaction.
+
+    The one place a record is written, for both ways in: the multipart POST (§7)
+    and the completion of an upload session (§13).
+    """
+    xray = XrayImage.objects.create(**fields)
+    record_xray_event(xray, XrayEvent.UPLOADED)
+    return xray
+
+
+def xray_existing_for(*, task: EmergencyTask, sha256: str) -> XrayImage | None:
+    """The record of the same image for the same task, stored once (xray_once_per_task)."""
     return XrayImage.objects.filter(task=task, sha256=sha256).first()
 
 
-def _delete_quietly(name: str) -> None:
+def delete_stored_quietly(name: str) -> None:
     try:
         default_storage.delete(name)
     except STORAGE_ERRORS:
@@ -102,7 +129,7 @@ def xray_upload(
 
     try:
         with transaction.atomic():
-            xray = XrayImage.objects.create(
+            xray = xray_record_insert(
                 paramedic=paramedic,
                 task=task,
                 consultation_id=task.consultation_id
@@ -122,15 +149,14 @@ def xray_upload(
                 idempotency_key=idempotency_key,
                 **info.dicom,
             )
-            record_xray_event(xray, XrayEvent.UPLOADED)
     except IntegrityError:
         # A concurrent retry won the race: keep its record, drop our copy.
-        _delete_quietly(name)
+        delete_stored_quietly(name)
         winner = _existing(paramedic=paramedic, task=task, sha256=sha256, key=idempotency_key)
         if winner is None:
             raise
         return UploadResult(xray=winner, created=False)
     except BaseException:
-        _delete_quietly(name)
+        delete_stored_quietly(name)
         raise
     return UploadResult(xray=xray, created=True)

@@ -13,6 +13,10 @@ import pydicom
 from PIL import Image, UnidentifiedImageError
 from pydicom.errors import InvalidDicomError
 
+# pydicom's own reader of the file meta group alone (pinned pydicom 3.0).
+from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+
 from core.errors import ApplicationError
 
 from .models import XrayFormat
@@ -164,14 +168,43 @@ def _sequence_depth(dataset) -> int:
     while stack and deepest <= MAX_DICOM_SEQUENCE_DEPTH:
         current, depth = stack.pop()
         deepest = max(deepest, depth)
-        for element in current.elements():  # raw: values are not converted here
+        for tag in tuple(current.keys()):  # not `in current`: that reads deferred values
+            # Raw and as read: a deferred value (None; pixel data) is not read here.
+            # (Dataset.elements() reads deferred values, through the header budget.)
+            element = current.get_item(tag, keep_deferred=True)
             if element.VR == "SQ" and element.value is not None:
-                items = current[element.tag].value  # this sequence's items, parsed
+                items = current[tag].value  # this sequence's items, parsed
                 stack.extend((item, depth + 1) for item in items)
     return deepest
 
 
+def _refuse_deflated(stream: BinaryIO) -> None:
+    """415 for a deflated dataset (transfer syntax 1.2.840.10008.1.2.1.99).
+
+    pydicom inflates such a dataset whole, in memory, before reading a single tag:
+    a few hundred kilobytes of deflate can inflate to gigabytes (a zip bomb), and
+    the pixel data could not be streamed anywhere afterwards. Field devices send
+    uncompressed or image-compressed DICOM; a deflated one is refused up front.
+    """
+    try:
+        read_preamble(stream, False)
+        meta = _read_file_meta_info(_HeaderBudget(stream, MAX_DICOM_HEADER_READ))
+    except HeaderTooComplex:
+        raise CorruptImage("The DICOM header is too large or nested too deeply.") from None
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+        raise CorruptImage("The DICOM file cannot be read.") from exc
+    finally:
+        stream.seek(0)
+    if meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+        raise UnsupportedMediaType(
+            "Deflated DICOM is not accepted: send it uncompressed or image-compressed."
+        )
+
+
 def _inspect_dicom(stream: BinaryIO, size: int) -> ImageInfo:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _refuse_deflated(stream)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotocoreConfig
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -89,11 +90,21 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
-    # Writers wait for the lock instead of failing at once with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Writers wait for the lock instead of failing at once with "database is locked";
+    # WAL lets the live-event hub and open streams read while a request writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20, init_command="PRAGMA journal_mode=WAL;"
+    )
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A pool per process (psycopg_pool), not persistent connections: under the ASGI
+    # server each request runs in a thread of its own, and a connection kept per
+    # thread would be opened per request and linger until the thread is collected.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -218,11 +229,29 @@ CELERY_BEAT_SCHEDULE = {
         "task": "paramedics.release_ended_shifts",
         "schedule": env.float("ROSTER_CHECK_SECONDS", default=60.0),
     },
+    "purge-live-events": {
+        "task": "integrations.purge_live_events",
+        "schedule": env.float("LIVE_PURGE_SECONDS", default=3600.0),
+    },
     "purge-idempotency-records": {
         "task": "core.purge_idempotency_records",
         "schedule": env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
     },
+    "sweep-xray-uploads": {
+        "task": "xrays.sweep_uploads",
+        "schedule": env.float("XRAY_UPLOAD_SWEEP_SECONDS", default=900.0),
+    },
 }
+
+# --- Live updates (DESIGN §12) ----------------------------------------------
+# A comment line this often keeps proxies from closing an idle stream.
+LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=15.0)
+# Events are kept this long for replay after Last-Event-ID (at least 24 h).
+LIVE_RETENTION_HOURS = env.int("LIVE_RETENTION_HOURS", default=48)
+# Without PostgreSQL's LISTEN (SQLite), each process reads new events this often.
+LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=1.0)
+# A session's stream (the admin board) ends after this; a token's when it expires.
+LIVE_STREAM_MAX_SECONDS = env.int("LIVE_STREAM_MAX_SECONDS", default=3600)
 
 # --- Outbox delivery (DESIGN §8) -------------------------------------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
@@ -258,6 +287,16 @@ PATIENT_SERVICE_URL = env("PATIENT_SERVICE_URL", default="")
 NOTIFICATION_SERVICE_URL = env("NOTIFICATION_SERVICE_URL", default="")
 XRAY_SERVICE_URL = env("XRAY_SERVICE_URL", default="")
 INTEGRATION_TOKEN = env("INTEGRATION_TOKEN", default="")
+# DESIGN §15: `json` (POST /xrays, §8) or `dicomweb` (STOW-RS to a PACS; the URL is
+# then its DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web). Basic auth with
+# XRAY_SERVICE_USER, else INTEGRATION_TOKEN as a bearer token.
+XRAY_SERVICE_KIND = env("XRAY_SERVICE_KIND", default="json")
+if XRAY_SERVICE_KIND not in ("json", "dicomweb"):
+    raise ImproperlyConfigured("XRAY_SERVICE_KIND must be `json` or `dicomweb`")
+XRAY_SERVICE_USER = env("XRAY_SERVICE_USER", default="")
+XRAY_SERVICE_PASSWORD = env("XRAY_SERVICE_PASSWORD", default="")
+# A STOW of a large study: the PACS answers after it has stored all of it.
+XRAY_SERVICE_TIMEOUT_SECONDS = env.float("XRAY_SERVICE_TIMEOUT_SECONDS", default=120.0)
 
 # --- Domain settings -------------------------------------------------------
 STALE_LOCATION_MINUTES = env.int("STALE_LOCATION_MINUTES", default=15)
@@ -276,6 +315,15 @@ MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="&copy; OpenStreetMap
 # one transaction, so a bad row imports nothing.
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# Resumable uploads (DESIGN §13): how long a session may take, the part size (S3: at
+# least 5 MiB; 8 MiB makes a 200 MB X-ray 25 parts), how long a part URL lives, how long
+# a completing request holds a session, and how old an object or multipart upload
+# nobody owns must be before the sweep removes it.
+XRAY_UPLOAD_SESSION_HOURS = env.int("XRAY_UPLOAD_SESSION_HOURS", default=24)
+XRAY_UPLOAD_PART_BYTES = env.int("XRAY_UPLOAD_PART_BYTES", default=8 * 1024 * 1024)
+XRAY_UPLOAD_PART_URL_SECONDS = env.int("XRAY_UPLOAD_PART_URL_SECONDS", default=3600)
+XRAY_UPLOAD_COMPLETE_LEASE_SECONDS = env.int("XRAY_UPLOAD_COMPLETE_LEASE_SECONDS", default=300)
+XRAY_ORPHAN_GRACE_MINUTES = env.int("XRAY_ORPHAN_GRACE_MINUTES", default=60)
 # Every uploaded file is spooled to disk (see xrays.uploads), never kept in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 

@@ -141,3 +141,55 @@ def test_the_overview_and_board_with_the_demo_shift(page, live_server):
     page.goto(f"{live_server.url}/admin/tasks/emergencytask/board/")
     assert page.locator("[data-column='in-progress'] .milestone").count() >= 1
     shot(page, "07-board-demo")
+
+
+def test_the_board_follows_an_assignment_made_through_the_api(settings):
+    """The board, open in Chromium on the ASGI server, moves a card by itself."""
+    import httpx
+    from playwright.sync_api import expect, sync_playwright
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from tests.live.sse import AsgiServer
+
+    settings.LIVE_POLL_SECONDS = 0.2
+    supervisor = UserFactory(
+        username="board-lead",
+        password="board-lead-password-1",
+        is_staff=True,
+        groups=["supervisors"],
+    )
+    medic = ParamedicFactory(
+        badge_number="M-7", last_lat=52.5, last_lon=13.4, last_location_at=timezone.now()
+    )
+    task = TaskFactory(request_id="call-live", lat=52.5, lon=13.4)
+    server = AsgiServer()
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(15_000)
+            page.goto(f"{server.url}/admin/login/?next=/admin/tasks/emergencytask/board/")
+            page.fill("#id_username", "board-lead")
+            page.fill("#id_password", "board-lead-password-1")
+            page.click("input[type=submit]")
+            expect(page.locator("#live-status")).to_have_attribute("data-live", "open")
+            assert "call-live" in page.locator('[data-column="pending"]').inner_text()
+            page.evaluate("window.notReloaded = true")
+
+            response = httpx.post(
+                f"{server.url}/api/v1/tasks/{task.id}/assign",
+                json={"paramedic": str(medic.id)},
+                headers={"Authorization": f"Bearer {AccessToken.for_user(supervisor)}"},
+            )
+            assert response.status_code == 200, response.text
+
+            assigned = page.locator('[data-column="assigned"]')
+            expect(assigned).to_contain_text("call-live", timeout=5_000)
+            expect(page.locator('[data-column="pending"]')).not_to_contain_text("call-live")
+            assert page.evaluate("window.notReloaded") is True  # updated in place
+            shot(page, "08-board-live")
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        server.stop()

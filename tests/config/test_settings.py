@@ -22,6 +22,7 @@ SERVICE_VARS = (
     "DJANGO_ALLOWED_HOSTS",
     "DJANGO_DEBUG",
     "PATIENT_SERVICE_URL",
+    "XRAY_SERVICE_KIND",
 )
 
 PROBE = """
@@ -93,6 +94,12 @@ def test_production_refuses_to_start_without_secrets():
     with pytest.raises(subprocess.CalledProcessError) as excinfo:
         read_settings("config.settings.production")
     assert "DJANGO_SECRET_KEY" in excinfo.value.stderr
+
+
+def test_an_unknown_xray_service_kind_refuses_to_start():
+    with pytest.raises(subprocess.CalledProcessError) as excinfo:
+        read_settings("config.settings.local", XRAY_SERVICE_KIND="soap")
+    assert "XRAY_SERVICE_KIND must be `json` or `dicomweb`" in excinfo.value.stderr
 
 
 def test_production_passes_deploy_check():

@@ -15,6 +15,8 @@ acts on its own URL and B on someone else's; for /tasks/{id} and /xrays/{id}
 the object is A's task or X-ray (created by `service`).
 """
 
+import hashlib
+import io
 import time
 from datetime import timedelta
 from functools import cached_property
@@ -33,7 +35,10 @@ from tests.factories import ParamedicFactory, TaskFactory, UserFactory, put_on_t
 from tests.helpers import Caller, upload
 from tests.xrays.samples import image_bytes
 from xrays.downloads import TOKEN_SALT, download_link
-from xrays.models import XrayImage
+from xrays.models import XrayImage, XrayUploadSession
+from xrays.multipart import LocalMultipart
+from xrays.part_tokens import part_url
+from xrays.sessions import upload_session_create
 
 
 class World:
@@ -50,6 +55,7 @@ class World:
 
     xray_content = image_bytes("PNG", color=(10, 20, 30))
     other_xray_content = image_bytes("PNG", color=(40, 50, 60))
+    upload_content = image_bytes("PNG", color=(90, 100, 110))
 
     def __init__(self, users, paramedic, other_paramedic, service, other_service):
         self.users = users
@@ -117,6 +123,48 @@ class World:
     def other_xray_token(self) -> str:
         """A valid token, but for B's X-ray."""
         return signing.dumps(str(self.other_xray.pk), salt=TOKEN_SALT)
+
+    # Resumable uploads (DESIGN §13), filesystem mode: part 1 already sent.
+    def _open_session(self, who: Paramedic, task: EmergencyTask) -> XrayUploadSession:
+        content = self.upload_content
+        session = upload_session_create(
+            paramedic=who,
+            task_id=task.pk,
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            created_by=who.user,
+        ).session
+        LocalMultipart().write_part(
+            session.storage_upload_id, 1, io.BytesIO(content), len(content), len(content)
+        )
+        return session
+
+    @cached_property
+    def upload_session(self) -> XrayUploadSession:
+        return self._open_session(self.paramedic, self.task)
+
+    @cached_property
+    def other_upload_session(self) -> XrayUploadSession:
+        return self._open_session(self.other_paramedic, self.other_task)
+
+    @staticmethod
+    def _part_token(session: XrayUploadSession, seconds: int = 300) -> str:
+        url = part_url(session=session, number=1, seconds=seconds)
+        return parse_qs(urlsplit(url).query)["token"][0]
+
+    @property
+    def part_token(self) -> str:
+        return self._part_token(self.upload_session)
+
+    @property
+    def expired_part_token(self) -> str:
+        with mock.patch("django.core.signing.time.time", return_value=time.time() - 120):
+            return self._part_token(self.upload_session, seconds=60)
+
+    @property
+    def other_part_token(self) -> str:
+        """A valid part token, but for B's session."""
+        return self._part_token(self.other_upload_session)
 
 
 @pytest.fixture

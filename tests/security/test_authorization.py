@@ -28,7 +28,7 @@ from paramedics.models import Paramedic, ParamedicStatus, Shift, Station
 from tasks.models import EmergencyTask, TaskStatus
 from tests.helpers import API, Caller, db_state, full_profile, new_paramedic_body, new_task_body
 from tests.xrays.samples import image_bytes
-from xrays.models import XrayImage
+from xrays.models import UploadState, XrayImage, XrayUploadSession
 
 ROLES = (
     "anonymous",
@@ -154,6 +154,43 @@ def _check_xray_detail(w, role, response):
     assert data["download_url"] and data["download_url_expires_at"]
 
 
+def _check_session_opened(w, role, response):
+    data = response.json()
+    session = XrayUploadSession.objects.get(pk=data["id"])
+    assert (session.paramedic, session.task, session.state) == (
+        w.paramedic,
+        w.task,
+        UploadState.UPLOADING,
+    )
+    assert session.created_by == w.users[role]
+    assert [p["number"] for p in data["parts"]] == [1]
+
+
+def _check_session(w, role, response):
+    data = response.json()
+    assert (data["id"], data["state"]) == (str(w.upload_session.id), "uploading")
+    assert [p["number"] for p in data["received_parts"]] == [1]
+
+
+def _check_session_aborted(w, role, response):
+    assert response.json()["state"] == "aborted"
+    w.upload_session.refresh_from_db()
+    assert w.upload_session.state == UploadState.ABORTED
+
+
+def _check_session_completed(w, role, response):
+    data = response.json()
+    assert data["sha256"] == hashlib.sha256(w.upload_content).hexdigest()
+    assert XrayImage.objects.get(pk=data["id"]).uploaded_by == w.paramedic.user
+    w.upload_session.refresh_from_db()
+    assert w.upload_session.state == UploadState.COMPLETED
+
+
+def _check_part_stored(w, role, response):
+    assert response["ETag"] == response.json()["etag"]
+    assert response.json()["size"] == len(w.upload_content)
+
+
 def _check_download(w, role, response):
     body = b"".join(response.streaming_content)
     response.close()
@@ -239,8 +276,25 @@ def _new_task(w):
     return new_task_body()
 
 
+def _upload_declaration(w):
+    content = w.upload_content
+    return {
+        "task": str(w.task.id),
+        "size": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+    }
+
+
 def _xray_form(w):
     return {"image": SimpleUploadedFile("scan.jpg", UPLOAD_JPEG), "task": str(w.task.id)}
+
+
+def _check_event_stream(w, role, response):
+    # The test client is not an ASGI server: the stream is its replay, then closed.
+    assert response["Content-Type"] == "text/event-stream"
+    body = b"".join(response).decode()
+    assert body.startswith("retry: ")
+    assert body.rstrip().endswith('data: {"reason": "not_streaming"}')
 
 
 # --- The table -------------------------------------------------------------------
@@ -271,6 +325,7 @@ class Row:
     check: Callable | None = None  # for 2xx answers
     subject: str | None = None  # World attribute {id} names, when not the default
     multipart: bool = False
+    raw: bool = False  # the body is bytes (a part PUT to a part URL)
     needs: tuple[str, ...] = ()  # World attributes to create before the request
 
 
@@ -280,6 +335,7 @@ DEFAULT_SUBJECT = {
     "xrays": "xray",
     "stations": "station",
     "shifts": "shift",
+    "xray-uploads": "upload_session",
 }
 
 # Who may do what (DESIGN §4, §5). Refusals: 401 anonymous, 403 a role outside its
@@ -323,11 +379,27 @@ TABLE = [
         body=lambda w: {"milestone": "acknowledged"}, check=_check_acknowledged),
     Row("DELETE", "/paramedics/{id}/tasks/{task_id}/milestones",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+    # -- live updates (DESIGN §12) -----------------------------------------------
+    Row("GET", "/paramedics/{id}/events",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        check=_check_event_stream),
+    Row("POST", "/paramedics/{id}/events",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+    Row("GET", "/events",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403),
+        check=_check_event_stream),
+    Row("POST", "/events",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=403, other=403)),
     # -- a paramedic's X-rays ---------------------------------------------------
     Row("POST", "/paramedics/{id}/xray",
         roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=201, other=404),
         body=_xray_form, multipart=True, check=_check_uploaded),
     Row("DELETE", "/paramedics/{id}/xray",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+    Row("POST", "/paramedics/{id}/xray-uploads",
+        roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=201, other=404),
+        body=_upload_declaration, check=_check_session_opened),
+    Row("DELETE", "/paramedics/{id}/xray-uploads",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
     Row("GET", "/paramedics/{id}/xrays",
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=200, own=200, other=404),
@@ -405,6 +477,32 @@ TABLE = [
     Row("GET", "/xrays/{id}/file?token={other_xray_token}", everyone(404)),
     Row("GET", "/xrays/{id}/file", everyone(404)),
     Row("DELETE", "/xrays/{id}/file?token={valid_token}", everyone(405)),
+    # -- resumable uploads (DESIGN §13) ------------------------------------------
+    Row("GET", "/xray-uploads", everyone(404)),  # no route: sessions are found by id
+    Row("GET", "/xray-uploads/{id}",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        check=_check_session),
+    Row("DELETE", "/xray-uploads/{id}",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        check=_check_session_aborted),
+    Row("PATCH", "/xray-uploads/{id}",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405),
+        body=lambda w: {"state": "completed"}),
+    Row("POST", "/xray-uploads/{id}/complete",
+        roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=201, other=404),
+        check=_check_session_completed),
+    # A part URL is a bearer capability like a presigned S3 URL: the token decides.
+    Row("PUT", "/xray-uploads/{id}/parts/1?token={part_token}", everyone(200),
+        body=lambda w: w.upload_content, raw=True, check=_check_part_stored),
+    Row("PUT", "/xray-uploads/{id}/parts/1?token={expired_part_token}", everyone(403),
+        body=lambda w: w.upload_content, raw=True),
+    Row("PUT", "/xray-uploads/{id}/parts/1?token={other_part_token}", everyone(403),
+        body=lambda w: w.upload_content, raw=True),
+    Row("PUT", "/xray-uploads/{id}/parts/2?token={part_token}", everyone(403),
+        body=lambda w: w.upload_content, raw=True),
+    Row("PUT", "/xray-uploads/{id}/parts/1", everyone(403),
+        body=lambda w: w.upload_content, raw=True),
+    Row("POST", "/xray-uploads/{id}/parts/1?token={part_token}", everyone(405)),
 ]  # fmt: skip
 
 CELLS = [
@@ -482,9 +580,14 @@ def test_authorization_table(world, row, role):
     client = Caller(world.users[role])  # before the snapshot: it records a token
     before = db_state()
 
-    response = client.request(
-        row.method, url, data=data, format="multipart" if row.multipart else "json"
-    )
+    if row.raw:
+        response = client.request(
+            row.method, url, data=data, content_type="application/octet-stream"
+        )
+    else:
+        response = client.request(
+            row.method, url, data=data, format="multipart" if row.multipart else "json"
+        )
 
     expected = row.expect[role]
     assert response.status_code == expected, _show(response)

@@ -152,6 +152,26 @@ ENDPOINTS = [
     ),
     Endpoint(
         "POST",
+        "/paramedics/{id}/xray-uploads",
+        lambda w: {
+            "task": str(w.task.id),
+            "size": 1000,
+            "sha256": "ab" * 32,
+            "body_part": "chest",
+            "notes": "",
+        },
+        strings=("task", "sha256", "consultation_id", "body_part", "notes"),
+        times=("captured_at",),
+        extra={"numbers": ("size",)},
+    ),
+    Endpoint(
+        "POST",
+        "/xray-uploads/{session}/complete",
+        lambda w: {"parts": [{"number": 1, "etag": '"abc"'}]},
+        strings=("parts",),
+    ),
+    Endpoint(
+        "POST",
         "/auth/token/",
         lambda w: {"username": "B-1", "password": "wrong-password"},
         strings=("username", "password"),
@@ -200,6 +220,16 @@ def mutations(endpoint: Endpoint, valid: dict):
             ("out of range", {"lat": 91, "lon": 181}),
         ):
             yield f"{name}={label}", json.dumps(_set(valid, name, value)).encode()
+    for name in endpoint.extra.get("numbers", ()):
+        for label, value in (
+            ("negative", -1),
+            ("huge", 10**30),
+            ("float", 1.5),
+            ("string", "1000"),
+            ("bool", True),
+            ("infinite", 1e308 * 10),
+        ):
+            yield f"{name}={label}", json.dumps(_set(valid, name, value)).encode()
     for dotted in endpoint.times:
         for value in NOT_UTC:
             yield f"{dotted}={value}", json.dumps(_set(valid, dotted, value)).encode()
@@ -219,7 +249,7 @@ class _Ids(dict):
         self.w = w
 
     def __missing__(self, key):
-        name = {"id": "paramedic"}.get(key, key)
+        name = {"id": "paramedic", "session": "upload_session"}.get(key, key)
         return getattr(self.w, name).id
 
 

@@ -8,7 +8,8 @@ import zlib
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-DICOM_FILES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm")
+# RG1_UNCR.dcm (pydicom-data): a real chest CR X-ray, 7 MB of pixel data.
+DICOM_FILES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "RG1_UNCR.dcm")
 
 
 def dicom_bytes(name: str = "CT_small.dcm") -> bytes:
@@ -31,6 +32,24 @@ def noise_png(width: int, height: int, seed: int = 1) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=0)
     return buffer.getvalue()
+
+
+def large_dicom(pixel_bytes: int) -> bytes:
+    """A valid uncompressed DICOM with `pixel_bytes` of random 16-bit pixels, 2048 wide."""
+    import os
+
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    for tag in [elem.tag for elem in ds if elem.tag >= 0x7FE00010]:
+        del ds[tag]
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.Columns, ds.Rows = 2048, pixel_bytes // (2048 * 2)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    header = buffer.getvalue() + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, pixel_bytes)
+    return header + os.urandom(pixel_bytes)
 
 
 def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
@@ -108,4 +127,11 @@ def bad_inputs() -> dict[str, tuple[bytes, int, str]]:
             "corrupt_image",
         ),
         "dicom_wide_header": (dicom_with(tiny_private_elements(300_000)), 400, "corrupt_image"),
+        # Inflated whole in memory by pydicom: a zip bomb's way in. Refused up front.
+        "dicom_deflated": (dicom_bytes("image_dfl.dcm"), 415, "unsupported_media_type"),
+        "dicom_deflated_truncated": (
+            dicom_bytes("image_dfl.dcm")[:-500],
+            415,
+            "unsupported_media_type",
+        ),
     }

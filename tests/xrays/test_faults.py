@@ -83,3 +83,34 @@ def test_racing_retries_store_one_file_and_one_row(s3_storage, paramedic):
     assert len({r.json()["id"] for r in responses}) == 1
     assert XrayImage.objects.count() == 1
     assert bucket_keys(s3_storage) == [XrayImage.objects.get().file.name]
+
+
+@pytest.mark.s3
+def test_storage_down_while_completing_answers_503_and_the_upload_resumes(
+    private_s3, paramedic, settings
+):
+    """A resumable upload survives its storage going away (DESIGN §13)."""
+    import hashlib
+
+    from tests.helpers import put_part
+    from xrays.models import UploadState, XrayUploadSession
+
+    task = put_on_task(paramedic)
+    content = dicom_bytes("MR_small.dcm")
+    device = client_for(paramedic.user)
+    session = device.post(
+        f"/api/v1/paramedics/{paramedic.id}/xray-uploads",
+        {"task": str(task.id), "size": len(content), "sha256": hashlib.sha256(content).hexdigest()},
+    ).json()
+    assert put_part(session["parts"][0]["url"], content)[0] == 200
+
+    private_s3.stop()
+    down = device.post(f"/api/v1/xray-uploads/{session['id']}/complete")
+    assert (down.status_code, down.json()["code"]) == (503, "storage_unavailable")
+    assert XrayUploadSession.objects.get().state == UploadState.UPLOADING  # given back
+    assert not XrayImage.objects.exists()
+
+    private_s3.start()
+    done = device.post(f"/api/v1/xray-uploads/{session['id']}/complete")
+    assert done.status_code == 201, done.content
+    assert bucket_keys(private_s3) == [XrayImage.objects.get().file.name]

@@ -20,6 +20,7 @@ from tests.xrays.samples import (
     dicom_bytes,
     dicom_with,
     image_bytes,
+    large_dicom,
     nested_sequences,
 )
 from xrays.models import XrayImage
@@ -73,6 +74,16 @@ class TestRoundTrip:
         status, body = fetch(detail["download_url"])
         assert status == 200
         assert body == content
+
+    def test_a_dicom_with_pixels_larger_than_the_header_budget_is_accepted(
+        self, paramedic_client, paramedic, task
+    ):
+        # Regression: the sequence-depth walk read deferred pixel data through the
+        # 256 KiB header budget, refusing every real-sized DICOM as corrupt_image.
+        content = large_dicom(2 * 1024 * 1024)
+        response = upload(paramedic_client, paramedic, task, content)
+        assert response.status_code == 201, response.content
+        assert (response.json()["width"], response.json()["height"]) == (2048, 512)
 
     @pytest.mark.parametrize(("fmt", "ext"), [("PNG", "png"), ("JPEG", "jpg")])
     def test_it_stores_images_with_dimensions(

@@ -1,0 +1,94 @@
+"""Fan-out across server processes on PostgreSQL (DESIGN §12): two ASGI servers.
+
+Each is gunicorn with the production worker class (uvicorn); an event committed
+by a request to one reaches a stream held by the other, through LISTEN/NOTIFY.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from rest_framework_simplejwt.tokens import AccessToken
+
+from tests.factories import TaskFactory
+from tests.integrations.workers import ROOT, database_url
+from tests.live.sse import Stream, open_stream
+from tests.processes import free_port, terminate
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def two_servers(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url(),
+        "LIVE_HEARTBEAT_SECONDS": "1",
+    }
+    servers = []
+    for name in ("a", "b"):
+        port = free_port()
+        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.asgi:application",
+                "--worker-class",
+                "config.asgi_worker.Worker",
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        servers.append((process, f"http://127.0.0.1:{port}", log))
+    try:
+        for process, url, _ in servers:
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, (tmp_path / "a.log").read_text()
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        yield [url for _, url, _ in servers]
+    finally:
+        for process, _, log in servers:
+            terminate(process)
+            log.close()
+
+
+def test_an_event_committed_in_one_process_reaches_a_stream_in_the_other(
+    two_servers, paramedic, supervisor
+):
+    a, b = two_servers
+    task = TaskFactory()
+    device = str(AccessToken.for_user(paramedic.user))
+    http = httpx.Client(timeout=10)
+    with http, open_stream(http, f"{a}/api/v1/paramedics/{paramedic.id}/events", device) as r:
+        assert r.status_code == 200
+        stream = Stream(r)
+        response = http.post(
+            f"{b}/api/v1/tasks/{task.id}/assign",
+            json={"paramedic": str(paramedic.id)},
+            headers={"Authorization": f"Bearer {AccessToken.for_user(supervisor)}"},
+        )
+        assert response.status_code == 200, response.text
+        started = time.monotonic()
+        event = stream.next()
+        assert event.kind == "task.assigned"
+        assert event.json()["id"] == str(task.id)
+        assert time.monotonic() - started < 3  # pushed, not found by a slow poll

@@ -1,0 +1,483 @@
+"""Resumable X-ray uploads straight to storage (DESIGN §13).
+
+Every behaviour test runs twice: on the filesystem (embedded default: the part
+URLs are the service's own) and on a real S3 server (SeaweedFS: presigned URLs
+that the server itself checks). The device's side is played as a device would:
+parts PUT to the URLs handed out, with no Authorization header.
+"""
+
+import functools
+import hashlib
+import http.client
+import time
+from datetime import timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from integrations.models import OutboxEvent
+from tests.factories import put_on_task
+from tests.helpers import API, client_for, in_parallel, put_part, stored_keys, upload
+from tests.xrays.samples import dicom_bytes, image_bytes, large_dicom, noise_png
+from xrays.jobs import sweep_uploads
+from xrays.models import UploadState, XrayImage, XrayUploadSession
+from xrays.multipart import multipart_store
+from xrays.sessions import upload_sessions_sweep
+from xrays.validation import inspect_image
+
+MIB = 1024 * 1024
+PART = 5 * MIB  # S3's smallest part that is not the last
+
+
+@functools.cache
+def three_part_png() -> bytes:
+    """A real PNG of about 10.5 MB (random pixels do not compress): three 5 MiB parts."""
+    content = noise_png(2200, 1600)
+    assert 2 * PART < len(content) < 3 * PART
+    return content
+
+
+@pytest.fixture(params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+def storage(request, settings):
+    settings.XRAY_UPLOAD_PART_BYTES = PART
+    if request.param == "s3":
+        return request.getfixturevalue("s3_storage")
+    return None
+
+
+@pytest.fixture
+def task(paramedic):
+    return put_on_task(paramedic, consultation_id="consult-13")
+
+
+def create(client, paramedic, task, content: bytes, *, key=None, **fields):
+    body = {
+        "task": str(task.id),
+        "size": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        **fields,
+    }
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post(f"{API}/paramedics/{paramedic.id}/xray-uploads", body, **headers)
+
+
+def piece(content: bytes, part: dict) -> bytes:
+    start = (part["number"] - 1) * PART
+    return content[start : start + part["size"]]
+
+
+def send_parts(session: dict, content: bytes) -> list[int]:
+    """PUT every part the session lists; the numbers sent."""
+    for part in session["parts"]:
+        status, etag = put_part(part["url"], piece(content, part))
+        assert status == 200, (part["number"], status)
+        assert etag.strip('"')
+    return [p["number"] for p in session["parts"]]
+
+
+def complete(client, session_id, **body):
+    return client.post(f"{API}/xray-uploads/{session_id}/complete", body or None)
+
+
+def storage_holds_nothing(server=None) -> bool:
+    """No object under xrays/ and no multipart upload in progress (S3), or no part files."""
+    if server is not None:
+        client = server.client()
+        objects = client.list_objects_v2(Bucket=server.bucket).get("Contents", [])
+        uploads = client.list_multipart_uploads(Bucket=server.bucket).get("Uploads", [])
+        return not objects and not uploads
+    return stored_keys() == [] and not list(multipart_store().pending_uploads(""))
+
+
+class TestRoundTrip:
+    def test_it_takes_three_parts_verifies_them_and_records_the_image(
+        self, storage, paramedic_client, paramedic, task
+    ):
+        content = three_part_png()
+        created = create(paramedic_client, paramedic, task, content, body_part="chest")
+        assert created.status_code == 201, created.content
+        session = created.json()
+        assert (session["state"], session["part_size"], session["part_count"]) == (
+            "uploading",
+            PART,
+            3,
+        )
+        assert [p["number"] for p in session["parts"]] == [1, 2, 3]
+        assert session["received_parts"] == [] and session["xray"] is None
+
+        send_parts(session, content)
+        status = paramedic_client.get(f"{API}/xray-uploads/{session['id']}").json()
+        assert [(p["number"], p["size"]) for p in status["received_parts"]] == [
+            (1, PART),
+            (2, PART),
+            (3, len(content) - 2 * PART),
+        ]
+        assert status["parts"] == []  # nothing left to send
+
+        done = complete(paramedic_client, session["id"])
+        assert done.status_code == 201, done.content
+        record = done.json()
+        assert record["sha256"] == hashlib.sha256(content).hexdigest()
+        assert (record["format"], record["width"], record["height"]) == ("png", 2200, 1600)
+        assert (record["size_bytes"], record["body_part"]) == (len(content), "chest")
+        assert record["consultation_id"] == "consult-13"
+        xray = XrayImage.objects.get()
+        assert xray.file.name.endswith(".png")  # renamed from the provisional .dcm key
+        assert OutboxEvent.objects.filter(aggregate_id=xray.pk).exists()
+
+        detail = paramedic_client.get(f"/api/v1/xrays/{record['id']}").json()
+        with default_storage.open(xray.file.name, "rb") as stored:
+            assert hashlib.sha256(stored.read()).hexdigest() == record["sha256"]
+        assert detail["download_url"]
+        assert stored_keys() == [xray.file.name]  # the parts are gone, one object left
+
+        after = paramedic_client.get(f"{API}/xray-uploads/{session['id']}").json()
+        assert (after["state"], after["xray"], after["parts"]) == ("completed", record["id"], [])
+
+    def test_a_dicom_keeps_its_key_and_tags(self, storage, paramedic_client, paramedic, task):
+        content = dicom_bytes("MR_small.dcm")
+        session = create(paramedic_client, paramedic, task, content).json()
+        assert session["part_count"] == 1
+        send_parts(session, content)
+        record = complete(paramedic_client, session["id"]).json()
+        assert record["format"] == "dicom"
+        assert record["dicom"]["study_instance_uid"].startswith("1.")
+        xray = XrayImage.objects.get()
+        assert xray.file.name == XrayUploadSession.objects.get().storage_key
+
+    def test_completing_twice_answers_the_same_record(
+        self, storage, paramedic_client, paramedic, task
+    ):
+        content = image_bytes("JPEG")
+        session = create(paramedic_client, paramedic, task, content).json()
+        send_parts(session, content)
+        first = complete(paramedic_client, session["id"])
+        again = complete(paramedic_client, session["id"])
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert first.json() == again.json()
+        assert XrayImage.objects.count() == 1
+        assert OutboxEvent.objects.filter(kind="xray.uploaded").count() == 1
+
+    def test_the_same_image_already_recorded_for_the_task_is_the_answer(
+        self, storage, paramedic_client, paramedic, task
+    ):
+        content = image_bytes("PNG", color=(1, 2, 3))
+        first = upload(paramedic_client, paramedic, task, content)  # DESIGN §7, multipart
+        session = create(paramedic_client, paramedic, task, content).json()
+        send_parts(session, content)
+        again = complete(paramedic_client, session["id"])
+        assert again.status_code == 200
+        assert again.json()["id"] == first.json()["id"]
+        assert stored_keys() == [XrayImage.objects.get().file.name]
+
+
+class TestResume:
+    def test_after_a_dropped_connection_only_the_missing_parts_are_sent(
+        self, storage, paramedic_client, paramedic, task, request
+    ):
+        content = three_part_png()
+        session = create(paramedic_client, paramedic, task, content).json()
+        first, second, _third = session["parts"]
+        assert put_part(first["url"], piece(content, first))[0] == 200
+        url = second["url"]
+        if storage is None:
+            # The service's own part URL, on a real server: the socket really drops.
+            live = request.getfixturevalue("live_server")
+            url = url.replace("http://testserver", live.url)
+        sent = drop_mid_part(url, piece(content, second))  # LTE gone at 50 %
+
+        resumed = paramedic_client.get(f"{API}/xray-uploads/{session['id']}").json()
+        assert [p["number"] for p in resumed["received_parts"]] == [1]
+        assert [p["number"] for p in resumed["parts"]] == [2, 3]  # fresh URLs, missing only
+        resent = send_parts(resumed, content)
+
+        assert resent == [2, 3]
+        assert sent < second["size"]
+        done = complete(paramedic_client, session["id"])
+        assert done.status_code == 201, done.content
+        assert done.json()["sha256"] == hashlib.sha256(content).hexdigest()
+
+    def test_completing_with_parts_missing_is_409_and_the_session_stays_open(
+        self, storage, paramedic_client, paramedic, task
+    ):
+        content = three_part_png()
+        session = create(paramedic_client, paramedic, task, content).json()
+        put_part(session["parts"][0]["url"], piece(content, session["parts"][0]))
+        response = complete(paramedic_client, session["id"])
+        assert response.status_code == 409
+        assert response.json()["code"] == "upload_incomplete"
+        assert XrayUploadSession.objects.get().state == UploadState.UPLOADING
+        assert not XrayImage.objects.exists()
+
+    def test_a_parts_list_that_is_not_what_storage_holds_is_409(
+        self, storage, paramedic_client, paramedic, task
+    ):
+        content = image_bytes("PNG")
+        session = create(paramedic_client, paramedic, task, content).json()
+        send_parts(session, content)
+        response = complete(paramedic_client, session["id"], parts=[{"number": 1, "etag": "x"}])
+        assert response.status_code == 409
+        assert response.json()["code"] == "parts_mismatch"
+        status = paramedic_client.get(f"{API}/xray-uploads/{session['id']}").json()
+        etag = status["received_parts"][0]["etag"]
+        good = complete(paramedic_client, session["id"], parts=[{"number": 1, "etag": etag}])
+        assert good.status_code == 201, good.content
+
+
+def drop_mid_part(url: str, data: bytes) -> int:
+    """Start a part's PUT and cut the connection halfway; the bytes that went out."""
+    half = data[: len(data) // 2]
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.putrequest("PUT", f"{parts.path}?{parts.query}", skip_accept_encoding=True)
+    conn.putheader("Content-Length", str(len(data)))
+    conn.endheaders()
+    conn.send(half)
+    conn.sock.close()  # the connection drops
+    time.sleep(0.3)  # let the server notice
+    return len(half)
+
+
+class TestRefusals:
+    def test_a_wrong_sha256_is_422_and_leaves_no_object(
+        self, storage, paramedic_client, paramedic, task
+    ):
+        content = image_bytes("PNG")
+        session = create(paramedic_client, paramedic, task, content, sha256="ab" * 32).json()
+        send_parts(session, content)
+        response = complete(paramedic_client, session["id"])
+        assert response.status_code == 422
+        assert response.json()["code"] == "checksum_mismatch"
+        assert not XrayImage.objects.exists()
+        assert storage_holds_nothing(storage)
+        state = paramedic_client.get(f"{API}/xray-uploads/{session['id']}").json()
+        assert state["state"] == "failed"
+        assert state["failure"]["code"] == "checksum_mismatch"
+        again = complete(paramedic_client, session["id"])  # the same refusal, nothing new
+        assert (again.status_code, again.json()["code"]) == (422, "checksum_mismatch")
+
+    @pytest.mark.parametrize(
+        ("content", "status", "code"),
+        [
+            (b"a PNG that is really text\n" * 40, 415, "unsupported_media_type"),
+            (image_bytes("PNG")[:300], 400, "corrupt_image"),
+        ],
+        ids=["text_named_png", "truncated_png"],
+    )
+    def test_content_that_is_not_an_accepted_image_is_refused_and_removed(
+        self, storage, paramedic_client, paramedic, task, content, status, code
+    ):
+        session = create(paramedic_client, paramedic, task, content).json()
+        send_parts(session, content)
+        response = complete(paramedic_client, session["id"])
+        assert response.status_code == status, response.content
+        assert response.json()["code"] == code
+        assert not XrayImage.objects.exists()
+        assert storage_holds_nothing(storage)
+        assert XrayUploadSession.objects.get().failure_code == code
+
+    def test_a_size_over_the_limit_is_413_before_any_storage_call(
+        self, paramedic_client, paramedic, task, settings
+    ):
+        # Storage that cannot answer: reaching it would be a 503, not a 413.
+        settings.STORAGES = {**settings.STORAGES, "default": dead_s3()}
+        body = {"task": str(task.id), "size": 200 * MIB + 1, "sha256": "0" * 64}
+        response = paramedic_client.post(f"{API}/paramedics/{paramedic.id}/xray-uploads", body)
+        assert response.status_code == 413
+        assert response.json()["code"] == "file_too_large"
+        body["size"] = 1000
+        within = paramedic_client.post(f"{API}/paramedics/{paramedic.id}/xray-uploads", body)
+        assert (within.status_code, within.json()["code"]) == (503, "storage_unavailable")
+        assert not XrayUploadSession.objects.exists()
+
+    def test_an_unknown_or_foreign_task_is_404(self, paramedic_client, paramedic, other_paramedic):
+        theirs = put_on_task(other_paramedic)
+        response = create(paramedic_client, paramedic, theirs, b"x")
+        assert (response.status_code, response.json()["code"]) == (404, "not_found")
+        assert not XrayUploadSession.objects.exists()
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"sha256": "xyz" * 21 + "a"},
+            {"sha256": "ab"},
+            {"size": 0},
+            {"size": "100"},
+            {"size": True},
+            {"size": 1.5},
+            {"task": 5},
+        ],
+    )
+    def test_invalid_declarations_are_400(self, paramedic_client, paramedic, task, change):
+        body = {"task": str(task.id), "size": 100, "sha256": "0" * 64, **change}
+        response = paramedic_client.post(
+            f"{API}/paramedics/{paramedic.id}/xray-uploads", body, format="json"
+        )
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid"
+        assert not XrayUploadSession.objects.exists()
+
+
+def dead_s3() -> dict:
+    """STORAGES['default'] for an S3 endpoint where nothing listens."""
+    from tests.processes import free_port
+    from tests.s3 import SeaweedServer
+
+    server = SeaweedServer.__new__(SeaweedServer)
+    server.bucket, server.s3_port = "nowhere", free_port()
+    return server.storage_settings()
+
+
+class TestPartUrls:
+    def test_a_url_for_another_session_or_past_its_life_is_refused(
+        self, storage, paramedic_client, paramedic, task, settings
+    ):
+        content = image_bytes("PNG")
+        mine = create(paramedic_client, paramedic, task, content).json()
+        other = create(paramedic_client, paramedic, task, image_bytes("JPEG")).json()
+
+        # My part URL pointed at the other session: the signature no longer matches.
+        forged = retarget(mine["parts"][0]["url"], mine, other)
+        assert put_part(forged, content)[0] == 403
+
+        settings.XRAY_UPLOAD_PART_URL_SECONDS = 1
+        short_lived = paramedic_client.get(f"{API}/xray-uploads/{mine['id']}").json()
+        time.sleep(2.2)
+        assert put_part(short_lived["parts"][0]["url"], content)[0] == 403
+        # Nothing was stored by either attempt.
+        assert (
+            paramedic_client.get(f"{API}/xray-uploads/{mine['id']}").json()["received_parts"] == []
+        )
+        assert (
+            paramedic_client.get(f"{API}/xray-uploads/{other['id']}").json()["received_parts"] == []
+        )
+
+    def test_a_part_of_the_wrong_size_is_refused(self, paramedic_client, paramedic, task):
+        content = image_bytes("PNG")
+        session = create(paramedic_client, paramedic, task, content).json()
+        url = session["parts"][0]["url"]
+        assert put_part(url, content + b"extra")[0] == 413
+        assert put_part(url, content[:-1])[0] == 400
+        assert put_part(url, content)[0] == 200
+
+
+def retarget(url: str, mine: dict, other: dict) -> str:
+    """The same URL with the other session's identity put in (upload id or path)."""
+    parts = urlsplit(url)
+    if "uploadId" in parts.query:  # S3: the other session's upload id
+        other_session = XrayUploadSession.objects.get(pk=other["id"])
+        query = parse_qs(parts.query)
+        query["uploadId"] = [other_session.storage_upload_id]
+        path = parts.path.replace(
+            XrayUploadSession.objects.get(pk=mine["id"]).storage_key,
+            other_session.storage_key,
+        )
+        return urlunsplit(parts._replace(path=path, query=urlencode(query, doseq=True)))
+    return url.replace(mine["id"], other["id"])
+
+
+class TestAbortAndIdempotency:
+    def test_abort_drops_the_parts_and_ends_the_session(
+        self, storage, paramedic_client, paramedic, task
+    ):
+        content = three_part_png()
+        session = create(paramedic_client, paramedic, task, content).json()
+        put_part(session["parts"][0]["url"], piece(content, session["parts"][0]))
+        aborted = paramedic_client.delete(f"{API}/xray-uploads/{session['id']}")
+        assert aborted.status_code == 200
+        assert aborted.json()["state"] == "aborted"
+        assert paramedic_client.delete(f"{API}/xray-uploads/{session['id']}").status_code == 200
+        assert storage_holds_nothing(storage)
+        later = put_part(session["parts"][1]["url"], piece(content, session["parts"][1]))[0]
+        assert later in (404, 409)  # S3: NoSuchUpload; the service: upload_closed
+        response = complete(paramedic_client, session["id"])
+        assert (response.status_code, response.json()["code"]) == (409, "upload_closed")
+
+    def test_a_repeated_create_with_the_key_is_the_same_session(
+        self, storage, paramedic_client, paramedic, task
+    ):
+        content = image_bytes("PNG")
+        first = create(paramedic_client, paramedic, task, content, key="dev-1")
+        again = create(paramedic_client, paramedic, task, content, key="dev-1")
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json()["id"] == first.json()["id"]
+        assert XrayUploadSession.objects.count() == 1
+        other = create(paramedic_client, paramedic, task, image_bytes("JPEG"), key="dev-1")
+        assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_devices_racing_complete_make_one_record(storage, paramedic):
+    task = put_on_task(paramedic)
+    content = three_part_png()
+    session = create(client_for(paramedic.user), paramedic, task, content).json()
+    send_parts(session, content)
+
+    responses = in_parallel(2, lambda i: complete(client_for(paramedic.user), session["id"]))
+
+    assert sorted(r.status_code for r in responses) == [200, 201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert XrayImage.objects.count() == 1
+    assert stored_keys() == [XrayImage.objects.get().file.name]
+
+
+class TestSweep:
+    def test_it_expires_stale_sessions_and_removes_orphans(
+        self, storage, paramedic_client, paramedic, task, settings
+    ):
+        kept = upload(paramedic_client, paramedic, task, image_bytes("PNG")).json()
+        content = three_part_png()
+        stale = create(paramedic_client, paramedic, task, content).json()
+        put_part(stale["parts"][0]["url"], piece(content, stale["parts"][0]))
+        live = create(paramedic_client, paramedic, task, image_bytes("JPEG")).json()
+        # A crash between storing and inserting (§7), and between starting a multipart
+        # upload and inserting its session (§13): storage holds what nobody owns.
+        orphan = default_storage.save("xrays/2026/01/orphan.png", ContentFile(b"x" * 100))
+        multipart_store().start("xrays/2026/01/never-recorded.dcm")
+        XrayUploadSession.objects.filter(pk=stale["id"]).update(
+            expires_at=timezone.now() - timedelta(minutes=1)
+        )
+
+        result = upload_sessions_sweep(now=timezone.now() + timedelta(hours=2))
+
+        assert (result.expired, result.aborted_uploads, result.removed_objects) == (1, 1, 1)
+        assert XrayUploadSession.objects.get(pk=stale["id"]).state == UploadState.EXPIRED
+        assert XrayUploadSession.objects.get(pk=live["id"]).state == UploadState.UPLOADING
+        record = XrayImage.objects.get(pk=kept["id"])
+        assert sorted(stored_keys()) == [record.file.name]
+        assert orphan not in stored_keys()
+        pending = {u.upload_id for u in multipart_store().pending_uploads("")}
+        assert pending == {XrayUploadSession.objects.get(pk=live["id"]).storage_upload_id}
+        response = complete(paramedic_client, stale["id"])
+        assert (response.status_code, response.json()["code"]) == (409, "upload_closed")
+
+    def test_young_objects_are_left_alone(self, storage, paramedic_client, paramedic, task):
+        default_storage.save("xrays/2026/01/just-stored.png", ContentFile(b"x" * 100))
+        result = upload_sessions_sweep()
+        assert result.removed_objects == 0
+        assert stored_keys() == ["xrays/2026/01/just-stored.png"]
+
+    def test_beat_runs_the_sweep(self, settings, db):
+        entry = settings.CELERY_BEAT_SCHEDULE["sweep-xray-uploads"]
+        assert entry["task"] == sweep_uploads.name == "xrays.sweep_uploads"
+        assert sweep_uploads.delay().get() == {
+            "expired": 0,
+            "aborted_uploads": 0,
+            "removed_objects": 0,
+        }
+
+
+@pytest.mark.s3
+def test_validation_reads_a_few_ranges_not_the_whole_file(s3_storage):
+    """A large DICOM is checked from its header and its end: two ranged reads."""
+    key = "xrays/2026/01/large.dcm"
+    big = large_dicom(12 * MIB)
+    s3_storage.client().put_object(Bucket=s3_storage.bucket, Key=key, Body=big)
+    with multipart_store().open_ranged(key, len(big)) as stream:
+        info = inspect_image(stream, len(big))
+        assert (info.format, info.width, info.height) == ("dicom", 2048, 3072)
+        assert stream.requests <= 3
