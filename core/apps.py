@@ -5,3 +5,8 @@ class CoreConfig(AppConfig):
     """Cross-app rules and infrastructure; installed for its management commands."""
 
     name = "core"
+
+    def ready(self) -> None:
+        from .db import forget_connections_after_fork
+
+        forget_connections_after_fork()

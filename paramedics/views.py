@@ -130,7 +130,7 @@ class ParamedicViewSet(
             .only("pk", "updated_at")
             .first()
         )
-        if current is not None:
+        if current:  # a row (no header: None; an empty header: "")
             unchanged = not_modified(request, paramedic_etag(request.user, current))
             if unchanged is not None:
                 return unchanged

@@ -23,7 +23,13 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import connection
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
@@ -77,8 +83,20 @@ STREAM_PARAMETERS = [
         description="The same, for clients that cannot set headers (the header wins).",
     ),
 ]
+# One Server-Sent Event, as a client's parser sees it (`data` is JSON text).
+SERVER_SENT_EVENT = inline_serializer(
+    "ServerSentEvent",
+    fields={
+        "id": serializers.CharField(required=False, help_text="Opaque, increasing."),
+        "event": serializers.CharField(required=False, help_text="The kind of change."),
+        "data": serializers.CharField(
+            required=False, help_text="JSON: the subject as the viewer sees it."
+        ),
+        "retry": serializers.IntegerField(required=False, help_text="Reconnect delay, ms."),
+    },
+)
 STREAM_RESPONSE = OpenApiResponse(
-    response=OpenApiTypes.STR,
+    response=SERVER_SENT_EVENT,
     description="`text/event-stream`: `id:`, `event:` (task.created, task.assigned, "
     "task.status_changed, task.milestone, paramedic.status_changed) and `data:` (JSON). "
     "A comment line every 15 s; the stream ends when the access token expires, after "

@@ -128,7 +128,7 @@ class TaskViewSet(
             .only("pk", "updated_at", "paramedic_id")
             .first()
         )
-        if current is not None:
+        if current:  # a row (no header: None; an empty header: "")
             unchanged = not_modified(request, task_etag(request.user, current))
             if unchanged is not None:
                 return unchanged

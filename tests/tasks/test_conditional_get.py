@@ -85,10 +85,19 @@ class TestTask:
         service_etag = etag_of(client_for(service_user), url)
         assert revalidate(client_for(supervisor), url, service_etag).status_code == 200
 
-    def test_a_malformed_id_is_still_a_404(self, paramedic):
-        client = client_for(paramedic.user)
-        response = revalidate(client, "/api/v1/tasks/nope", '"x"')
+    @pytest.mark.parametrize("header", ['"x"', "", "*", "W/"])
+    @pytest.mark.parametrize("path", ["/api/v1/tasks/nope", "/api/v1/paramedics/0"])
+    def test_odd_ids_and_headers_are_still_a_404(self, paramedic, path, header):
+        response = revalidate(client_for(paramedic.user), path, header)
         assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+
+    @pytest.mark.parametrize("header", ["", " ", "W/", '"unterminated', ",,"])
+    def test_an_odd_header_is_a_200(self, paramedic, header):
+        task = put_on_task(paramedic)
+        client = client_for(paramedic.user)
+        for url in (f"/api/v1/tasks/{task.id}", f"/api/v1/paramedics/{paramedic.id}"):
+            assert revalidate(client, url, header).status_code == 200
 
 
 class TestParamedic:
