@@ -72,7 +72,7 @@ DATABASE_URL = "postgres://postgres@127.0.0.1:5432/paramedic_bench_load"
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 QUEUE = f"paramedic-bench-load-{uuid.uuid4().hex[:8]}"  # the run's own, deleted at the end
 DEADLINE_S = 10 * 60  # hard stop, whatever happens (waiting for a quiet machine included)
-MANAGE_TIMEOUT = 240  # seconds a manage.py run may take
+MANAGE_TIMEOUT = 480  # seconds a manage.py run may take
 
 PARAMEDICS = 200
 TASKS = 2000
