@@ -352,6 +352,7 @@ class Client:
         self.http = Http(port)
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: Counter = Counter()
+        self.statuses: Counter = Counter()  # counted answers per status code
         self.samples: list[str] = []
         self.end_at = 0.0
         self.serial = 0
@@ -367,6 +368,7 @@ class Client:
         done = time.monotonic()
         if done <= self.end_at:  # after the end of the phase: done, but not counted
             self.latencies[endpoint].append(done - started)
+            self.statuses[status] += 1
         if not (200 <= status < 300 or status == 304):
             self.errors[endpoint] += 1
             if len(self.samples) < 5:
@@ -487,6 +489,7 @@ def client_process(port, index, supervisor, owned, kind, start_at, end_at, out) 
             "owned": client.owned,
             "cpu": usage.ru_utime + usage.ru_stime,
             "reconnects": client.http.reconnects,
+            "statuses": dict(client.statuses),
         }
     )
 
@@ -531,7 +534,9 @@ def run_phase(name, kind, seconds, ctx) -> dict:
     samples: list[str] = []
     client_cpu = 0.0
     reconnects = 0
+    statuses: Counter = Counter()
     for result in results:
+        statuses.update(result["statuses"])
         ctx["owned"][result["index"]] = result["owned"]  # the cycle state goes on
         for endpoint, values in result["latencies"].items():
             latencies[endpoint] += values
@@ -551,6 +556,7 @@ def run_phase(name, kind, seconds, ctx) -> dict:
         "client_cpu": client_cpu,
         "cpu": cpu,
         "requests": total,
+        "statuses": dict(statuses),
         "reconnects": reconnects,
         "load": (load_before, loadavg()[0]),
     }
@@ -780,7 +786,7 @@ def main() -> int:
             phase = run_phase(name, kind, seconds, ctx)
             print(
                 f"  {name:<18} {phase['requests'] / seconds:7.0f} req/s, "
-                f"{sum(phase['errors'].values())} errors",
+                f"{sum(phase['errors'].values())} errors, statuses {phase['statuses']}",
                 flush=True,
             )
             phases.append(phase)
