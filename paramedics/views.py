@@ -8,9 +8,7 @@ from api.conditional import (
     CONDITIONAL_PARAMETERS,
     NOT_MODIFIED,
     make_etag,
-    not_modified,
-    tagged,
-    uuid_or_none,
+    retrieve_with_etag,
 )
 from api.filters import RejectUnknownQueryParams
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
@@ -123,20 +121,9 @@ class ParamedicViewSet(
         return paramedics_visible_to(self.request.user)
 
     def retrieve(self, request, *args, **kwargs):
-        # The 304 path: one narrow read through the same scoped queryset.
-        current = request.headers.get("If-None-Match") and (
-            self.get_queryset()
-            .filter(pk=uuid_or_none(kwargs["pk"]))
-            .only("pk", "updated_at")
-            .first()
+        return retrieve_with_etag(
+            self, request, narrow=self.get_queryset(), fields=("updated_at",), etag=paramedic_etag
         )
-        if current:  # a row (no header: None; an empty header: "")
-            unchanged = not_modified(request, paramedic_etag(request.user, current))
-            if unchanged is not None:
-                return unchanged
-        paramedic = self.get_object()
-        data = self.get_serializer(paramedic).data
-        return tagged(Response(data), paramedic_etag(request.user, paramedic))
 
     def create(self, request, *args, **kwargs):
         serializer = ParamedicWriteSerializer(data=request.data)

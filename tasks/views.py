@@ -10,8 +10,8 @@ from api.conditional import (
     NOT_MODIFIED,
     make_etag,
     not_modified,
+    retrieve_with_etag,
     tagged,
-    uuid_or_none,
 )
 from api.filters import RejectUnknownQueryParams
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
@@ -121,20 +121,13 @@ class TaskViewSet(
         return TaskDetailSerializer if self.action == "retrieve" else TaskSerializer
 
     def retrieve(self, request, *args, **kwargs):
-        # The 304 path: one narrow read through the same scoped queryset.
-        current = request.headers.get("If-None-Match") and (
-            tasks_visible_to(request.user)
-            .filter(pk=uuid_or_none(kwargs["pk"]))
-            .only("pk", "updated_at", "paramedic_id")
-            .first()
+        return retrieve_with_etag(
+            self,
+            request,
+            narrow=tasks_visible_to(request.user),  # without the history prefetch
+            fields=("updated_at", "paramedic_id"),
+            etag=task_etag,
         )
-        if current:  # a row (no header: None; an empty header: "")
-            unchanged = not_modified(request, task_etag(request.user, current))
-            if unchanged is not None:
-                return unchanged
-        task = self.get_object()
-        data = self.get_serializer(task).data
-        return tagged(Response(data), task_etag(request.user, task))
 
     def create(self, request, *args, **kwargs):
         serializer = TaskCreateSerializer(data=request.data)

@@ -13,19 +13,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, shot
 from tests.factories import ParamedicFactory, TaskFactory, UserFactory
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,10 +36,6 @@ def page(live_server):
         context.close()
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_a_supervisor_runs_a_dispatch_from_the_console(page, live_server):
