@@ -6,13 +6,28 @@ an API that documents types should reject them instead (schema fuzzing checks it
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
+from rest_framework.fields import empty
 
 
 class _StringOnly:
+    """A JSON string only, whose rules hold for the text as sent.
+
+    DRF trims surrounding whitespace first and validates what is left, so 255
+    characters and a space passed `maxLength: 255`, and " abc" passed a pattern
+    that must start with a letter. The schema documents the raw string: its
+    length and pattern are checked on that too (the value kept is still trimmed).
+    """
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+    def run_validation(self, data=empty):
+        value = super().run_validation(data)
+        if isinstance(data, str) and value != data:
+            self.run_validators(data)
+        return value
 
 
 class StrictCharField(_StringOnly, serializers.CharField):

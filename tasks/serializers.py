@@ -222,8 +222,8 @@ class ParamedicTaskPageSerializer(serializers.Serializer):
     """A page of a paramedic's tasks, and what left its list (DESIGN §17 catch-up)."""
 
     count = serializers.IntegerField(min_value=0)
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+    next = serializers.URLField(allow_null=True, read_only=True)
+    previous = serializers.URLField(allow_null=True, read_only=True)
     results = TaskSerializer(many=True)
     removed = serializers.ListField(
         child=serializers.UUIDField(),

@@ -22,7 +22,9 @@ class PacsSerializer(serializers.Serializer):
     series_instance_uid = serializers.CharField(source="pacs_series_uid")
     sop_instance_uid = serializers.CharField(source="pacs_sop_uid")
     retrieve_url = serializers.URLField(
-        source="pacs_retrieve_url", help_text="WADO-RS: the instance as application/dicom."
+        source="pacs_retrieve_url",
+        read_only=True,
+        help_text="WADO-RS: the instance as application/dicom.",
     )
     rendered_url = serializers.SerializerMethodField(
         help_text="WADO-RS rendered: the instance as an image (e.g. image/jpeg)."
@@ -93,12 +95,12 @@ class XrayDetailSerializer(XrayImageSerializer):
 
 class XrayUploadSerializer(serializers.Serializer):
     image = serializers.FileField(allow_empty_file=True, help_text="DICOM, PNG or JPEG.")
-    task = serializers.UUIDField(help_text="One of the paramedic's tasks.")
-    consultation_id = serializers.CharField(
+    task = StrictUUIDField(help_text="One of the paramedic's tasks.")
+    consultation_id = StrictCharField(
         max_length=64, required=False, help_text="Defaults to the task's consultation."
     )
-    body_part = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    body_part = StrictCharField(max_length=64, required=False, allow_blank=True)
+    notes = StrictCharField(max_length=5000, required=False, allow_blank=True)
     captured_at = serializers.DateTimeField(required=False)
 
 
