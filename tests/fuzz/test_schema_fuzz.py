@@ -21,6 +21,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
     response_schema_conformance,
@@ -75,6 +76,26 @@ def _bearer(user) -> dict:
     return {"Authorization": client_for(user)._credentials["HTTP_AUTHORIZATION"]}
 
 
+def _as_generated(case, headers: dict) -> dict:
+    """The role's headers, less the Authorization a negative case removed on purpose.
+
+    Schemathesis counts the security scheme's header as a required header and
+    sometimes negates a case by dropping it (with another mutation that may not
+    reach the wire, e.g. an extra query parameter with no value). Sent with the
+    role's token anyway, the request is valid and "accepted": a false finding.
+    Without it the case is what the generator meant, an unauthenticated call.
+    """
+    data = case.meta.phase.data if case.meta is not None else None
+    negated = [(getattr(data, "parameter_location", None), getattr(data, "parameter", None))]
+    negated += [
+        (mutation.parameter_location, mutation.parameter or mutation.original_value)
+        for mutation in getattr(data, "mutations", ())
+    ]
+    if (ParameterLocation.HEADER, "Authorization") in negated:
+        return {name: value for name, value in headers.items() if name != "Authorization"}
+    return headers
+
+
 @pytest.fixture(autouse=True)
 def _keep_the_test_connection():
     """Calls go straight to the WSGI app, whose request signals close old DB
@@ -114,7 +135,7 @@ def role_headers(db):
 @pytest.mark.django_db
 def test_every_operation_as_every_role(case, role_headers):
     for headers in role_headers.values():
-        case.call_and_validate(headers=headers, checks=CHECKS)
+        case.call_and_validate(headers=_as_generated(case, headers), checks=CHECKS)
 
 
 @pytest.mark.parametrize("role", ["supervisor", "paramedic"])
@@ -135,7 +156,7 @@ def test_stateful_sequences(role, monkeypatch):
             self._scenario.__exit__(None, None, None)
 
         def get_call_kwargs(self, case):
-            return {"headers": headers}
+            return {"headers": _as_generated(case, headers)}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             super().validate_response(response, case, additional_checks=CHECKS, **kwargs)
