@@ -1,6 +1,6 @@
 import os
 
-from django.core.asgi import get_asgi_application
+from core.asgi import get_asgi_application
 
 # A server entry point: production unless told otherwise, so a bare
 # `gunicorn config.wsgi` never runs with DEBUG and the repository's key (DESIGN §16).

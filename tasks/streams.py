@@ -106,6 +106,7 @@ STREAM_RESPONSE = OpenApiResponse(
 
 class EventStreamView(APIView):
     content_negotiation_class = JsonErrors
+    long_lived = True  # no thread of its own while open (core.asgi)
 
     def stream(self, request, *, paramedic: Paramedic | None) -> StreamingHttpResponse:
         streaming = isinstance(request._request, ASGIRequest)
@@ -216,9 +217,10 @@ async def _frames(*, start_after: int, paramedic, viewer, deadline: float, strea
 
 
 async def _briefly(function, *args, give_back: bool, **kwargs):
-    """Database work of an open stream: in the request's thread, the connection given
-    back to the pool right after (a stream holds one only while it reads). Not under
-    WSGI, where the request ends at once (and a test's connection is the caller's)."""
+    """Database work of an open stream: on the process's shared sync thread (core.asgi),
+    the connection given back to the pool right after (a stream holds one only while
+    it reads). Not under WSGI, where the request ends at once (and a test's connection
+    is the caller's)."""
 
     def run():
         try:

@@ -63,7 +63,7 @@ class AsgiServer:
     """uvicorn serving Django's ASGI application in a thread of the test process."""
 
     def __init__(self):
-        from django.core.asgi import get_asgi_application
+        from core.asgi import get_asgi_application
 
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))

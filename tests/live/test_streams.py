@@ -1,6 +1,8 @@
 """Event streams (DESIGN §12) through a real ASGI server (uvicorn) in the test process."""
 
+import threading
 import time
+from contextlib import ExitStack
 from datetime import timedelta
 
 import httpx
@@ -44,6 +46,29 @@ def paramedic_url(server, paramedic) -> str:
 
 
 class TestParamedicStream:
+    def test_open_streams_hold_no_thread_each_and_all_get_their_events(
+        self, server, http, paramedic, supervisor
+    ):
+        url, auth = paramedic_url(server, paramedic), token(paramedic.user)
+        with ExitStack() as opened:
+            streams = []
+
+            def open_one() -> None:
+                response = opened.enter_context(open_stream(http, url, auth))
+                assert response.status_code == 200
+                streams.append(Stream(response))
+                next(streams[-1].lines)  # under way
+
+            open_one()  # the first starts what every stream shares (hub, pool)
+            threads = threading.active_count()
+            for _ in range(12):
+                open_one()
+            assert threading.active_count() <= threads + 2
+            task = TaskFactory()
+            task_assign(task_id=task.pk, paramedic_id=paramedic.pk, actor=supervisor)
+            for stream in streams:
+                assert stream.until("task.assigned").json()["id"] == str(task.id)
+
     def test_a_task_is_followed_from_assignment_to_completion(
         self, server, http, paramedic, supervisor
     ):
