@@ -14,9 +14,10 @@ from django.core.handlers.asgi import ASGIHandler
 from django.urls import Resolver404, resolve
 
 
-def is_long_lived(path: str) -> bool:
+def is_long_lived(scope) -> bool:
+    path = scope["path"].removeprefix(scope.get("root_path", ""))  # as Django's path_info
     try:
-        match = resolve(path)
+        match = resolve(path or "/")
     except Resolver404:
         return False
     view_class = getattr(match.func, "view_class", None)
@@ -25,7 +26,7 @@ def is_long_lived(path: str) -> bool:
 
 class Handler(ASGIHandler):
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and is_long_lived(scope["path"]):
+        if scope["type"] == "http" and is_long_lived(scope):
             await self.handle(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)

@@ -1,0 +1,38 @@
+"""core.asgi: which requests are served without a thread of their own."""
+
+import uuid
+
+import pytest
+
+from core.asgi import is_long_lived
+
+STREAM = f"/api/v1/paramedics/{uuid.uuid4()}/events"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/events", "/api/v1/events/", STREAM, STREAM + "/"])
+def test_the_event_streams_are_long_lived(path):
+    assert is_long_lived({"type": "http", "path": path})
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/healthz",
+        "/api/v1/tasks",
+        f"/api/v1/paramedics/{uuid.uuid4()}/tasks",
+        "/admin/",
+        "/api/v1/paramedics/not-a-uuid/events",
+        "/api/v1/events\x00",
+        "/api/v1/tasks/\udcff",
+        "",
+        "no-slash",
+        "/" + "a" * 10_000,
+    ],
+)
+def test_everything_else_is_handled_as_django_does(path):
+    assert not is_long_lived({"type": "http", "path": path})
+
+
+def test_a_root_path_is_not_part_of_the_route():
+    scope = {"type": "http", "path": "/svc/api/v1/events", "root_path": "/svc"}
+    assert is_long_lived(scope)
