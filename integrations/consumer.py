@@ -21,6 +21,7 @@ the queue first.
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from itertools import chain, repeat
 
 from cloudevents.core.base import BaseCloudEvent
@@ -28,11 +29,13 @@ from cloudevents.core.bindings.rabbitmq import RabbitMQMessage, from_rabbitmq
 from cloudevents.core.formats.json import JSONFormat
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
 from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 
 from core.errors import DATABASE_DOWN
 from core.payloads import JsonRefused, load_json
+from core.retention import delete_in_batches
 
 from .models import InboxMessage
 
@@ -192,6 +195,14 @@ class EventConsumer(ConsumerMixin):
             )
         except DATABASE_DOWN:
             logger.warning("could not record the outcome of message %s", message_id)
+
+
+def purge(*, now=None) -> int:
+    """Forget what became of messages received over INBOX_RETENTION_DAYS ago (a
+    periodic job). The rows serve metrics and support, not deduplication: a message
+    redelivered after that is still one task (intake is idempotent by request_id)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.INBOX_RETENTION_DAYS)
+    return delete_in_batches(InboxMessage.objects.filter(received_at__lt=cutoff))
 
 
 class _Interrupted(Exception):

@@ -6,7 +6,7 @@ twice (at-least-once delivery with acks_late).
 
 from celery import shared_task
 
-from . import live, outbox
+from . import consumer, live, outbox
 
 
 @shared_task(name="integrations.deliver_event", ignore_result=True)
@@ -29,3 +29,9 @@ def relay_outbox() -> int:
 @shared_task(name="integrations.purge_live_events", ignore_result=True)
 def purge_live_events() -> int:
     return live.purge()
+
+
+@shared_task(name="integrations.purge_delivered", ignore_result=True)
+def purge_delivered() -> int:
+    """Delivered outbox rows and received messages' outcomes past their retention."""
+    return outbox.purge() + consumer.purge()

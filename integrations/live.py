@@ -28,6 +28,7 @@ from django.utils import timezone
 from prometheus_client import Gauge
 
 from core.errors import DATABASE_DOWN
+from core.retention import delete_in_batches
 
 from .models import LiveEvent
 
@@ -86,8 +87,7 @@ def latest_id() -> int:
 def purge() -> int:
     """Drop events older than the retention (a periodic job)."""
     cutoff = timezone.now() - timedelta(hours=settings.LIVE_RETENTION_HOURS)
-    deleted, _ = LiveEvent.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    return delete_in_batches(LiveEvent.objects.filter(created_at__lt=cutoff))
 
 
 @dataclass(eq=False)

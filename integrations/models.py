@@ -49,6 +49,12 @@ class OutboxEvent(models.Model):
                 condition=models.Q(state=OutboxState.PENDING),
                 name="outbox_due_idx",
             ),
+            # The purge's query: delivered rows, oldest first.
+            models.Index(
+                fields=["delivered_at"],
+                condition=models.Q(state=OutboxState.DELIVERED),
+                name="outbox_delivered_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

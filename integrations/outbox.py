@@ -28,6 +28,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.retention import delete_in_batches
+
 from . import bus, registry
 from .clients import CLIENTS, IntegrationError, PermanentIntegrationError
 from .models import Destination, OutboxEvent, OutboxState
@@ -336,6 +338,17 @@ def _due_destination(event_id) -> str | None:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def purge(*, now=None) -> int:
+    """Drop rows delivered more than OUTBOX_RETENTION_DAYS ago (a periodic job).
+
+    Pending rows are work still to do and dead ones wait for a supervisor's retry:
+    both stay, however old.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.OUTBOX_RETENTION_DAYS)
+    delivered = OutboxEvent.objects.filter(state=OutboxState.DELIVERED, delivered_at__lt=cutoff)
+    return delete_in_batches(delivered)
 
 
 def relay(batch_size: int | None = None) -> int:

@@ -233,6 +233,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.purge_live_events",
         "schedule": env.float("LIVE_PURGE_SECONDS", default=3600.0),
     },
+    "purge-delivered": {
+        "task": "integrations.purge_delivered",
+        "schedule": env.float("OUTBOX_PURGE_SECONDS", default=3600.0),
+    },
     "purge-idempotency-records": {
         "task": "core.purge_idempotency_records",
         "schedule": env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
@@ -255,6 +259,10 @@ LIVE_STREAM_MAX_SECONDS = env.int("LIVE_STREAM_MAX_SECONDS", default=3600)
 
 # --- Outbox delivery (DESIGN §8) -------------------------------------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
+# Delivered rows are kept this long (support looks up what was sent); pending and
+# dead rows are kept until delivered or retried. Received messages' outcomes too.
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=7)
+INBOX_RETENTION_DAYS = env.int("INBOX_RETENTION_DAYS", default=30)
 OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=5.0)
 OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=600.0)
 # How long a worker's claim on a row lasts; a crashed worker's rows are due again after it.
