@@ -326,8 +326,9 @@ def station_update(*, station: Station, changes: dict) -> Station:
                 # must go: a new row for the code would break the station's identity, so
                 # the row changes in place and the references follow it.
                 Station.objects.filter(pk=locked.pk).update(code=locked.code)
+                # Their profiles read differently now: a new updated_at, a new ETag.
                 Paramedic.objects.filter(base_station_id=old_code).update(
-                    base_station_id=locked.code
+                    base_station_id=locked.code, updated_at=timezone.now()
                 )
             locked.save(update_fields=[*fields, "updated_at"])
     except IntegrityError as exc:

@@ -7,9 +7,9 @@ the 200; any change that alters the response gives a new ETag.
 import pytest
 from django.utils import timezone
 
-from paramedics.services import paramedic_update
+from paramedics.services import paramedic_update, station_update
 from tasks.services import task_change_status, task_record_milestone, task_store_patient_details
-from tests.factories import ParamedicFactory, put_on_task
+from tests.factories import ParamedicFactory, StationFactory, put_on_task
 from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
@@ -122,6 +122,18 @@ class TestParamedic:
 
         put_on_task(paramedic)  # on_task and current task
         assert revalidate(client, url, etag).status_code == 200
+
+    def test_renaming_its_station_gives_a_new_etag(self, paramedic):
+        station = StationFactory(code="OLD-CODE")
+        paramedic_update(paramedic=paramedic, changes={"base_station": "OLD-CODE"})
+        client = client_for(paramedic.user)
+        url = f"/api/v1/paramedics/{paramedic.id}"
+        etag = etag_of(client, url)
+
+        station_update(station=station, changes={"code": "NEW-CODE"})
+        response = revalidate(client, url, etag)
+        assert response.status_code == 200
+        assert response.json()["base_station"] == "NEW-CODE"
 
     def test_another_paramedic_gets_404_not_304(self, paramedic, other_paramedic):
         url = f"/api/v1/paramedics/{paramedic.id}"
