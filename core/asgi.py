@@ -1,35 +1,114 @@
-"""Django's ASGI handler, except that a long-lived response gets no thread of its own.
+"""Django's ASGI handler, with two things a long-running server needs that it lacks.
 
-Django runs a request's sync code (its middleware, a sync view) in a thread kept for
-that request (asgiref's ThreadSensitiveContext) until the response has been sent: for
-a Server-Sent Events stream that is an idle thread per device for hours. A view that
-marks itself `long_lived` does only short sync steps (authentication, the view, one
-database read per event), so its requests run outside that context: their sync steps
-take turns on the process's one shared sync thread, and an open stream waits on the
-event loop alone. Every other request is handled exactly as Django does.
+- **A ceiling on request bodies, before they are read.** Django's handler reads the
+  whole body into a temporary file before any view runs, so under ASGI a view's
+  "refuse before reading" (a declared size over the limit) came after a 2 GB body
+  had been written to disk, and a chunked body had no bound at all. Here a body
+  declared larger than its route allows is answered 413 at once, and one that grows
+  past it is cut off there. A view that takes large bodies says how large
+  (`max_body_bytes()`, the X-ray uploads); every other route takes at most
+  REQUEST_BODY_MAX_BYTES. The views keep their own, finer limits.
+- **No thread per long-lived response.** Django runs a request's sync code (its
+  middleware, a sync view) in a thread kept for that request (asgiref's
+  ThreadSensitiveContext) until the response has been sent: for a Server-Sent Events
+  stream that is an idle thread per device for hours. A view that marks itself
+  `long_lived` does only short sync steps (authentication, the view, one database
+  read per event), so its requests run outside that context: their sync steps take
+  turns on the process's one shared sync thread, and an open stream waits on the
+  event loop alone.
+
+Every other request is handled exactly as Django does.
 """
 
+import logging
+
 import django
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 
+logger = logging.getLogger(__name__)
 
-def is_long_lived(scope) -> bool:
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def view_class(scope):
+    """The class of the view the request's path routes to, or None."""
     path = scope["path"].removeprefix(scope.get("root_path", ""))  # as Django's path_info
     try:
         match = resolve(path or "/")
     except Resolver404:
-        return False
-    view_class = getattr(match.func, "view_class", None)
-    return bool(getattr(view_class, "long_lived", False))
+        return None
+    # Django's View.as_view() sets view_class; a DRF ViewSet's as_view() only cls.
+    return getattr(match.func, "view_class", None) or getattr(match.func, "cls", None)
+
+
+def is_long_lived(scope) -> bool:
+    return bool(getattr(view_class(scope), "long_lived", False))
+
+
+def body_limit(view) -> int:
+    own = getattr(view, "max_body_bytes", None)
+    return own() if callable(own) else settings.REQUEST_BODY_MAX_BYTES
+
+
+def declared_length(scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # Django's parsers refuse a nonsense length
+    return None
+
+
+def bounded(receive, limit: int):
+    """`receive`, raising BodyTooLarge once the body has grown past `limit` bytes."""
+    received = 0
+
+    async def receive_within_limit():
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge()
+        return message
+
+    return receive_within_limit
 
 
 class Handler(ASGIHandler):
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and is_long_lived(scope):
-            await self.handle(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        view = view_class(scope)
+        limit = body_limit(view)
+        declared = declared_length(scope)
+        try:
+            if declared is not None and declared > limit:
+                raise BodyTooLarge()
+            if getattr(view, "long_lived", False):
+                await self.handle(scope, bounded(receive, limit), send)
+            else:
+                await super().__call__(scope, bounded(receive, limit), send)
+        except BodyTooLarge:
+            await self.refuse_body(scope, send, view, limit)
+
+    async def refuse_body(self, scope, send, view, limit: int) -> None:
+        """413 in the API's error format; the rest of the body is never read."""
+        logger.warning("refused a request body over %d bytes: %s", limit, scope["path"][:200])
+        code = "file_too_large" if hasattr(view, "max_body_bytes") else "request_too_large"
+        response = JsonResponse(
+            {"code": code, "detail": f"The request body exceeds the limit of {limit} bytes."},
+            status=413,
+        )
+        response["Connection"] = "close"
+        response["Content-Length"] = str(len(response.content))  # no chunked framing
+        await self.send_response(response, send)
 
 
 def get_asgi_application() -> Handler:

@@ -349,6 +349,9 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # --- API ---------------------------------------------------------------------
 # JSON request bodies (X-ray files go as multipart, under XRAY_MAX_UPLOAD_BYTES).
 JSON_MAX_BODY_BYTES = env.int("JSON_MAX_BODY_BYTES", default=1024 * 1024)
+# Under the ASGI server: the largest body any route but the X-ray uploads takes,
+# refused (413) before it is read (core.asgi). Admin imports are the largest.
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=10 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "api.authentication.JWTAuthentication",

@@ -1,8 +1,11 @@
-"""core.asgi: which requests are served without a thread of their own."""
+"""core.asgi: which requests are served without a thread of their own, and the body
+ceiling of each route (the behaviour under a real server: tests/live)."""
 
 import pytest
 
-from core.asgi import is_long_lived
+from core.asgi import body_limit, is_long_lived, view_class
+from tasks.views import TaskViewSet
+from xrays.views import XrayUploadView
 
 ID = "5534b0d3-5f55-48a6-b561-022bb46b8a10"  # fixed: xdist workers must collect the same ids
 STREAM = f"/api/v1/paramedics/{ID}/events"
@@ -35,3 +38,11 @@ def test_everything_else_is_handled_as_django_does(path):
 def test_a_root_path_is_not_part_of_the_route():
     scope = {"type": "http", "path": "/svc/api/v1/events", "root_path": "/svc"}
     assert is_long_lived(scope)
+
+
+def test_routes_name_their_view_class_and_body_limit(settings):
+    tasks = view_class({"type": "http", "path": "/api/v1/tasks"})
+    upload = view_class({"type": "http", "path": f"/api/v1/paramedics/{ID}/xray"})
+    assert (tasks, upload) == (TaskViewSet, XrayUploadView)
+    assert body_limit(tasks) == body_limit(None) == settings.REQUEST_BODY_MAX_BYTES
+    assert body_limit(upload) == settings.XRAY_MAX_UPLOAD_BYTES + 1024 * 1024
