@@ -77,6 +77,21 @@ def pytest_runtest_setup(item):
         pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, but the live hub stops before the test database is dropped.
+
+    A stream (or a stream test through the WSGI client) starts the hub thread, which
+    holds its own LISTEN connection: left running, it kept the test database from
+    being dropped ("being accessed by other users") and then retried against the
+    real database name, logging to a closed stream.
+    """
+    yield
+    from integrations.live import hub
+
+    hub.stop()
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     # Throttle counters live in the cache; keep tests independent.
