@@ -1,6 +1,6 @@
 """Benchmark X-ray uploads through the service against plain boto3 (DESIGN §7).
 
-    .venv/bin/python bench/upload.py
+    .venv/bin/python bench/upload.py [--asgi]
 
 Self-contained, 127.0.0.1 only, stops by itself in a few minutes:
 
@@ -8,7 +8,8 @@ Self-contained, 127.0.0.1 only, stops by itself in a few minutes:
   migrates it and creates a paramedic with a password and a task assigned to it;
 - writes valid DICOM files of about 10 MiB and 190 MiB to disk (190 MiB stays
   under XRAY_MAX_UPLOAD_BYTES = 200 MiB with the multipart overhead);
-- per size, starts a fresh gunicorn (production settings, one sync worker,
+- per size, starts a fresh gunicorn (production settings, one sync worker, or with
+  --asgi the production worker class: uvicorn, `config.asgi_worker.Worker`;
   Celery eager as there is no broker), warms it up with tiny uploads (which
   also give the fixed cost of a request), then RUNS times: streams the file as
   multipart/form-data to POST /api/v1/paramedics/{id}/xray (1 MiB chunks,
@@ -295,6 +296,14 @@ def boto3_upload(client, path: Path, bucket: str, transfer) -> float:
     return elapsed
 
 
+def server_for(env, log_path, args) -> Gunicorn:
+    """gunicorn with one sync worker, or with --asgi the production ASGI worker."""
+    if "--asgi" in sys.argv[1:]:
+        args = [*args, "-k", "config.asgi_worker.Worker"]
+        return Gunicorn(env, log_path, args, app="config.asgi:application")
+    return Gunicorn(env, log_path, args)
+
+
 def run_size(label, rows, columns, *, tmp, env, ids, password, s3, transfer):
     path = tmp / f"xray-{label}mib.dcm"
     pixel_offset = write_dicom(path, rows, columns)
@@ -302,7 +311,7 @@ def run_size(label, rows, columns, *, tmp, env, ids, password, s3, transfer):
     accepted = check_accepted(path)
     warm = tmp / "warm-up.dcm"
 
-    server = Gunicorn(env, tmp / f"gunicorn-{label}.log", ["-w", "1", "--timeout", "300"])
+    server = server_for(env, tmp / f"gunicorn-{label}.log", ["-w", "1", "--timeout", "300"])
     result = {"label": label, "size": size, "accepted": accepted, "service": [], "boto3": []}
     try:
         server.start()

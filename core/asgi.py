@@ -1,4 +1,4 @@
-"""Django's ASGI handler, with two things a long-running server needs that it lacks.
+"""Django's ASGI handler, with what a long-running server needs that it lacks.
 
 - **A ceiling on request bodies, before they are read.** Django's handler reads the
   whole body into a temporary file before any view runs, so under ASGI a view's
@@ -8,6 +8,11 @@
   past it is cut off there. A view that takes large bodies says how large
   (`max_body_bytes()`, the X-ray uploads); every other route takes at most
   REQUEST_BODY_MAX_BYTES. The views keep their own, finer limits.
+- **Large bodies on disk, not in memory.** Django spools the body in a
+  SpooledTemporaryFile sized by FILE_UPLOAD_MAX_MEMORY_SIZE, which is 0 here (uploads
+  always go to disk), and a SpooledTemporaryFile reads 0 as "never roll over": a
+  190 MiB X-ray upload sat in the worker's memory whole (bench/upload.py --asgi).
+  Here a body over BODY_IN_MEMORY_BYTES goes to a temporary file.
 - **No thread per long-lived response.** Django runs a request's sync code (its
   middleware, a sync view) in a thread kept for that request (asgiref's
   ThreadSensitiveContext) until the response has been sent: for a Server-Sent Events
@@ -21,14 +26,18 @@ Every other request is handled exactly as Django does.
 """
 
 import logging
+import tempfile
 
 import django
 from django.conf import settings
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 
 logger = logging.getLogger(__name__)
+
+BODY_IN_MEMORY_BYTES = 1024 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -97,6 +106,24 @@ class Handler(ASGIHandler):
                 await super().__call__(scope, bounded(receive, limit), send)
         except BodyTooLarge:
             await self.refuse_body(scope, send, view, limit)
+
+    async def read_body(self, receive):
+        """Django 5.2's, but spooled to disk past BODY_IN_MEMORY_BYTES (see above)."""
+        # The request owns the file; Django closes it after the response.
+        body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=BODY_IN_MEMORY_BYTES, mode="w+b"
+        )
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                body_file.close()
+                raise RequestAborted()
+            if "body" in message:
+                body_file.write(message["body"])
+            if not message.get("more_body", False):
+                break
+        body_file.seek(0)
+        return body_file
 
     async def refuse_body(self, scope, send, view, limit: int) -> None:
         """413 in the API's error format; the rest of the body is never read."""

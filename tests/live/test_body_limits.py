@@ -9,10 +9,14 @@ app in this process, so the client controls exactly what it sends.
 import json
 import socket
 import time
+import tracemalloc
 import uuid
 
+import httpx
 import pytest
+from rest_framework_simplejwt.tokens import AccessToken
 
+from tests.factories import put_on_task
 from tests.live.sse import AsgiServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,3 +132,42 @@ def test_a_small_body_is_served_as_before(server):
         status, answer = response_of(sock)
     assert status == 401
     assert answer["code"] == "no_active_account"
+
+
+def test_a_large_upload_is_received_on_disk_not_in_memory(server, settings, paramedic):
+    """The body is spooled to a file past 1 MiB (Django's spool never rolled over here,
+    FILE_UPLOAD_MAX_MEMORY_SIZE being 0): tracemalloc sees the server and this client."""
+    settings.XRAY_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+    task = put_on_task(paramedic)
+    boundary, size = "paramedic-bench", 24 * 1024 * 1024
+    opening = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="task"\r\n\r\n{task.pk}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    closing = f"\r\n--{boundary}--\r\n".encode()
+
+    def body():
+        yield opening
+        block = b"\x00" * (1024 * 1024)
+        for _ in range(size // len(block)):
+            yield block
+        yield closing
+
+    tracemalloc.start()
+    try:
+        response = httpx.post(
+            f"{server.url}/api/v1/paramedics/{paramedic.pk}/xray",
+            content=body(),
+            headers={
+                "Authorization": f"Bearer {AccessToken.for_user(paramedic.user)}",
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(len(opening) + size + len(closing)),
+            },
+            timeout=60,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 415  # zeros are no image: read whole, then refused
+    assert peak < 12 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB for a 24 MiB body"
