@@ -113,15 +113,18 @@ class Handler(ASGIHandler):
         body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115
             max_size=BODY_IN_MEMORY_BYTES, mode="w+b"
         )
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                body_file.close()
-                raise RequestAborted()
-            if "body" in message:
-                body_file.write(message["body"])
-            if not message.get("more_body", False):
-                break
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise RequestAborted()
+                if "body" in message:
+                    body_file.write(message["body"])
+                if not message.get("more_body", False):
+                    break
+        except BaseException:  # a disconnect, a body over its limit: nothing is kept
+            body_file.close()
+            raise
         body_file.seek(0)
         return body_file
 
