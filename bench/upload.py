@@ -296,6 +296,10 @@ def boto3_upload(client, path: Path, bucket: str, transfer) -> float:
     return elapsed
 
 
+def worker_kind() -> str:
+    return "uvicorn (--asgi)" if "--asgi" in sys.argv[1:] else "sync"
+
+
 def server_for(env, log_path, args) -> Gunicorn:
     """gunicorn with one sync worker, or with --asgi the production ASGI worker."""
     if "--asgi" in sys.argv[1:]:
@@ -435,37 +439,42 @@ def print_report(results) -> None:
         print("note: clear_refs not allowed; the peak includes start-up and warm-up")
 
 
+def prepare(tmp: Path, seaweed) -> tuple:
+    """Start SeaweedFS, migrate a fresh SQLite database and create the paramedic with
+    its task; returns (env, password, ids, s3 client, the app's TransferConfig)."""
+    seaweed.start()
+    env = make_env(tmp, seaweed)
+    os.environ.update({k: v for k, v in env.items() if k != "TMPDIR"})
+    import django
+
+    django.setup()
+    from boto3.s3.transfer import TransferConfig
+
+    manage(env, "migrate", "--noinput", "-v", "0", timeout=180)
+    password = secrets.token_urlsafe(24)
+    out = manage(
+        {**env, "BENCH_BADGE": BADGE, "BENCH_PASSWORD": password},
+        "shell",
+        "-c",
+        SETUP_SCRIPT,
+        timeout=180,
+    )
+    ids = json.loads(tagged(out, "BENCH_IDS"))
+    transfer = TransferConfig(
+        multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY
+    )
+    return env, password, ids, seaweed.client(), transfer
+
+
 def main() -> None:
     arm_deadline("bench/upload.py", DEADLINE_S)
     tmp = Path(tempfile.mkdtemp(prefix="bench-upload-"))
     (tmp / "spool").mkdir()
     seaweed = SeaweedServer(tmp / "weed", bucket="xrays-bench")
     try:
-        seaweed.start()
-        env = make_env(tmp, seaweed)
-        os.environ.update({k: v for k, v in env.items() if k != "TMPDIR"})
-        import django
-
-        django.setup()
-        from boto3.s3.transfer import TransferConfig
-
-        manage(env, "migrate", "--noinput", "-v", "0", timeout=180)
-        password = secrets.token_urlsafe(24)
-        out = manage(
-            {**env, "BENCH_BADGE": BADGE, "BENCH_PASSWORD": password},
-            "shell",
-            "-c",
-            SETUP_SCRIPT,
-            timeout=180,
-        )
-        ids = json.loads(tagged(out, "BENCH_IDS"))
-
-        s3 = seaweed.client()
-        transfer = TransferConfig(
-            multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY
-        )
+        env, password, ids, s3, transfer = prepare(tmp, seaweed)
         print(
-            f"SeaweedFS {seaweed.endpoint}, gunicorn 1 sync worker (fresh per size), "
+            f"SeaweedFS {seaweed.endpoint}, gunicorn 1 {worker_kind()} worker (fresh per size), "
             f"SQLite, Celery eager; best of {RUNS} runs; {os.cpu_count()} CPUs"
         )
         results = []
@@ -783,28 +792,7 @@ def sessions_main() -> None:
     (tmp / "spool").mkdir()
     seaweed = SeaweedServer(tmp / "weed", bucket="xrays-bench")
     try:
-        seaweed.start()
-        env = make_env(tmp, seaweed)
-        os.environ.update({k: v for k, v in env.items() if k != "TMPDIR"})
-        import django
-
-        django.setup()
-        from boto3.s3.transfer import TransferConfig
-
-        manage(env, "migrate", "--noinput", "-v", "0", timeout=180)
-        password = secrets.token_urlsafe(24)
-        out = manage(
-            {**env, "BENCH_BADGE": BADGE, "BENCH_PASSWORD": password},
-            "shell",
-            "-c",
-            SETUP_SCRIPT,
-            timeout=180,
-        )
-        ids = json.loads(tagged(out, "BENCH_IDS"))
-        s3 = seaweed.client()
-        transfer = TransferConfig(
-            multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY
-        )
+        env, password, ids, s3, transfer = prepare(tmp, seaweed)
         print(
             f"SeaweedFS {seaweed.endpoint}, gunicorn 1 sync worker (fresh per size), SQLite; "
             f"parts of {PART // MIB} MiB, {CONCURRENCY} in parallel (boto3: the same); "
