@@ -55,8 +55,12 @@ def view_class(scope):
     return getattr(match.func, "view_class", None) or getattr(match.func, "cls", None)
 
 
+def long_lived(view) -> bool:
+    return bool(getattr(view, "long_lived", False))
+
+
 def is_long_lived(scope) -> bool:
-    return bool(getattr(view_class(scope), "long_lived", False))
+    return long_lived(view_class(scope))
 
 
 def body_limit(view) -> int:
@@ -100,7 +104,7 @@ class Handler(ASGIHandler):
         try:
             if declared is not None and declared > limit:
                 raise BodyTooLarge()
-            if getattr(view, "long_lived", False):
+            if long_lived(view):
                 await self.handle(scope, bounded(receive, limit), send)
             else:
                 await super().__call__(scope, bounded(receive, limit), send)

@@ -24,15 +24,20 @@ class FileTooLarge(ApplicationError):
         super().__init__(f"The upload exceeds the limit of {limit} bytes.")
 
 
+def largest_body() -> int:
+    """The largest request body that can carry an X-ray: the file and its form. The
+    ASGI server refuses a larger one before reading it (core.asgi, max_body_bytes)."""
+    return settings.XRAY_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
+
+
 def check_declared_size(content_length: str | None) -> None:
     """Refuse before reading a byte when the declared body is already too large."""
-    limit = settings.XRAY_MAX_UPLOAD_BYTES
     try:
         declared = int(content_length or 0)
     except ValueError:
         return  # the parser will reject a nonsense length
-    if declared > limit + MULTIPART_OVERHEAD_BYTES:
-        raise FileTooLarge(limit)
+    if declared > largest_body():
+        raise FileTooLarge(settings.XRAY_MAX_UPLOAD_BYTES)
 
 
 class HashingTemporaryFileUploadHandler(TemporaryFileUploadHandler):

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -48,23 +47,13 @@ from .sessions import (
     upload_session_part_urls,
     upload_session_parts,
 )
-from .uploads import (
-    MULTIPART_OVERHEAD_BYTES,
-    HashingTemporaryFileUploadHandler,
-    check_declared_size,
-)
-
-
-def _largest_xray_body() -> int:
-    """What an X-ray upload's body may hold: the ASGI server refuses a larger one before
-    reading it (core.asgi); the views check the exact limits."""
-    return settings.XRAY_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
+from .uploads import HashingTemporaryFileUploadHandler, check_declared_size, largest_body
 
 
 class XrayUploadView(APIView):
     """POST /paramedics/{id}/xray: multipart upload of one X-ray image."""
 
-    max_body_bytes = staticmethod(_largest_xray_body)
+    max_body_bytes = staticmethod(largest_body)
 
     permission_classes = [IsAuthenticated, IsSupervisorOrParamedic]
     parser_classes = [MultiPartParser]
@@ -345,7 +334,7 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 class XrayUploadPartView(APIView):
     """Filesystem mode's part URL: PUT one part's bytes, authorised by a signed token."""
 
-    max_body_bytes = staticmethod(_largest_xray_body)
+    max_body_bytes = staticmethod(largest_body)
 
     permission_classes = [AllowAny]
     authentication_classes = []
