@@ -95,6 +95,7 @@ class SeaweedServer:
             raise RuntimeError(f"weed did not answer in {timeout}s; see {self.log_path}")
         try:
             self._create_bucket(deadline)
+            self._wait_for_volumes(deadline)
         except BaseException:
             self.stop()  # never leave a server behind
             raise
@@ -122,6 +123,28 @@ class SeaweedServer:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
+
+    def _wait_for_volumes(self, deadline: float) -> None:
+        """Wait until an object round-trips.
+
+        The S3 gateway and the filer answer before the volume server has
+        reported its volumes to the master; until then reads of objects stored
+        before a restart fail (a test that restarts storage would see a 503).
+        """
+        client = self.client()
+        while True:
+            try:
+                client.put_object(Bucket=self.bucket, Key=".ready", Body=b"ready")
+                read = client.get_object(Bucket=self.bucket, Key=".ready")["Body"].read()
+                client.delete_object(Bucket=self.bucket, Key=".ready")
+                if read == b"ready":
+                    return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"weed did not store objects in time; see {self.log_path}")
+            time.sleep(0.3)
 
     def client(self):
         return boto3.client(

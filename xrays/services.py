@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -25,11 +24,10 @@ from tasks.models import EmergencyTask
 
 from .events import XrayEvent, record_xray_event
 from .models import XrayImage
+from .multipart import STORAGE_ERRORS, storage_failure
 from .validation import inspect_image
 
 logger = logging.getLogger(__name__)
-
-STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
 
 
 class StorageUnavailable(ServiceUnavailable):
@@ -124,7 +122,7 @@ def xray_upload(
     try:
         name = default_storage.save(storage_key(info.extension), image)
     except STORAGE_ERRORS as exc:
-        logger.warning("X-ray storage failed: %s", exc.__class__.__name__)
+        logger.warning("X-ray storage failed: %s", storage_failure(exc))
         raise StorageUnavailable() from exc
 
     try:

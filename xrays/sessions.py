@@ -43,6 +43,7 @@ from .multipart import (
     StoredPart,
     UploadGone,
     multipart_store,
+    storage_failure,
 )
 from .services import (
     StorageUnavailable,
@@ -163,7 +164,7 @@ def upload_session_create(
     try:
         upload_id = store.start(key)
     except STORAGE_ERRORS as exc:
-        logger.warning("starting a multipart upload failed: %s", exc.__class__.__name__)
+        logger.warning("starting a multipart upload failed: %s", storage_failure(exc))
         raise StorageUnavailable() from exc
     try:
         with transaction.atomic():
@@ -340,7 +341,7 @@ def upload_session_complete(
         return _verify_and_record(store, session)
     except STORAGE_ERRORS as exc:
         _release(session)
-        logger.warning("completing upload %s failed: %s", session.pk, exc.__class__.__name__)
+        logger.warning("completing upload %s failed: %s", session.pk, storage_failure(exc))
         raise StorageUnavailable() from exc
     except ApplicationError:
         if session.state != UploadState.FAILED:
@@ -581,7 +582,7 @@ def upload_sessions_sweep(*, now: datetime | None = None) -> SweepResult:
                     result.removed_objects += 1
                     logger.info("removed orphaned X-ray object %s", key)
     except STORAGE_ERRORS as exc:
-        logger.warning("orphan sweep stopped: storage %s", exc.__class__.__name__)
+        logger.warning("orphan sweep stopped: storage %s", storage_failure(exc))
     return result
 
 
