@@ -21,6 +21,12 @@
   read per event), so its requests run outside that context: their sync steps take
   turns on the process's one shared sync thread, and an open stream waits on the
   event loop alone.
+- **Sync streaming responses sent as they are read.** Django serves a sync streaming
+  response under ASGI by listing it into memory first (with a warning), so an X-ray
+  download sat in the worker's memory whole before its first byte left, and so did
+  every static file WhiteNoise serves. Here a file is read and sent a block of
+  STREAM_BLOCK_BYTES at a time and any other sync iterator a part at a time, each
+  read in the request's thread.
 
 Every other request is handled exactly as Django does.
 """
@@ -29,6 +35,7 @@ import logging
 import tempfile
 
 import django
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
@@ -38,6 +45,7 @@ from django.urls import Resolver404, resolve
 logger = logging.getLogger(__name__)
 
 BODY_IN_MEMORY_BYTES = 1024 * 1024
+STREAM_BLOCK_BYTES = 1024 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -94,6 +102,27 @@ def bounded(receive, limit: int):
     return receive_within_limit
 
 
+def sent_as_read(response):
+    """The parts of a sync streaming response, each read in the request's thread."""
+    file = getattr(response, "file_to_stream", None)
+    if file is not None:
+        read = sync_to_async(file.read)
+
+        async def blocks():
+            while block := await read(STREAM_BLOCK_BYTES):
+                yield block
+
+        return blocks()
+    parts, done = response.streaming_content, object()
+    step = sync_to_async(next)
+
+    async def each_part():
+        while (part := await step(parts, done)) is not done:
+            yield part
+
+    return each_part()
+
+
 class Handler(ASGIHandler):
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -131,6 +160,12 @@ class Handler(ASGIHandler):
             raise
         body_file.seek(0)
         return body_file
+
+    async def send_response(self, response, send):
+        if response.streaming and not response.is_async:
+            # The file (or iterator) stays closed by response.close() as before.
+            response.streaming_content = sent_as_read(response)
+        await super().send_response(response, send)
 
     async def refuse_body(self, scope, send, view, limit: int) -> None:
         """413 in the API's error format; the rest of the body is never read."""

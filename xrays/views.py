@@ -1,4 +1,5 @@
 from django.core.files.storage import default_storage
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,7 +14,6 @@ from api.idempotency import IDEMPOTENCY_PARAMETER, idempotency_key
 from api.schema import error_responses
 from api.throttling import ScopedClientThrottle
 from core.errors import Forbidden, NotFound
-from core.http import FileStream
 from core.permissions import CanReadXrays, IsSupervisorOrParamedic
 from core.roles import is_doctor, is_supervisor
 from core.storage import uses_s3
@@ -182,7 +182,7 @@ class XrayFileView(APIView):
             handle = default_storage.open(xray.file.name, "rb")
         except STORAGE_ERRORS as exc:
             raise StorageUnavailable() from exc
-        return FileStream(
+        return FileResponse(
             handle,
             as_attachment=True,
             filename=f"{xray.pk}.{xray.file.name.rsplit('.', 1)[-1]}",

@@ -1,9 +1,13 @@
 """core.asgi: which requests are served without a thread of their own, and the body
 ceiling of each route (the behaviour under a real server: tests/live)."""
 
-import pytest
+import asyncio
+import io
 
-from core.asgi import body_limit, is_long_lived, view_class
+import pytest
+from django.http import FileResponse, StreamingHttpResponse
+
+from core.asgi import STREAM_BLOCK_BYTES, body_limit, is_long_lived, sent_as_read, view_class
 from tasks.views import TaskViewSet
 from xrays.views import XrayUploadView
 
@@ -46,3 +50,41 @@ def test_routes_name_their_view_class_and_body_limit(settings):
     assert (tasks, upload) == (TaskViewSet, XrayUploadView)
     assert body_limit(tasks) == body_limit(None) == settings.REQUEST_BODY_MAX_BYTES
     assert body_limit(upload) == settings.XRAY_MAX_UPLOAD_BYTES + 1024 * 1024
+
+
+def collect(parts) -> list[bytes]:
+    async def each():
+        return [part async for part in parts]
+
+    return asyncio.run(each())
+
+
+def test_a_file_is_sent_a_block_at_a_time():
+    size = 2 * STREAM_BLOCK_BYTES + 5
+    response = FileResponse(io.BytesIO(b"x" * size))
+    assert [len(block) for block in collect(sent_as_read(response))] == [
+        STREAM_BLOCK_BYTES,
+        STREAM_BLOCK_BYTES,
+        5,
+    ]
+
+
+def test_other_sync_iterators_are_pulled_a_part_at_a_time():
+    pulled = []
+
+    def parts():
+        for part in (b"a", b"b", b"c"):
+            pulled.append(part)
+            yield part
+
+    response = StreamingHttpResponse(parts())
+
+    async def first_only():
+        stream = sent_as_read(response)
+        first = await anext(stream)
+        await stream.aclose()
+        return first
+
+    assert asyncio.run(first_only()) == b"a"
+    assert pulled == [b"a"]  # nothing read ahead of what was sent
+    assert collect(sent_as_read(StreamingHttpResponse(iter([b"x", "y"])))) == [b"x", b"y"]

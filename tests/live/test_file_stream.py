@@ -1,4 +1,4 @@
-"""An X-ray download under the ASGI server is sent a block at a time (core.http).
+"""Under the ASGI server a sync streaming response is sent as it is read (core.asgi).
 
 Django serves a sync streaming response under ASGI by listing it first, so a large
 X-ray sat in the worker's memory whole before its first byte left. Measured with
@@ -8,9 +8,12 @@ tracemalloc around a 48 MiB download through uvicorn in this process.
 import hashlib
 import os
 import tracemalloc
+import warnings
+from pathlib import Path
 
 import httpx
 import pytest
+from django.contrib.staticfiles import finders
 from django.core.files import File
 from django.core.files.storage import default_storage
 
@@ -73,3 +76,14 @@ def test_a_large_download_never_sits_in_memory_whole(server, large_xray):
     assert received == SIZE
     assert digest.hexdigest() == large_xray.sha256
     assert peak < 16 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB for a 48 MiB file"
+
+
+def test_a_static_file_is_sent_as_read(server):
+    """WhiteNoise's responses are sync files too: no list, no warning, every byte."""
+    expected = Path(finders.find("admin/css/base.css")).read_bytes()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        response = httpx.get(server.url + "/static/admin/css/base.css", timeout=10)
+    assert response.status_code == 200
+    assert response.content == expected
+    assert not [w for w in caught if "iterators" in str(w.message)]
