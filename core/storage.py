@@ -7,9 +7,28 @@ read the parts straight from that file instead: memory stays flat whatever the
 size of the X-ray (bench/README.md, "X-ray upload").
 """
 
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.storage import default_storage
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
+
+# What storage can raise when it is down or refuses: connection and client errors,
+# S3's own answers (ClientError), and boto3's transfer errors, which wrap a ClientError
+# (upload_file raises S3UploadFailedError) and are neither of the others.
+STORAGE_ERRORS = (BotoCoreError, ClientError, Boto3Error, OSError)
+
+
+def storage_failure(exc: BaseException) -> str:
+    """What went wrong with storage, for a log line: the error, S3's code and status."""
+    answer = exc
+    while answer is not None and not isinstance(answer, ClientError):
+        answer = answer.__cause__ or answer.__context__
+    if answer is None:
+        return exc.__class__.__name__
+    code = answer.response.get("Error", {}).get("Code", "?")
+    status = answer.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return f"{exc.__class__.__name__} {code} (HTTP {status})"
 
 
 def uses_s3() -> bool:

@@ -21,22 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from django.core.files.storage import default_storage
 
 from core.storage import uses_s3
-
-STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
-
-
-def storage_failure(exc: BaseException) -> str:
-    """What went wrong with storage, for a log line: S3's error code and HTTP status."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return f"ClientError {error.get('Code', '?')} (HTTP {status})"
-    return exc.__class__.__name__
-
 
 # What one ranged read fetches: large enough that header parsing (many small
 # reads) costs a handful of requests, small enough to be irrelevant to memory.

@@ -19,12 +19,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
+from core.storage import STORAGE_ERRORS, storage_failure
 from paramedics.models import Paramedic
 from tasks.models import EmergencyTask
 
 from .events import XrayEvent, record_xray_event
 from .models import XrayImage
-from .multipart import STORAGE_ERRORS, storage_failure
 from .validation import inspect_image
 
 logger = logging.getLogger(__name__)

@@ -31,19 +31,18 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, IdempotencyKeyReused, NotFound
+from core.storage import STORAGE_ERRORS, storage_failure
 from paramedics.models import Paramedic
 from tasks.models import EmergencyTask
 
 from .models import OPEN_UPLOAD_STATES, UploadState, XrayImage, XrayUploadSession
 from .multipart import (
-    STORAGE_ERRORS,
     BodyEndedEarly,
     LocalMultipart,
     PartTooLarge,
     StoredPart,
     UploadGone,
     multipart_store,
-    storage_failure,
 )
 from .services import (
     StorageUnavailable,

@@ -16,7 +16,7 @@ from api.throttling import ScopedClientThrottle
 from core.errors import Forbidden, NotFound
 from core.permissions import CanReadXrays, IsSupervisorOrParamedic
 from core.roles import is_doctor, is_supervisor
-from core.storage import uses_s3
+from core.storage import STORAGE_ERRORS, uses_s3
 from paramedics.selectors import paramedic_visible_to
 from tasks.models import EmergencyTask
 
@@ -37,7 +37,7 @@ from .serializers import (
     XrayImageSerializer,
     XrayUploadSerializer,
 )
-from .services import STORAGE_ERRORS, StorageUnavailable, xray_upload
+from .services import StorageUnavailable, xray_upload
 from .sessions import (
     PartView,
     upload_part_receive,

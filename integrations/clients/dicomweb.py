@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from core.payloads import JsonRefused, load_json
+from core.storage import STORAGE_ERRORS, storage_failure
 
 from ..dicom import CopyRefused, CopyRequest, DicomCopy, build_copy
 from ..objects import ObjectMissing
@@ -48,7 +48,6 @@ FAILURE_REASONS = {
     0xC000: "cannot understand",
     0xC122: "referenced transfer syntax not supported",
 }
-STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class DicomWebClient(ServiceClient):
         except (CopyRefused, ObjectMissing) as exc:
             raise PermanentIntegrationError(f"{self.name}: {self._copy_error(exc)}") from exc
         except STORAGE_ERRORS as exc:
-            raise IntegrationError(f"{self.name}: storage {exc.__class__.__name__}") from exc
+            raise IntegrationError(f"{self.name}: storage {storage_failure(exc)}") from exc
         if not copy.study_uid or not copy.sop_uid:
             raise PermanentIntegrationError(f"{self.name}: the copy has no Study or SOP UID")
         # The study the domain expects; the PACS checks the instance belongs to it.
@@ -131,7 +130,7 @@ class DicomWebClient(ServiceClient):
         except ObjectMissing as exc:
             raise PermanentIntegrationError(f"{self.name}: the stored object is missing") from exc
         except STORAGE_ERRORS as exc:
-            raise IntegrationError(f"{self.name}: storage {exc.__class__.__name__}") from exc
+            raise IntegrationError(f"{self.name}: storage {storage_failure(exc)}") from exc
         return self._outcome(status, answer, copy)
 
     @staticmethod

@@ -47,6 +47,20 @@ def test_storage_down_answers_503_and_records_nothing(private_s3, paramedic, cli
 
 
 @pytest.mark.s3
+def test_a_storage_refusal_is_logged_with_its_s3_code(s3_server, settings, paramedic, caplog):
+    """Support reads why storage failed (S3's code and status), not just "ClientError"."""
+    storage = s3_server.storage_settings()
+    storage["OPTIONS"] = {**storage["OPTIONS"], "secret_key": "not-the-secret"}
+    settings.STORAGES = {**settings.STORAGES, "default": storage}
+    task = put_on_task(paramedic)
+    with caplog.at_level("WARNING", logger="xrays"):
+        response = upload(client_for(paramedic.user), paramedic, task, image_bytes("PNG"))
+    assert (response.status_code, response.json()["code"]) == (503, "storage_unavailable")
+    assert "SignatureDoesNotMatch (HTTP 403)" in caplog.text
+    assert not XrayImage.objects.exists()
+
+
+@pytest.mark.s3
 def test_a_large_upload_goes_up_in_parts_and_comes_back_intact(s3_storage, paramedic):
     """Over the multipart threshold (8 MB): streamed from disk, stored byte for byte."""
     import hashlib
