@@ -67,10 +67,6 @@ def long_lived(view) -> bool:
     return bool(getattr(view, "long_lived", False))
 
 
-def is_long_lived(scope) -> bool:
-    return long_lived(view_class(scope))
-
-
 def body_limit(view) -> int:
     own = getattr(view, "max_body_bytes", None)
     return own() if callable(own) else settings.REQUEST_BODY_MAX_BYTES

@@ -7,9 +7,15 @@ import io
 import pytest
 from django.http import FileResponse, StreamingHttpResponse
 
-from core.asgi import STREAM_BLOCK_BYTES, body_limit, is_long_lived, sent_as_read, view_class
+from core.asgi import STREAM_BLOCK_BYTES, body_limit, long_lived, sent_as_read, view_class
 from tasks.views import TaskViewSet
 from xrays.views import XrayUploadView
+
+
+def is_long_lived(scope) -> bool:
+    """What the handler asks of each request (core.asgi.Handler.__call__)."""
+    return long_lived(view_class(scope))
+
 
 ID = "5534b0d3-5f55-48a6-b561-022bb46b8a10"  # fixed: xdist workers must collect the same ids
 STREAM = f"/api/v1/paramedics/{ID}/events"
