@@ -9,6 +9,8 @@
   are refused.
 - Logout (blacklist) ends a refresh token; its access tokens lapse within
   JWT_ACCESS_MINUTES (docs/decisions.md).
+- Every token says which paramedic its user is (claim `paramedic_id`), and
+  `GET /me` answers who the caller is, so a device needs no other lookup.
 """
 
 from django.contrib.auth import get_user_model
@@ -16,6 +18,9 @@ from django.db import IntegrityError, transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
@@ -23,8 +28,28 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from core.roles import paramedic_of, roles_of
+
 from .authentication import session_is_current
 from .throttling import LoginFailures, ScopedClientThrottle
+
+PARAMEDIC_CLAIM = "paramedic_id"
+
+
+class SessionToken(RefreshToken):
+    """A refresh token whose access tokens (which copy its claims) name the user's
+    paramedic profile, or null: a device learns its own id from its login."""
+
+    @classmethod
+    def for_user(cls, user):
+        token = super().for_user(user)
+        paramedic = paramedic_of(user)
+        token[PARAMEDIC_CLAIM] = str(paramedic.pk) if paramedic else None
+        return token
+
+
+class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
+    token_class = SessionToken
 
 
 class _Throttled:
@@ -48,14 +73,18 @@ class RefreshTokenSerializer(serializers.Serializer):
         operation_id="obtain_token",
         summary="Log in: username (a paramedic's badge number) and password for a token pair",
         description=(
-            "401 `no_active_account` for wrong credentials. Throttled per client address, "
-            "and after LOGIN_MAX_FAILURES failed logins per account (429 with Retry-After)."
+            "401 `no_active_account` for wrong credentials (or an inactive account). "
+            "Throttled per client address, and after LOGIN_MAX_FAILURES failed logins per "
+            "account (429 with Retry-After). The tokens carry the claim `paramedic_id`: the "
+            "caller's paramedic profile, or null (as `GET /me` answers)."
         ),
         responses={200: TokenPairSerializer},
     )
 )
 class TokenObtainView(_Throttled, jwt_views.TokenObtainPairView):
     """Exchange username (a paramedic's badge number) and password for tokens."""
+
+    serializer_class = TokenObtainPairSerializer
 
     def post(self, request, *args, **kwargs):
         username = request.data.get("username") if isinstance(request.data, dict) else None
@@ -106,7 +135,7 @@ class TokenRefreshSerializer(serializers.Serializer):
                 )
                 # The arbiter: one blacklist row per token (a one-to-one field).
                 BlacklistedToken.objects.create(token=outstanding)
-                new = RefreshToken.for_user(user)
+                new = SessionToken.for_user(user)
         except IntegrityError as exc:
             raise InvalidToken("Token is blacklisted") from exc
         return {"access": str(new.access_token), "refresh": str(new)}
@@ -141,3 +170,37 @@ class TokenRefreshView(_Throttled, jwt_views.TokenRefreshView):
 )
 class TokenBlacklistView(_Throttled, jwt_views.TokenBlacklistView):
     """Log out: blacklist a refresh token."""
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=["supervisor", "paramedic", "service", "doctor"]),
+        help_text="Every role the caller holds, most powerful first.",
+    )
+    paramedic = serializers.UUIDField(
+        allow_null=True,
+        help_text="The caller's paramedic profile (the id every device route takes), or null.",
+    )
+
+
+class MeView(APIView):
+    """Who the caller is: a device's first call after login (or read `paramedic_id`
+    from the token itself)."""
+
+    @extend_schema(
+        operation_id="get_me",
+        summary="Who the caller is: username, roles and paramedic profile",
+        responses={200: MeSerializer},
+    )
+    def get(self, request):
+        paramedic = paramedic_of(request.user)
+        return Response(
+            MeSerializer(
+                {
+                    "username": request.user.get_username(),
+                    "roles": roles_of(request.user),
+                    "paramedic": paramedic.pk if paramedic else None,
+                }
+            ).data
+        )

@@ -9,6 +9,7 @@ api_v1 = [
     re_path(r"^auth/token/?$", auth.TokenObtainView.as_view(), name="token_obtain"),
     re_path(r"^auth/token/refresh/?$", auth.TokenRefreshView.as_view(), name="token_refresh"),
     re_path(r"^auth/token/blacklist/?$", auth.TokenBlacklistView.as_view(), name="token_blacklist"),
+    re_path(r"^me/?$", auth.MeView.as_view(), name="me"),
     path("", include("tasks.urls")),
     path("", include("xrays.urls")),
     path("", include("paramedics.urls")),

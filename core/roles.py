@@ -31,6 +31,17 @@ def is_doctor(user) -> bool:
     return bool(user and user.is_authenticated and DOCTORS in _group_names(user))
 
 
+def roles_of(user) -> list[str]:
+    """The caller's roles by name, as `GET /me` reports them (most powerful first)."""
+    checks = (
+        ("supervisor", is_supervisor),
+        ("paramedic", lambda u: paramedic_of(u) is not None),
+        ("service", is_service),
+        ("doctor", is_doctor),
+    )
+    return [name for name, holds in checks if holds(user)]
+
+
 def paramedic_of(user):
     """The Paramedic profile linked to this user, or None."""
     if not user or not user.is_authenticated:

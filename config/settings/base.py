@@ -387,6 +387,7 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
     "AUTH_HEADER_TYPES": ("Bearer",),
+    "TOKEN_OBTAIN_SERIALIZER": "api.auth.TokenObtainPairSerializer",
     "TOKEN_REFRESH_SERIALIZER": "api.auth.TokenRefreshSerializer",
     # Every token carries a hash of the password hash: a password change or reset
     # ends every session at once (api.authentication.session_is_current).

@@ -22,6 +22,37 @@ def test_it_issues_tokens_for_badge_number(paramedic, anon_client):
     assert client.get(f"/api/v1/paramedics/{paramedic.id}").status_code == 200
 
 
+def _claims(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def test_it_names_the_paramedic_in_every_token(paramedic, anon_client):
+    """A device learns its own id from its login, and keeps it across refreshes."""
+    pair = obtain(anon_client).json()
+    assert _claims(pair["access"])["paramedic_id"] == str(paramedic.id)
+    assert _claims(pair["refresh"])["paramedic_id"] == str(paramedic.id)
+
+    refreshed = anon_client.post("/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]})
+    assert _claims(refreshed.json()["access"])["paramedic_id"] == str(paramedic.id)
+
+
+def test_it_says_no_paramedic_for_other_roles(supervisor, anon_client):
+    supervisor.set_password("sup-password-2026")
+    supervisor.save()
+    pair = obtain(anon_client, username="sup", password="sup-password-2026").json()
+    assert _claims(pair["access"])["paramedic_id"] is None
+
+
+def test_a_device_starts_its_day_from_me(paramedic, anon_client):
+    """Login, `GET /me`, then the device's own routes: no id typed in by hand."""
+    access = obtain(anon_client).json()["access"]
+    device = _client_with(access)
+    me = device.get("/api/v1/me")
+    assert me.status_code == 200
+    assert me.json() == {"username": "B-1", "roles": ["paramedic"], "paramedic": str(paramedic.id)}
+    assert device.get(f"/api/v1/paramedics/{me.json()['paramedic']}/tasks").status_code == 200
+
+
 def test_it_refuses_wrong_password(paramedic, anon_client):
     response = obtain(anon_client, password="wrong")
     assert response.status_code == 401

@@ -97,8 +97,15 @@ def test_a_field_devices_day_through_the_generated_client(generated, wsgi_transp
         base_url="http://testserver", token=tokens.access, httpx_args={"transport": wsgi_transport}
     )
 
+    # Who am I: the id every device route takes, from the API (no lookup by hand).
+    whoami = api("me.get_me").sync(client=device)
+    assert isinstance(whoami, models.Me), whoami
+    assert whoami.roles == [models.RolesEnum.PARAMEDIC]
+    my_id = str(whoami.paramedic)
+    assert my_id == str(medic.id)
+
     # A new paramedic has no fix yet: null, as documented.
-    me = api("paramedics.get_paramedic").sync(client=device, id=str(medic.id))
+    me = api("paramedics.get_paramedic").sync(client=device, id=my_id)
     assert isinstance(me, models.Paramedic), me
     assert me.last_location is None
 
@@ -106,7 +113,7 @@ def test_a_field_devices_day_through_the_generated_client(generated, wsgi_transp
     patch = models.PatchedParamedicWriteRequest(
         last_location=models.LocationRequest(lat=52.52, lon=13.405)
     )
-    me = api("paramedics.update_paramedic").sync(client=device, id=str(medic.id), body=patch)
+    me = api("paramedics.update_paramedic").sync(client=device, id=my_id, body=patch)
     assert isinstance(me, models.Paramedic), me
     assert (me.last_location.lat, me.last_location.lon) == (52.52, 13.405)
 
@@ -121,7 +128,7 @@ def test_a_field_devices_day_through_the_generated_client(generated, wsgi_transp
     assert isinstance(ranked, list), ranked
     assert [str(c.paramedic) for c in ranked] == [str(medic.id)]
     task_assign(task_id=task.pk, actor=supervisor, paramedic_id=medic.pk)
-    page = api("paramedics.list_paramedic_tasks").sync(client=device, paramedic_id=str(medic.id))
+    page = api("paramedics.list_paramedic_tasks").sync(client=device, paramedic_id=my_id)
     assert isinstance(page, models.ParamedicTaskPage), page
     assert [str(t.id) for t in page.results] == [str(task.id)]
     assert page.next_ is None and page.previous is None and page.removed == []
@@ -130,7 +137,7 @@ def test_a_field_devices_day_through_the_generated_client(generated, wsgi_transp
     # Acknowledge it, then start it (sent twice with one key: one effect, one answer).
     acknowledged = api("paramedics.record_task_milestone").sync(
         client=device,
-        paramedic_id=str(medic.id),
+        paramedic_id=my_id,
         task_id=str(task.id),
         body=models.TaskMilestoneRequest(milestone=models.MilestoneEnum.ACKNOWLEDGED),
     )
@@ -140,7 +147,7 @@ def test_a_field_devices_day_through_the_generated_client(generated, wsgi_transp
     started, again = (
         api("paramedics.report_task_status").sync(
             client=device,
-            paramedic_id=str(medic.id),
+            paramedic_id=my_id,
             task_id=str(task.id),
             body=start,
             idempotency_key="start-gen-1",
@@ -161,7 +168,7 @@ def test_a_field_devices_day_through_the_generated_client(generated, wsgi_transp
         body_part="wrist",
     )
     record = api("paramedics.upload_xray").sync(
-        client=device, paramedic_id=str(medic.id), body=upload, idempotency_key="gen-1"
+        client=device, paramedic_id=my_id, body=upload, idempotency_key="gen-1"
     )
     assert isinstance(record, models.XrayImage), record
     assert record.dicom is None  # a PNG: null, as documented
@@ -173,7 +180,7 @@ def test_a_field_devices_day_through_the_generated_client(generated, wsgi_transp
     # Complete the task.
     done = api("paramedics.report_task_status").sync(
         client=device,
-        paramedic_id=str(medic.id),
+        paramedic_id=my_id,
         task_id=str(task.id),
         body=models.TaskStatusUpdateRequest(status=models.TaskStatusUpdateStatusEnum.COMPLETED),
     )
@@ -183,7 +190,7 @@ def test_a_field_devices_day_through_the_generated_client(generated, wsgi_transp
     # A refusal comes back as the documented error model, not an exception.
     again = api("paramedics.report_task_status").sync(
         client=device,
-        paramedic_id=str(medic.id),
+        paramedic_id=my_id,
         task_id=str(task.id),
         body=models.TaskStatusUpdateRequest(status=models.TaskStatusUpdateStatusEnum.COMPLETED),
     )

@@ -241,6 +241,22 @@ def _check_own_shifts(w, role, response):
     assert _ids(response) == {str(w.shift.id)}
 
 
+def _check_me(w, role, response):
+    user = w.users[role]
+    expected_paramedic = {"own_paramedic": w.paramedic, "other_paramedic": w.other_paramedic}
+    paramedic = expected_paramedic.get(role)
+    assert response.json() == {
+        "username": user.username,
+        "roles": {
+            "supervisor": ["supervisor"],
+            "service": ["service"],
+            "other_service": ["service"],
+            "doctor": ["doctor"],
+        }.get(role, ["paramedic"]),
+        "paramedic": str(paramedic.id) if paramedic else None,
+    }
+
+
 # --- Request bodies --------------------------------------------------------------
 
 
@@ -343,6 +359,11 @@ DEFAULT_SUBJECT = {
 # A method the route does not have is 405 -- after the permission check, so a role
 # with no business on the route at all still gets 403.
 TABLE = [
+    # -- who am I ---------------------------------------------------------------
+    Row("GET", "/me", roles(anon=401, sup=200, svc=200, other_svc=200, doc=200, own=200,
+        other=200), check=_check_me),
+    Row("POST", "/me", roles(anon=401, sup=405, svc=405, other_svc=405, doc=405, own=405,
+        other=405)),
     # -- paramedics -------------------------------------------------------------
     Row("GET", "/paramedics",
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403),
