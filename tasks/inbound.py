@@ -10,9 +10,11 @@ import json
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
 
 from core.errors import ApplicationError
-from core.roles import is_service
+from core.roles import SERVICES, is_service
 from integrations import catalogue
 from integrations.consumer import Rejected
 from integrations.models import InboxOutcome
@@ -39,6 +41,32 @@ def consumer_user():
     """The service account tasks from the bus are created as; None if unusable."""
     user = get_user_model().objects.filter(username=settings.EVENT_CONSUMER_USERNAME).first()
     return user if user is not None and user.is_active and is_service(user) else None
+
+
+class ConsumerAccountUnusable(Exception):
+    """EVENT_CONSUMER_USERNAME names an account someone disabled or gave another role."""
+
+
+def provision_consumer_user():
+    """The consumer's service account, made on first start if there is none: a user in
+    the `services` group with no usable password (nobody logs in as it; the consumer
+    acts as it). An existing account is never changed: one that is inactive or not a
+    service was made so by a person, and the consumer refuses to start instead."""
+    with transaction.atomic():
+        user, created = get_user_model().objects.get_or_create(
+            username=settings.EVENT_CONSUMER_USERNAME
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            user.groups.add(Group.objects.get(name=SERVICES))
+    if consumer_user() is None:
+        raise ConsumerAccountUnusable(
+            f"EVENT_CONSUMER_USERNAME {settings.EVENT_CONSUMER_USERNAME!r} exists but is "
+            "not an active user in the `services` group: activate it and add it to the "
+            "group in the admin, or set EVENT_CONSUMER_USERNAME to another name."
+        )
+    return user, created
 
 
 def emergency_request_received(event) -> str:

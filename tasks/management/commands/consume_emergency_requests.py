@@ -2,7 +2,8 @@
 
 Declares the durable queue EVENT_INBOUND_QUEUE bound to EVENT_INBOUND_EXCHANGE
 with EVENT_INBOUND_ROUTING_KEY, and its dead-letter queue; creates a task for
-each `patient.emergency.requested` CloudEvent (tasks.inbound). SIGTERM or SIGINT
+each `patient.emergency.requested` CloudEvent (tasks.inbound), as the service
+account EVENT_CONSUMER_USERNAME, which it makes on first start. SIGTERM or SIGINT
 finishes the message in hand, then exits.
 """
 
@@ -14,7 +15,11 @@ from django.core.management.base import BaseCommand, CommandError
 from integrations import publishing
 from integrations.bus import broker_label
 from integrations.consumer import consumer_from_settings
-from tasks.inbound import consumer_user, emergency_request_received
+from tasks.inbound import (
+    ConsumerAccountUnusable,
+    emergency_request_received,
+    provision_consumer_user,
+)
 
 
 class Command(BaseCommand):
@@ -23,10 +28,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not settings.EVENT_BUS_URL:
             raise CommandError("EVENT_BUS_URL is not set: there is no bus to consume from.")
-        if consumer_user() is None:
-            raise CommandError(
-                f"EVENT_CONSUMER_USERNAME {settings.EVENT_CONSUMER_USERNAME!r} is not an "
-                "active user in the `services` group."
+        try:
+            _, created = provision_consumer_user()
+        except ConsumerAccountUnusable as exc:
+            raise CommandError(str(exc)) from None
+        if created:
+            self.stdout.write(
+                f"created the service account {settings.EVENT_CONSUMER_USERNAME!r} "
+                "(group services, no password)"
             )
         consumer = consumer_from_settings(emergency_request_received)
         for signum in (signal.SIGTERM, signal.SIGINT):
