@@ -93,7 +93,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers wait for the lock instead of failing at once with "database is locked";
     # WAL lets the live-event hub and open streams read while a request writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        timeout=20, init_command="PRAGMA journal_mode=WAL;"
+        timeout=20,
+        init_command="PRAGMA journal_mode=WAL;",
+        # A write transaction takes the write lock when it begins: two writers then
+        # wait for each other (up to `timeout`). A deferred one that read first and
+        # then wrote would fail at once with "database is locked" (SQLite cannot
+        # wait there without risking a deadlock), as the after-commit publisher
+        # thread marking rows delivered did beside a request or seed_demo.
+        transaction_mode="IMMEDIATE",
     )
 else:
     # A pool per process (psycopg_pool), not persistent connections: under the ASGI
@@ -188,6 +195,10 @@ STORAGES = {
 # --- Celery: in-process (eager) unless CELERY_BROKER_URL is set --------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    # Eager jobs still pass through a producer (Celery serialises their arguments);
+    # without a URL kombu names a default AMQP host for it and warns about it.
+    CELERY_BROKER_WRITE_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
