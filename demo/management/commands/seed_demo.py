@@ -2,6 +2,7 @@
 
     python manage.py seed_demo            # once; a second run changes nothing
     python manage.py seed_demo --password s3cret
+    PORT=8001 python manage.py seed_demo  # the port `make run` serves on, for the login URL
 
 Creates a supervisor login, four Berlin stations with a week of shifts (from
 yesterday, day 06-18 and night 18-06, with a few gaps for the coverage view),
@@ -13,7 +14,10 @@ moved into the past afterwards, so the overview has a history to show.
 
 import hashlib
 import io
+import logging
+import os
 import random
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -122,25 +126,27 @@ class Command(BaseCommand):
         parser.add_argument("--password", default="demo-supervisor-2026")
         parser.add_argument("--seed", type=int, default=7)
 
-    def handle(self, *args, password: str, seed: int, **options):
+    def handle(self, *args, password: str, seed: int, verbosity: int, **options):
         if Paramedic.objects.filter(badge_number=DEMO_BADGE).exists():
             self.stdout.write("Demo data is already there; nothing to do.")
             return
         rng = random.Random(seed)
-        supervisor = self._supervisor(password)
-        service = self._service()
-        stations = self._stations()
-        paramedics = self._paramedics(rng, password)
-        shifts = self._shifts(stations, paramedics)
-        tasks = self._tasks(rng, service, supervisor, paramedics)
-        xrays = self._xrays(tasks)
+        with _quiet(verbosity):
+            supervisor = self._supervisor(password)
+            service = self._service()
+            stations = self._stations()
+            paramedics = self._paramedics(rng, password)
+            shifts = self._shifts(stations, paramedics)
+            tasks = self._tasks(rng, service, supervisor, paramedics)
+            xrays = self._xrays(tasks)
+        server = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo shift ready: {len(stations)} stations, {shifts} shifts, "
-                f"{len(paramedics)} paramedics, {len(tasks)} tasks, "
-                f"{xrays} X-rays.\nLog in at http://127.0.0.1:8000/admin/ as "
-                f"'demo-supervisor' with password '{password}'.\n"
-                f"Paramedic logins: badge numbers DEMO-001.. with password '{password}'."
+                f"{len(paramedics)} paramedics, {len(tasks)} tasks, {xrays} X-rays.\n"
+                f"Console: {server}/admin/ as 'demo-supervisor', password '{password}'.\n"
+                f"Devices: badge numbers DEMO-001.. as usernames, the same password; "
+                f"API docs at {server}/api/docs/."
             )
         )
 
@@ -360,3 +366,17 @@ class Command(BaseCommand):
             )
             count += 1
         return count
+
+
+@contextmanager
+def _quiet(verbosity: int):
+    """Without -v 2, the service's own INFO lines (one or two per event delivered
+    or logged) are held back: the summary is what a newcomer needs."""
+    if verbosity >= 2:
+        yield
+        return
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
