@@ -30,10 +30,15 @@ $(VENV)/.installed-dev: requirements/base.txt requirements/prod.txt requirements
 migrate: $(VENV)/.installed-base
 	$(BIN)/python manage.py migrate --noinput
 
-# The ASGI server, as in production (event streams hold no thread), reloading on edits.
+# The project's own code and templates, which the reloader watches (not .venv, var/, tests/).
+RELOAD_DIRS := api config core demo integrations paramedics tasks templates xrays
+
+# The ASGI server, as in production (event streams hold no thread), reloading on edits
+# to the project's code. The service writes its own access log (paramedic.access).
 run: migrate
-	$(LOCAL) $(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --reload --no-proxy-headers \
-		--no-access-log
+	$(LOCAL) $(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-proxy-headers \
+		--no-access-log --lifespan off --reload $(foreach dir,$(RELOAD_DIRS),--reload-dir $(dir)) \
+		--reload-include "*.html"
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)

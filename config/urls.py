@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api import auth
-from core import health, metrics
+from core import health, metrics, views
 
 api_v1 = [
     re_path(r"^auth/token/?$", auth.TokenObtainView.as_view(), name="token_obtain"),
@@ -23,6 +23,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]
 
 admin.site.site_header = "Paramedic Service: supervisor console"

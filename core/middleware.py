@@ -3,11 +3,13 @@
 import logging
 import time
 
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
 from .net import client_address
 
 access_logger = logging.getLogger("paramedic.access")
+STATIC_PREFIXES = ("/" + settings.STATIC_URL.lstrip("/"), "/favicon.ico")
 
 NUL = "\x00"
 
@@ -64,7 +66,11 @@ class AccessLogMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
-        access_logger.info(
+        # Static files (the console's scripts and styles, the icon) are most of a
+        # page's requests and say nothing about the service: DEBUG, not INFO.
+        static = request.path.startswith(STATIC_PREFIXES)
+        access_logger.log(
+            logging.DEBUG if static else logging.INFO,
             "%s %s %s %.1fms %s",
             request.method,
             request.path,

@@ -469,6 +469,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Django logs every 4xx here as a WARNING, a second line beside the access
+        # log's; 5xx (with their traceback) stay.
+        "django.request": {"level": "ERROR"},
         # runserver's request lines (make run) through our handler and its redaction.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # pydicom's warnings may quote element values: keep them out of the logs.

@@ -25,7 +25,7 @@ def test_log_lines_are_json_with_the_request_id(supervisor_client, caplog, param
     handler = Keep()
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RequestContextFilter())
-    logger = logging.getLogger("django.request")
+    logger = logging.getLogger("paramedic.access")
     logger.addHandler(handler)
     try:
         response = supervisor_client.get(
@@ -37,8 +37,31 @@ def test_log_lines_are_json_with_the_request_id(supervisor_client, caplog, param
     assert response.status_code == 404
     line = json.loads(records[-1])
     assert line["request_id"] == "req-for-logs-1"
-    assert line["level"] == "WARNING"
+    assert line["level"] == "INFO"
     assert {"ts", "logger", "message"} <= line.keys()
+
+
+def test_a_refused_request_is_one_line(supervisor_client, caplog, paramedic):
+    """The access log's line, not a second WARNING from Django for every 4xx."""
+    with caplog.at_level(logging.DEBUG):
+        response = supervisor_client.get("/api/v1/paramedics/00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 404
+    lines = [r for r in caplog.records if "00000000-0000" in r.getMessage()]
+    assert [r.name for r in lines] == ["paramedic.access"]
+
+
+def test_static_files_are_logged_only_when_debugging(client, db, caplog):
+    with caplog.at_level(logging.DEBUG, logger="paramedic.access"):
+        icon = client.get("/favicon.ico")
+        client.get(icon["Location"])
+        client.get("/healthz")
+    assert icon.status_code == 301 and icon["Location"].endswith("favicon.svg")
+    levels = {r.getMessage().split()[1]: r.levelno for r in caplog.records}
+    assert levels == {
+        "/favicon.ico": logging.DEBUG,
+        icon["Location"]: logging.DEBUG,
+        "/healthz": logging.INFO,
+    }
 
 
 def test_tokens_are_redacted_from_messages():
