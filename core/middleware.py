@@ -2,9 +2,11 @@
 
 import logging
 import time
+import zoneinfo
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 
 from .net import client_address
 
@@ -79,3 +81,19 @@ class AccessLogMiddleware:
             client_address(request),
         )
         return response
+
+
+class ConsoleTimeZoneMiddleware:
+    """The console (/admin/) shows and reads times in CONSOLE_TIME_ZONE (env
+    DJANGO_TIME_ZONE); everything else (the API, streams, jobs) stays in UTC."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.zone = zoneinfo.ZoneInfo(settings.CONSOLE_TIME_ZONE)
+        self.prefix = "/admin/"
+
+    def __call__(self, request):
+        if not request.path.startswith(self.prefix):
+            return self.get_response(request)
+        with timezone.override(self.zone):
+            return self.get_response(request)

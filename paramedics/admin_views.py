@@ -12,8 +12,8 @@ WEEK_DAYS = 7
 
 
 def _week_start(request) -> date:
-    """?start=YYYY-MM-DD (any day), else today (UTC)."""
-    today = timezone.now().date()
+    """?start=YYYY-MM-DD (any day), else today (the console's zone)."""
+    today = timezone.localdate()
     raw = request.GET.get("start")
     if not raw:
         return today
@@ -31,14 +31,15 @@ def _week_start(request) -> date:
 def week_view(model_admin, request):
     start = _week_start(request)
     days = [start + timedelta(days=i) for i in range(WEEK_DAYS)]
+    zone = timezone.get_current_timezone()
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
-        "title": f"Coverage, week of {start:%a %d %b %Y} (UTC)",
+        "title": f"Coverage, week of {start:%a %d %b %Y} ({zone.key})",
         "days": days,
-        "rows": week_coverage(start=start, days=WEEK_DAYS),
+        "rows": week_coverage(start=start, days=WEEK_DAYS, zone=zone),
         "previous": (start - timedelta(days=WEEK_DAYS)).isoformat(),
         "next": (start + timedelta(days=WEEK_DAYS)).isoformat(),
-        "today": timezone.now().date(),
+        "today": timezone.localdate(),
     }
     return TemplateResponse(request, "admin/paramedics/shift/week.html", context)

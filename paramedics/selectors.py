@@ -2,7 +2,7 @@ import itertools
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
@@ -105,39 +105,49 @@ class DayCoverage:
     gaps: list[CoverageGap] = field(default_factory=list)
 
 
-def week_coverage(*, start: date, days: int = 7) -> list[tuple[Station, list[DayCoverage]]]:
-    """Each station's coverage per day (UTC) against its min_staff, in two queries.
+def week_coverage(
+    *, start: date, days: int = 7, zone: tzinfo = UTC
+) -> list[tuple[Station, list[DayCoverage]]]:
+    """Each station's coverage per day (local days of `zone`, the console's) against
+    its min_staff, in two queries.
 
     A gap is a stretch where fewer than min_staff paramedics are on shift;
-    neighbouring stretches with the same headcount are one gap.
+    neighbouring stretches with the same headcount are one gap. A day that a clock
+    change makes 23 or 25 hours long needs that many hours of cover.
     """
-    begin = datetime.combine(start, time.min, tzinfo=UTC)
-    end = begin + timedelta(days=days)
+    bounds = [
+        datetime.combine(start + timedelta(days=offset), time.min, tzinfo=zone).astimezone(UTC)
+        for offset in range(days + 1)
+    ]
     stations = list(Station.objects.order_by("code"))
     periods: dict = defaultdict(list)
     for station_id, starts_at, ends_at in ShiftAssignment.objects.filter(
-        starts_at__lt=end, ends_at__gt=begin
+        starts_at__lt=bounds[-1], ends_at__gt=bounds[0]
     ).values_list("shift__station_id", "starts_at", "ends_at"):
         periods[station_id].append((starts_at, ends_at))
     week = []
     for station in stations:
-        row = []
-        for offset in range(days):
-            day_start = begin + timedelta(days=offset)
-            row.append(_day_coverage(station, periods[station.pk], day_start))
+        row = [
+            _day_coverage(station, periods[station.pk], day, day_start, day_end)
+            for day, (day_start, day_end) in zip(
+                (start + timedelta(days=offset) for offset in range(days)),
+                itertools.pairwise(bounds),
+                strict=True,
+            )
+        ]
         week.append((station, row))
     return week
 
 
-def _day_coverage(station: Station, periods, day_start: datetime) -> DayCoverage:
-    day_end = day_start + timedelta(days=1)
+def _day_coverage(
+    station: Station, periods, day: date, day_start: datetime, day_end: datetime
+) -> DayCoverage:
     clipped = [
         (max(s, day_start), min(e, day_end)) for s, e in periods if s < day_end and e > day_start
     ]
     staffed = sum((e - s).total_seconds() for s, e in clipped) / 3600
-    coverage = DayCoverage(
-        day=day_start.date(), staffed_hours=staffed, needed_hours=station.min_staff * 24.0
-    )
+    hours = (day_end - day_start).total_seconds() / 3600
+    coverage = DayCoverage(day=day, staffed_hours=staffed, needed_hours=station.min_staff * hours)
     if station.min_staff == 0:
         return coverage
     points = sorted({day_start, day_end, *(s for s, _ in clipped), *(e for _, e in clipped)})

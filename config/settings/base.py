@@ -6,6 +6,7 @@ embedded default, so `make run` needs nothing but Python.
 """
 
 import importlib.util
+import zoneinfo
 from datetime import timedelta
 from pathlib import Path
 
@@ -62,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.ConsoleTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -122,7 +124,19 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The process works in UTC: the API (ISO 8601, `Z`), logs, jobs and events. The console
+# (/admin/) shows and reads times in DJANGO_TIME_ZONE, activated per request
+# (core.middleware.ConsoleTimeZoneMiddleware), each date-time with its zone
+# (config/formats).
 TIME_ZONE = "UTC"
+CONSOLE_TIME_ZONE = env("DJANGO_TIME_ZONE", default="UTC")
+try:
+    zoneinfo.ZoneInfo(CONSOLE_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"DJANGO_TIME_ZONE {CONSOLE_TIME_ZONE!r} is not an IANA time zone (e.g. Europe/Berlin)."
+    ) from None
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_I18N = True
 USE_TZ = True
 

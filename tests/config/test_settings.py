@@ -119,3 +119,9 @@ def test_production_passes_deploy_check():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_console_time_zone_that_does_not_exist_stops_the_start():
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        read_settings("config.settings.local", DJANGO_TIME_ZONE="Mars/Olympus")
+    assert "DJANGO_TIME_ZONE 'Mars/Olympus' is not an IANA time zone" in refused.value.stderr
