@@ -85,11 +85,13 @@ pacs:
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 
-# The committed contracts: docs/openapi.yaml (HTTP) and docs/asyncapi.yaml (event bus);
-# the tests fail when the code describes something else.
+# The committed contracts: docs/openapi.yaml (HTTP), docs/asyncapi.yaml (event bus) and
+# docs/error-codes.md (core/error_codes.py); the tests fail when the code describes
+# something else.
 schema: $(VENV)/.installed-base
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 	$(BIN)/python manage.py asyncapi --file docs/asyncapi.yaml
+	$(BIN)/python manage.py error_codes --file docs/error-codes.md
 
 # docs/asyncapi.yaml checked by AsyncAPI's own parser (Node.js, pinned in tools/asyncapi).
 asyncapi-check:

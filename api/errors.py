@@ -56,8 +56,13 @@ def _field_list(value):
         if value and all(isinstance(v, dict) for v in value):
             # A list of nested objects: keep their positions.
             return [_field_errors(v) for v in value]
-        return [{"code": getattr(v, "code", "invalid"), "message": str(v)} for v in value]
-    return [{"code": getattr(value, "code", "invalid"), "message": str(value)}]
+        return [{"code": _code_of(v), "message": str(v)} for v in value]
+    return [{"code": _code_of(value), "message": str(value)}]
+
+
+def _code_of(message) -> str:
+    # Django form errors (e.g. django-filter's) reach DRF without a code: `invalid`.
+    return getattr(message, "code", None) or "invalid"
 
 
 def api_exception_handler(exc, context):

@@ -7,6 +7,10 @@ serves (status code documented, content type, body shape, headers). A new endpoi
 or a changed response that the schema does not describe fails the test that
 produced it, wherever that test is.
 
+Every error response's `code` must be in the registry of error codes
+(core.error_codes) with that status, and each field error's code too: a code the
+API returns but the docs do not list fails the test that produced it.
+
 Not checked: responses of a test's own URLconf (pytest.mark.urls), 500s (never part
 of the contract; tests that provoke one assert it themselves).
 """
@@ -24,6 +28,8 @@ from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_core.validation.response.exceptions import InvalidData
 from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from core.error_codes import API_ERRORS, FIELD_ERRORS
 
 API_PREFIX = "/api/v1/"
 PROJECT_URLCONF = "config.urls"
@@ -101,6 +107,37 @@ def check_response(response) -> None:
         # A file (an X-ray): its status and media type are checked, its bytes are data.
     except Exception as exc:  # openapi-core's other validation errors
         raise ContractViolation(_violation(request, response, exc)) from None
+    if response.status_code >= 400 and _is_json(response):
+        _check_error_codes(request, response)
+
+
+def _check_error_codes(request, response) -> None:
+    body = json.loads(ContractResponse(response).data)
+    registered = API_ERRORS.get(body.get("code"))
+    if registered is None or registered.status != response.status_code:
+        raise ContractViolation(
+            f"{request.method} {request.path} answered {response.status_code} with code "
+            f"{body.get('code')!r}, which core/error_codes.py does not list with that status"
+        )
+    unknown = sorted(set(_field_codes(body.get("errors"))) - FIELD_ERRORS.keys())
+    if unknown:
+        raise ContractViolation(
+            f"{request.method} {request.path} answered field error codes {unknown} that "
+            "core/error_codes.py does not list"
+        )
+
+
+def _field_codes(errors):
+    """Every field error's code in an `errors` tree (nested objects and lists)."""
+    if isinstance(errors, dict):
+        for value in errors.values():
+            yield from _field_codes(value)
+    elif isinstance(errors, list):
+        for item in errors:
+            if isinstance(item, dict) and {"code", "message"} <= item.keys():
+                yield item["code"]
+            else:
+                yield from _field_codes(item)
 
 
 def _is_json(response) -> bool:

@@ -432,7 +432,8 @@ SPECTACULAR_SETTINGS = {
         "Errors are JSON with a machine-readable `code` and a human `detail`; "
         "field errors are listed under `errors`."
     ),
-    "VERSION": "1.0.0",
+    # The contract's version (semantic): the newest entry of docs/api-changelog.md.
+    "VERSION": "6.1.0",
     # 3.1: JSON Schema proper, so a nullable object is `oneOf [ref, null]`, which
     # validators and client generators honour (3.0's `nullable` beside `allOf` is ignored).
     "OAS_VERSION": "3.1.0",
