@@ -69,7 +69,8 @@ class XrayUploadView(APIView):
             "truncated or corrupt 400 `corrupt_image`; a task that is not this paramedic's "
             "404, as for an unknown one. 201 with the new record; 200 with "
             "the first record for a repeat (same Idempotency-Key, or the same image for "
-            "the same task); a reused key with different content is 422. Storage down: 503 "
+            "the same task); a reused key with different content or any other field is 422 "
+            "`idempotency_key_reused`. Storage down: 503 "
             "`storage_unavailable`, nothing recorded."
         ),
         parameters=[
@@ -228,8 +229,9 @@ class UploadSessionCreateView(APIView):
             + SESSION_DESCRIPTION
             + " `size` over XRAY_MAX_UPLOAD_BYTES: 413 `file_too_large`, before anything "
             "is created. A task that is not this paramedic's: 404. With an Idempotency-Key "
-            "a repeat answers the same session (200, fresh URLs); the key with another "
-            "task, size or sha256 is 422 `idempotency_key_reused`. Storage down: 503."
+            "a repeat answers the same session (200, fresh URLs); the key with any other "
+            "field (task, size, sha256, consultation_id, body_part, notes, captured_at) is "
+            "422 `idempotency_key_reused`. Storage down: 503."
         ),
         parameters=[IDEMPOTENCY_PARAMETER],
         request=UploadSessionCreateSerializer,

@@ -408,6 +408,52 @@ class TestAbortAndIdempotency:
         other = create(paramedic_client, paramedic, task, image_bytes("JPEG"), key="dev-1")
         assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
 
+    FIELDS = {
+        "consultation_id": "consult-13",
+        "body_part": "CHEST",
+        "notes": "left side",
+        "captured_at": "2026-12-07T09:00:00Z",
+    }
+
+    @pytest.mark.parametrize(
+        "changed",
+        [
+            {"consultation_id": "consult-other"},
+            {"body_part": "HAND"},
+            {"notes": "right side"},
+            {"captured_at": "2026-12-07T09:00:01Z"},
+            {"captured_at": None},  # omitted
+            {"notes": None},
+        ],
+        ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()),
+    )
+    def test_the_key_with_any_other_field_is_422(self, paramedic_client, paramedic, task, changed):
+        """The key covers the whole request: a repeat that asks for something else is
+        refused, never answered with the first session (which would drop its fields)."""
+        content = image_bytes("PNG")
+        first = create(paramedic_client, paramedic, task, content, key="dev-2", **self.FIELDS)
+        same = create(
+            paramedic_client,
+            paramedic,
+            task,
+            content,
+            key="dev-2",
+            **{**self.FIELDS, "captured_at": "2026-12-07T10:00:00+01:00"},  # the same instant
+        )
+        assert (first.status_code, same.status_code) == (201, 200)
+        fields = {k: v for k, v in {**self.FIELDS, **changed}.items() if v is not None}
+        other = create(paramedic_client, paramedic, task, content, key="dev-2", **fields)
+        assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+        assert XrayUploadSession.objects.count() == 1
+
+    def test_an_omitted_consultation_is_the_tasks(self, paramedic_client, paramedic, task):
+        content = image_bytes("PNG")
+        first = create(paramedic_client, paramedic, task, content, key="dev-3")
+        named = create(
+            paramedic_client, paramedic, task, content, key="dev-3", consultation_id="consult-13"
+        )
+        assert (first.status_code, named.status_code) == (201, 200)
+
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
