@@ -99,6 +99,12 @@ class UploadCompleting(Conflict):
     default_detail = "This upload is being completed by another request; retry shortly."
 
 
+class TooManyUploadSessions(ApplicationError):
+    status_code = 429
+    code = "too_many_upload_sessions"
+    default_detail = "This paramedic has too many open upload sessions; complete or abort one."
+
+
 class PartRefused(ApplicationError):
     code = "part_size_mismatch"
     default_detail = "The part must be exactly its `size` bytes."
@@ -166,6 +172,7 @@ def upload_session_create(
     if task is None:
         # A task that is not this paramedic's is answered like one that does not exist.
         raise NotFound("Task not found.")
+    _check_open_sessions(paramedic)  # refused before storage is asked
 
     part_size = settings.XRAY_UPLOAD_PART_BYTES
     key = storage_key(PROVISIONAL_EXTENSION)
@@ -177,6 +184,10 @@ def upload_session_create(
         raise StorageUnavailable() from exc
     try:
         with transaction.atomic():
+            # Counted again under the paramedic's row lock: concurrent creates count
+            # one after another, so the cap holds exactly (PostgreSQL).
+            Paramedic.objects.select_for_update().only("pk").get(pk=paramedic.pk)
+            _check_open_sessions(paramedic)
             session = XrayUploadSession.objects.create(
                 paramedic=paramedic,
                 task=task,
@@ -207,6 +218,19 @@ def upload_session_create(
         _abort_quietly(store, key, upload_id)
         raise
     return SessionResult(session, created=True)
+
+
+def _check_open_sessions(paramedic: Paramedic) -> None:
+    """429 `too_many_upload_sessions` when the paramedic already holds
+    XRAY_UPLOAD_MAX_OPEN_SESSIONS open sessions (each reserves storage for its size)."""
+    open_sessions = XrayUploadSession.objects.filter(
+        paramedic=paramedic, state__in=OPEN_UPLOAD_STATES, expires_at__gt=timezone.now()
+    ).count()
+    if open_sessions >= settings.XRAY_UPLOAD_MAX_OPEN_SESSIONS:
+        raise TooManyUploadSessions(
+            f"This paramedic has {open_sessions} open upload sessions, the most allowed; "
+            "complete or abort one first."
+        )
 
 
 def _session_for_key(paramedic: Paramedic, key: str) -> XrayUploadSession | None:

@@ -330,6 +330,8 @@ XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 10
 XRAY_UPLOAD_SESSION_HOURS = env.int("XRAY_UPLOAD_SESSION_HOURS", default=24)
 XRAY_UPLOAD_PART_BYTES = env.int("XRAY_UPLOAD_PART_BYTES", default=8 * 1024 * 1024)
 XRAY_UPLOAD_PART_URL_SECONDS = env.int("XRAY_UPLOAD_PART_URL_SECONDS", default=3600)
+# Open (uploading or completing) sessions one paramedic may hold at once (DESIGN §16).
+XRAY_UPLOAD_MAX_OPEN_SESSIONS = env.int("XRAY_UPLOAD_MAX_OPEN_SESSIONS", default=10)
 XRAY_UPLOAD_COMPLETE_LEASE_SECONDS = env.int("XRAY_UPLOAD_COMPLETE_LEASE_SECONDS", default=300)
 XRAY_ORPHAN_GRACE_MINUTES = env.int("XRAY_ORPHAN_GRACE_MINUTES", default=60)
 # Every uploaded file is spooled to disk (see xrays.uploads), never kept in memory.
@@ -372,6 +374,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("THROTTLE_AUTH_RATE", default="20/min"),
         "uploads": env("THROTTLE_UPLOAD_RATE", default="120/min"),
+        # Filesystem mode's part PUTs, per client address (they carry no JWT).
+        "upload_parts": env("THROTTLE_UPLOAD_PART_RATE", default="600/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # DRF's own throttles read the same proxy count; ours use core.net.client_address.
