@@ -314,6 +314,9 @@ TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default
 # and the response-time target the dispatch overview measures against.
 IDEMPOTENCY_KEY_HOURS = max(48, env.int("IDEMPOTENCY_KEY_HOURS", default=48))
 RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
+# How far a device's clock may be off the server's: a device time (`at`) is refused
+# further ahead than this, or earlier than the task's assignment less this.
+DEVICE_CLOCK_SKEW_SECONDS = env.int("DEVICE_CLOCK_SKEW_SECONDS", default=120)
 # Rosters (DESIGN §14): `available` only while on a shift; the dispatch map's tiles
 # ({z}/{x}/{y} URL template, empty: no background map, the markers still show).
 ROSTER_REQUIRES_SHIFT = env.bool("ROSTER_REQUIRES_SHIFT", default=False)
