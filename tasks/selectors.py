@@ -148,9 +148,7 @@ def response_times(start, end) -> list[dict]:
     figures = []
     for label, begin, finish in RESPONSE_INTERVALS:
         scoped = period.filter(**{f"{begin}__isnull": False, f"{finish}__isnull": False})
-        count, dropped, (median, p90) = _percentiles(
-            scoped, _interval(begin, finish), (0.5, 0.9)
-        )
+        count, dropped, (median, p90) = _percentiles(scoped, _interval(begin, finish), (0.5, 0.9))
         figures.append(
             {"label": label, "count": count, "dropped": dropped, "median": median, "p90": p90}
         )
