@@ -325,6 +325,15 @@ MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="&copy; OpenStreetMap
 # Shift import/export in the admin (django-import-export; CSV and XLSX): each file in
 # one transaction, so a bad row imports nothing.
 IMPORT_EXPORT_USE_TRANSACTIONS = True
+# What one import may hold (DESIGN §16; core.spreadsheets): the file's bytes; an XLSX's
+# uncompressed bytes in all and per member, and a large member's compression ratio
+# (checked before any parser reads it); rows, and characters in a cell.
+IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=5 * 1024 * 1024)
+IMPORT_MAX_UNPACKED_BYTES = env.int("IMPORT_MAX_UNPACKED_BYTES", default=20 * 1024 * 1024)
+IMPORT_MAX_MEMBER_BYTES = env.int("IMPORT_MAX_MEMBER_BYTES", default=10 * 1024 * 1024)
+IMPORT_MAX_COMPRESSION_RATIO = env.int("IMPORT_MAX_COMPRESSION_RATIO", default=100)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=5000)
+IMPORT_MAX_CELL_CHARS = env.int("IMPORT_MAX_CELL_CHARS", default=2000)
 XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 # Resumable uploads (DESIGN §13): how long a session may take, the part size (S3: at
 # least 5 MiB; 8 MiB makes a 200 MB X-ray 25 parts), how long a part URL lives, how long
