@@ -1,6 +1,6 @@
 """Spreadsheets in and out of the console (CSV, XLSX): bounded reading, safe writing.
 
-Reading (DESIGN §16: rows in an import and the uncompressed bytes of an archive
+Reading (rows in an import and the uncompressed bytes of an archive
 are capped per caller). An XLSX is a ZIP archive whose few kilobytes can unpack
 to gigabytes (one 200 MiB shared string took a worker to 2.5 GB), so the archive
 is inspected before any parser sees it: its size, its member count, each

@@ -69,7 +69,7 @@ TIMESTAMP_FIELD = {
 }
 # Attempts at the next candidate when auto-assign loses a race for the first.
 AUTO_ASSIGN_ATTEMPTS = 5
-# How far back a device's time may lie (DESIGN §17): a device reporting after a
+# How far back a device's time may lie: a device reporting after a
 # long dead zone. How far its clock may be off ours (either way) is the setting
 # DEVICE_CLOCK_SKEW_SECONDS.
 DEVICE_TIME_BEHIND = timedelta(hours=24)

@@ -325,7 +325,7 @@ MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="&copy; OpenStreetMap
 # Shift import/export in the admin (django-import-export; CSV and XLSX): each file in
 # one transaction, so a bad row imports nothing.
 IMPORT_EXPORT_USE_TRANSACTIONS = True
-# What one import may hold (DESIGN §16; core.spreadsheets): the file's bytes; an XLSX's
+# What one import may hold (core.spreadsheets): the file's bytes; an XLSX's
 # uncompressed bytes in all and per member, and a large member's compression ratio
 # (checked before any parser reads it); rows, and characters in a cell.
 IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=5 * 1024 * 1024)
@@ -342,7 +342,7 @@ XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 10
 XRAY_UPLOAD_SESSION_HOURS = env.int("XRAY_UPLOAD_SESSION_HOURS", default=24)
 XRAY_UPLOAD_PART_BYTES = env.int("XRAY_UPLOAD_PART_BYTES", default=8 * 1024 * 1024)
 XRAY_UPLOAD_PART_URL_SECONDS = env.int("XRAY_UPLOAD_PART_URL_SECONDS", default=3600)
-# Open (uploading or completing) sessions one paramedic may hold at once (DESIGN §16).
+# Open (uploading or completing) sessions one paramedic may hold at once.
 XRAY_UPLOAD_MAX_OPEN_SESSIONS = env.int("XRAY_UPLOAD_MAX_OPEN_SESSIONS", default=10)
 XRAY_UPLOAD_COMPLETE_LEASE_SECONDS = env.int("XRAY_UPLOAD_COMPLETE_LEASE_SECONDS", default=300)
 XRAY_ORPHAN_GRACE_MINUTES = env.int("XRAY_ORPHAN_GRACE_MINUTES", default=60)

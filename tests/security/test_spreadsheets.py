@@ -1,4 +1,4 @@
-"""Hostile spreadsheets in the console's shift import and export (DESIGN §16).
+"""Hostile spreadsheets in the console's shift import and export.
 
 Every resource a caller can hold has a cap: the uncompressed bytes of an archive, the
 rows of an import, the characters of a cell. An XLSX is refused from its archive's

@@ -530,7 +530,7 @@ def test_validation_reads_a_few_ranges_not_the_whole_file(s3_storage):
 
 
 class TestPerParamedicCaps:
-    """DESIGN §16: every resource a caller can hold has a per-caller cap."""
+    """Every resource a caller can hold has a per-caller cap."""
 
     def test_open_sessions_are_capped_per_paramedic(
         self, storage, settings, paramedic_client, paramedic, task
