@@ -1,11 +1,14 @@
 """The admin console: access follows the roles (DESIGN §4), input is validated (§16)."""
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import DatabaseError, transaction
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from core.roles import is_supervisor
+from core.spreadsheets import BoundedCSV, BoundedXLSX, SpreadsheetRefused
 
 # What a hostile or careless changelist query string can make the database layer
 # raise (a year past 9999, an offset PostgreSQL refuses, a value of the wrong type).
@@ -32,19 +35,66 @@ class SupervisorAdminMixin:
 
     def get_changelist_instance(self, request):
         """Filters the database cannot represent are "incorrect lookup parameters":
-        the admin answers them as it does unknown ones (the list with ?e=1), not 500.
+        the admin answers them as it does unknown ones (the list with ?e=1), not 500."""
+        with lookups_checked():
+            return super().get_changelist_instance(request)
 
-        The list is built, and its first queries run, inside a savepoint when a
-        transaction is open, so a refused query leaves that transaction usable.
-        """
-        # A savepoint only inside a transaction (tests; ATOMIC_REQUESTS): in autocommit a
-        # refused query leaves nothing behind.
-        in_transaction = transaction.get_connection().in_atomic_block
+
+@contextmanager
+def lookups_checked():
+    """Run a changelist's filters (building it, its first queries) so that what the
+    database cannot represent is IncorrectLookupParameters, as an unknown filter is.
+
+    Inside a savepoint when a transaction is open, so a refused query leaves that
+    transaction usable; in autocommit a refused query leaves nothing behind.
+    """
+    in_transaction = transaction.get_connection().in_atomic_block
+    try:
+        with transaction.atomic() if in_transaction else nullcontext():
+            yield
+    except UNREPRESENTABLE_LOOKUP as exc:
+        raise IncorrectLookupParameters(exc) from None
+
+
+class SpreadsheetAdminMixin:
+    """For an ImportExportModelAdmin: CSV and XLSX read within the import limits and
+    written formula-safe (core.spreadsheets), and export links whose filters the list
+    would refuse answered 400 with the reason, never a 500.
+
+    The export page takes the list's filters from its query string and builds the
+    list's own ChangeList from them; an unknown or malformed filter there is the
+    same IncorrectLookupParameters the list answers.
+    """
+
+    import_formats = [BoundedCSV, BoundedXLSX]
+    export_formats = [BoundedCSV, BoundedXLSX]
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        if isinstance(e, SpreadsheetRefused):
+            form.add_error("import_file", str(e))
+        else:
+            super().add_data_read_fail_error_to_form(form, e)
+
+    def get_export_queryset(self, request):
+        with lookups_checked():
+            queryset = super().get_export_queryset(request)
+            # Some values are refused only when the query runs (PostgreSQL: a time
+            # offset it cannot hold): run it now, not halfway through the file.
+            queryset.exists()
+        return queryset
+
+    def export_action(self, request):
         try:
-            with transaction.atomic() if in_transaction else nullcontext():
-                return super().get_changelist_instance(request)
-        except UNREPRESENTABLE_LOOKUP as exc:
-            raise IncorrectLookupParameters(exc) from None
+            return super().export_action(request)
+        except IncorrectLookupParameters:
+            opts = self.model._meta
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": opts,
+                "title": "Export refused",
+                "list_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+            }
+            return TemplateResponse(request, "admin/export_refused.html", context, status=400)
 
 
 class ReadOnlyInlineMixin:

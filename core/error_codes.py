@@ -145,7 +145,17 @@ API_ERRORS: dict[str, ErrorCode] = {
                 ("size_mismatch", "The stored object's size is not the declared size."),
             ],
         ),
-        *_table(429, [("throttled", "Too many requests: wait for Retry-After.")]),
+        *_table(
+            429,
+            [
+                ("throttled", "Too many requests: wait for Retry-After."),
+                (
+                    "too_many_upload_sessions",
+                    "The paramedic holds XRAY_UPLOAD_MAX_OPEN_SESSIONS "
+                    "open upload sessions: complete or abort one first.",
+                ),
+            ],
+        ),
         *_table(500, [("server_error", "A fault in the service; the detail says nothing more.")]),
         *_table(
             503,

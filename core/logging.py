@@ -2,8 +2,12 @@
 
 Every request gets an id (the caller's X-Request-ID if it looks like one, else a
 new UUID), echoed in the response header and attached to every log line
-written while the request runs. Lines are JSON in production. A last-line
-redaction filter removes bearer tokens and JWT-shaped strings from messages.
+written while the request runs. Lines are JSON in production, plain text in a
+terminal (`make run`); either way a line is one line: JSON escapes control
+characters itself, and the plain formatter escapes them (a path or header with a
+newline or a terminal escape cannot forge a line or drive the terminal). A
+last-line redaction filter removes bearer tokens and JWT-shaped strings from
+messages.
 """
 
 import contextvars
@@ -29,6 +33,17 @@ _SECRETS = (
         re.IGNORECASE,
     ),
 )
+
+
+# C0 and C1 control characters, DEL, and Unicode's line and paragraph separators.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_control_characters(text: str) -> str:
+    """`text` with each control character written as its Python escape (`\\n`, `\\x1b`)."""
+    return _CONTROL_CHARACTERS.sub(
+        lambda match: match.group().encode("unicode_escape").decode("ascii"), text
+    )
 
 
 def _redact(match: re.Match) -> str:
@@ -72,6 +87,18 @@ class RequestContextFilter(logging.Filter):
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         return True
+
+
+class PlainFormatter(logging.Formatter):
+    """The `plain` format, with every control character in the line escaped.
+
+    The message is built from client values (the access log's path, a header
+    quoted in a warning), so the escaping applies to the whole formatted line,
+    every field included. A traceback that follows keeps its own line breaks.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_control_characters(super().formatMessage(record))
 
 
 class JsonFormatter(logging.Formatter):

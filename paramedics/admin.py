@@ -8,9 +8,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from import_export.admin import ImportExportModelAdmin
-from import_export.formats import base_formats
 
-from core.admin import SupervisorAdminMixin
+from core.admin import SpreadsheetAdminMixin, SupervisorAdminMixin
 from core.errors import ApplicationError, Duplicate
 from core.roles import is_supervisor
 
@@ -282,11 +281,9 @@ class ShiftDateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Shift)
-class ShiftAdmin(SupervisorAdminMixin, ImportExportModelAdmin):
+class ShiftAdmin(SupervisorAdminMixin, SpreadsheetAdminMixin, ImportExportModelAdmin):
     form = ShiftAdminForm
     resource_classes = [ShiftResource]
-    import_formats = [base_formats.CSV, base_formats.XLSX]
-    export_formats = [base_formats.CSV, base_formats.XLSX]
     list_display = ["__str__", "station", "starts_at", "ends_at", "people", "notes"]
     list_select_related = ["station"]
     list_filter = [ShiftDateFilter, "station", "paramedics"]

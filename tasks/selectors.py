@@ -89,6 +89,7 @@ RESPONSE_INTERVALS = (
     ("Transport", "transporting_at", "at_destination_at"),
     ("Call to on scene (response time)", "created_at", "on_scene_at"),
 )
+ZERO = timedelta(0)
 # The response time RESPONSE_TARGET_MINUTES is measured on: the patient's wait,
 # from the call (task received) to the crew on scene.
 RESPONSE_TIME = ("created_at", "on_scene_at")
@@ -116,37 +117,48 @@ def _interval(begin: str, finish: str) -> ExpressionWrapper:
     return ExpressionWrapper(F(finish) - F(begin), output_field=DurationField())
 
 
-def _percentiles(queryset, expression, fractions: tuple[float, ...]) -> tuple[int, list]:
-    """How many values, and the nearest-rank percentiles of `expression` among them,
-    sorted and picked by the database.
+def _percentiles(queryset, expression, fractions: tuple[float, ...]) -> tuple[int, int, list]:
+    """How many values, how many negative ones were dropped, and the nearest-rank
+    percentiles of `expression` among the others, sorted and picked by the database.
 
+    An interval that ends before it begins mixes a device's clock with the
+    server's (or is older data than the bound on device times): it is no
+    measurement, so it is counted apart, never as a fast response.
     Portable (SQLite and PostgreSQL): one COUNT, then one ORDER BY ... OFFSET row
     per percentile (none when there are no values).
     """
     values = queryset.annotate(_value=expression).exclude(_value__isnull=True)
-    count = values.count()
+    counts = values.aggregate(
+        count=Count("pk", filter=Q(_value__gte=ZERO)),
+        dropped=Count("pk", filter=Q(_value__lt=ZERO)),
+    )
+    count, dropped = counts["count"], counts["dropped"]
     if count == 0:
-        return 0, [None for _ in fractions]
-    ordered = values.order_by("_value").values_list("_value", flat=True)
+        return 0, dropped, [None for _ in fractions]
+    ordered = values.filter(_value__gte=ZERO).order_by("_value").values_list("_value", flat=True)
     # Nearest rank: the ceil(f * n)-th smallest value.
     picks = [max(0, min(count - 1, math.ceil(f * count) - 1)) for f in fractions]
-    return count, [ordered[index] for index in picks]
+    return count, dropped, [ordered[index] for index in picks]
 
 
 def response_times(start, end) -> list[dict]:
-    """Median and 90th percentile of each response interval for tasks created in [start, end)."""
+    """Median and 90th percentile of each response interval for tasks created in [start, end),
+    and how many negative intervals were left out (`dropped`)."""
     period = EmergencyTask.objects.filter(created_at__gte=start, created_at__lt=end)
     figures = []
     for label, begin, finish in RESPONSE_INTERVALS:
         scoped = period.filter(**{f"{begin}__isnull": False, f"{finish}__isnull": False})
-        count, (median, p90) = _percentiles(scoped, _interval(begin, finish), (0.5, 0.9))
-        figures.append({"label": label, "count": count, "median": median, "p90": p90})
+        count, dropped, (median, p90) = _percentiles(scoped, _interval(begin, finish), (0.5, 0.9))
+        figures.append(
+            {"label": label, "count": count, "dropped": dropped, "median": median, "p90": p90}
+        )
     return figures
 
 
 def response_targets(start, end, target: timedelta) -> list[dict]:
     """Per priority: tasks received in [start, end) that reached the scene, and the share
-    of them whose response time (call to on scene) met `target` (one query)."""
+    of them whose response time (call to on scene) met `target` (one query). A negative
+    response time is not counted, only reported (`dropped`)."""
     begin, finish = RESPONSE_TIME
     rows = (
         EmergencyTask.objects.filter(
@@ -154,16 +166,26 @@ def response_targets(start, end, target: timedelta) -> list[dict]:
         )
         .annotate(response=_interval(begin, finish))
         .values("priority")
-        .annotate(total=Count("id"), met=Count("id", filter=Q(response__lte=target)))
+        .annotate(
+            total=Count("id", filter=Q(response__gte=ZERO)),
+            met=Count("id", filter=Q(response__gte=ZERO, response__lte=target)),
+            dropped=Count("id", filter=Q(response__lt=ZERO)),
+        )
         .order_by()
     )
     by_priority = {row["priority"]: row for row in rows}
     figures = []
     for priority in sorted(TaskPriority.values, key=PRIORITY_ORDER.get):
-        row = by_priority.get(priority, {"total": 0, "met": 0})
+        row = by_priority.get(priority, {"total": 0, "met": 0, "dropped": 0})
         share = row["met"] / row["total"] if row["total"] else None
         figures.append(
-            {"priority": priority, "total": row["total"], "met": row["met"], "share": share}
+            {
+                "priority": priority,
+                "total": row["total"],
+                "met": row["met"],
+                "dropped": row["dropped"],
+                "share": share,
+            }
         )
     return figures
 

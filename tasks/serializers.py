@@ -124,8 +124,9 @@ class TaskDetailSerializer(TaskSerializer):
 
 DEVICE_TIME_HELP = (
     "When it happened, by the device's clock (defaults to now): at most 2 minutes ahead "
-    "of the server, at most 24 hours old, not before the task's previous milestone "
-    "(else 400 `invalid_time`)."
+    "of the server, at most 24 hours old, not before the task was assigned to this "
+    "paramedic (less the same 2 minutes of clock skew, DEVICE_CLOCK_SKEW_SECONDS), not "
+    "before the task's previous milestone (else 400 `invalid_time`)."
 )
 
 

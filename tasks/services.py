@@ -69,9 +69,9 @@ TIMESTAMP_FIELD = {
 }
 # Attempts at the next candidate when auto-assign loses a race for the first.
 AUTO_ASSIGN_ATTEMPTS = 5
-# How far a device's clock may be trusted (DESIGN §17): ahead of ours by a little
-# (skew), behind by up to a day (a device reporting after a long dead zone).
-DEVICE_TIME_AHEAD = timedelta(minutes=2)
+# How far back a device's time may lie: a device reporting after a
+# long dead zone. How far its clock may be off ours (either way) is the setting
+# DEVICE_CLOCK_SKEW_SECONDS.
 DEVICE_TIME_BEHIND = timedelta(hours=24)
 # The status a task must be in to record each milestone; en_route is its start.
 MILESTONE_STATUS = {
@@ -128,22 +128,36 @@ def _write_history(
     )
 
 
-def _device_time(at: datetime | None, *, now: datetime, not_before: datetime | None) -> datetime:
+def _device_time(
+    at: datetime | None, *, now: datetime, task: EmergencyTask, not_before
+) -> datetime:
     """When the action happened: the device's `at` within its bounds, or now.
 
-    A device time is refused (400 `invalid_time`) more than DEVICE_TIME_AHEAD in
-    the future, more than DEVICE_TIME_BEHIND in the past, or before the task's
-    previous milestone: field records keep their order.
+    A device time is refused (400 `invalid_time`) more than the clock skew
+    (DEVICE_CLOCK_SKEW_SECONDS) in the future, more than DEVICE_TIME_BEHIND in
+    the past, before the task's assignment to its paramedic less that skew (the
+    server's time: nothing this crew did happened before it was sent), or
+    before the task's previous milestone: field records keep their order.
     """
     if at is None:
         return now
-    if at > now + DEVICE_TIME_AHEAD:
-        raise InvalidTime("The time lies more than 2 minutes in the future.")
+    skew = timedelta(seconds=settings.DEVICE_CLOCK_SKEW_SECONDS)
+    if at > now + skew:
+        raise InvalidTime(f"The time lies more than {_span(skew)} in the future.")
     if at < now - DEVICE_TIME_BEHIND:
         raise InvalidTime("The time lies more than 24 hours in the past.")
+    if task.assigned_at is not None and at < task.assigned_at - skew:
+        raise InvalidTime(
+            f"The time lies before the task was assigned to this paramedic ({task.assigned_at})."
+        )
     if not_before is not None and at < not_before:
         raise InvalidTime(f"The time lies before the task's previous milestone ({not_before}).")
     return at
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
 
 
 def _latest_milestone(task: EmergencyTask, before: Milestone | None = None) -> datetime | None:
@@ -332,7 +346,7 @@ def _change_status(
     """The move itself, on a locked task (task_change_status, and en_route)."""
     move = _check_move(task, to_status, allowed_moves)
     now = timezone.now()
-    when = _device_time(at, now=now, not_before=_latest_milestone(task))
+    when = _device_time(at, now=now, task=task, not_before=_latest_milestone(task))
 
     from_status, previous_paramedic_id = task.status, task.paramedic_id
     if move in ("complete", "decline", "cancel") and from_status != TaskStatus.PENDING:
@@ -395,7 +409,9 @@ def task_record_milestone(
         )
     _check_milestone(task, milestone)
     now = timezone.now()
-    when = _device_time(at, now=now, not_before=_latest_milestone(task, before=milestone))
+    when = _device_time(
+        at, now=now, task=task, not_before=_latest_milestone(task, before=milestone)
+    )
     setattr(task, milestone.field, when)
     task.save(update_fields=[milestone.field, "updated_at"])
     history = _write_history(

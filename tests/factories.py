@@ -1,6 +1,9 @@
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus, Shift, Station
 from paramedics.services import shift_create
@@ -101,7 +104,17 @@ class TaskFactory(factory.django.DjangoModelFactory):
         return task_create(**kwargs).task
 
 
-def put_on_task(paramedic, *, actor=None, **task_fields) -> EmergencyTask:
-    """Assign a fresh task to `paramedic` through the state machine."""
+def put_on_task(
+    paramedic, *, actor=None, assigned_ago: timedelta | None = None, **task_fields
+) -> EmergencyTask:
+    """Assign a fresh task to `paramedic` through the state machine; with
+    `assigned_ago`, received and assigned that long ago (so device times of the
+    crew's steps may lie that far back)."""
     task = TaskFactory(**task_fields)
-    return task_assign(task_id=task.pk, actor=actor or task.created_by, paramedic_id=paramedic.pk)
+    task = task_assign(task_id=task.pk, actor=actor or task.created_by, paramedic_id=paramedic.pk)
+    if assigned_ago is not None:
+        task.created_at = task.assigned_at = timezone.now() - assigned_ago
+        EmergencyTask.objects.filter(pk=task.pk).update(
+            created_at=task.created_at, assigned_at=task.assigned_at
+        )
+    return task

@@ -63,15 +63,53 @@ def storage_key(extension: str, now: datetime | None = None) -> str:
     return f"xrays/{now:%Y}/{now:%m}/{uuid.uuid4()}.{extension}"
 
 
-def _existing(*, paramedic: Paramedic, task: EmergencyTask, sha256: str, key: str | None):
-    """The record this upload repeats, if any; 422 for a key reused with other content."""
+def same_upload_request(
+    first,
+    *,
+    task_id,
+    size: int,
+    sha256: str,
+    consultation_id: str | None,
+    body_part: str,
+    notes: str,
+    captured_at: datetime | None,
+):
+    """`first` (a record or an upload session kept under an Idempotency-Key), if this
+    repeat asks for exactly what its request did; else 422 `idempotency_key_reused`.
+
+    Every field of the request counts, not only the bytes: a repeat that names
+    another consultation, body part, note or capture time is another request, and
+    answering it with the first would silently drop what it asked for. An omitted
+    `consultation_id` means the task's, as when the first was stored.
+    """
+    if consultation_id is None:
+        consultation_id = first.task.consultation_id
+    asked = (str(task_id), size, sha256, consultation_id, body_part, notes, captured_at)
+    kept = (
+        str(first.task_id),
+        first.size_bytes,
+        first.sha256,
+        first.consultation_id,
+        first.body_part,
+        first.notes,
+        first.captured_at,
+    )
+    if asked != kept:
+        raise IdempotencyKeyReused("This Idempotency-Key was used for a different upload.")
+    return first
+
+
+def _existing(*, paramedic: Paramedic, task: EmergencyTask, key: str | None, **request):
+    """The record this upload repeats, if any; 422 for a key reused with another request."""
     if key:
-        previous = XrayImage.objects.filter(paramedic=paramedic, idempotency_key=key).first()
+        previous = (
+            XrayImage.objects.select_related("task")
+            .filter(paramedic=paramedic, idempotency_key=key)
+            .first()
+        )
         if previous is not None:
-            if previous.sha256 != sha256:
-                raise IdempotencyKeyReused("This Idempotency-Key was used for a different file.")
-            return previous
-    return xray_existing_for(task=task, sha256=sha256)
+            return same_upload_request(previous, task_id=task.pk, **request)
+    return xray_existing_for(task=task, sha256=request["sha256"])
 
 
 def xray_record_insert(**fields) -> XrayImage:
@@ -114,7 +152,15 @@ def xray_upload(
         # Answered exactly like a task that does not exist: no probing for tasks.
         raise NotFound("Task not found.")
     sha256 = image.sha256
-    previous = _existing(paramedic=paramedic, task=task, sha256=sha256, key=idempotency_key)
+    request = {
+        "size": image.size,
+        "sha256": sha256,
+        "consultation_id": consultation_id,
+        "body_part": body_part,
+        "notes": notes,
+        "captured_at": captured_at,
+    }
+    previous = _existing(paramedic=paramedic, task=task, key=idempotency_key, **request)
     if previous is not None:
         return UploadResult(xray=previous, created=False)
 
@@ -150,7 +196,7 @@ def xray_upload(
     except IntegrityError:
         # A concurrent retry won the race: keep its record, drop our copy.
         delete_stored_quietly(name)
-        winner = _existing(paramedic=paramedic, task=task, sha256=sha256, key=idempotency_key)
+        winner = _existing(paramedic=paramedic, task=task, key=idempotency_key, **request)
         if winner is None:
             raise
         return UploadResult(xray=winner, created=False)

@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import ApplicationError, Conflict, IdempotencyKeyReused, NotFound
+from core.errors import ApplicationError, Conflict, NotFound
 from core.storage import STORAGE_ERRORS, storage_failure
 from paramedics.models import Paramedic
 from tasks.models import EmergencyTask
@@ -48,6 +48,7 @@ from .services import (
     StorageUnavailable,
     UploadResult,
     delete_stored_quietly,
+    same_upload_request,
     storage_key,
     xray_existing_for,
     xray_record_insert,
@@ -98,6 +99,12 @@ class UploadCompleting(Conflict):
     default_detail = "This upload is being completed by another request; retry shortly."
 
 
+class TooManyUploadSessions(ApplicationError):
+    status_code = 429
+    code = "too_many_upload_sessions"
+    default_detail = "This paramedic has too many open upload sessions; complete or abort one."
+
+
 class PartRefused(ApplicationError):
     code = "part_size_mismatch"
     default_detail = "The part must be exactly its `size` bytes."
@@ -139,8 +146,8 @@ def upload_session_create(
     """Open a session: a multipart upload in storage, and its row.
 
     The size limit is checked first, before storage or the database is asked.
-    A repeat with the same Idempotency-Key answers the first session (another
-    task, size or sha256 under that key: 422).
+    A repeat with the same Idempotency-Key answers the first session (any other
+    field under that key: 422).
     """
     limit = settings.XRAY_MAX_UPLOAD_BYTES
     if size > limit:
@@ -148,14 +155,24 @@ def upload_session_create(
     if size < 1:
         raise CorruptImage("The file is empty.", code="empty_file")
     sha256 = sha256.lower()
+    request = {
+        "task_id": task_id,
+        "size": size,
+        "sha256": sha256,
+        "consultation_id": consultation_id,
+        "body_part": body_part,
+        "notes": notes,
+        "captured_at": captured_at,
+    }
     if idempotency_key:
         previous = _session_for_key(paramedic, idempotency_key)
         if previous is not None:
-            return SessionResult(_same_request(previous, task_id, size, sha256), created=False)
+            return SessionResult(same_upload_request(previous, **request), created=False)
     task = EmergencyTask.objects.filter(pk=task_id, paramedic=paramedic).first()
     if task is None:
         # A task that is not this paramedic's is answered like one that does not exist.
         raise NotFound("Task not found.")
+    _check_open_sessions(paramedic)  # refused before storage is asked
 
     part_size = settings.XRAY_UPLOAD_PART_BYTES
     key = storage_key(PROVISIONAL_EXTENSION)
@@ -167,6 +184,10 @@ def upload_session_create(
         raise StorageUnavailable() from exc
     try:
         with transaction.atomic():
+            # Counted again under the paramedic's row lock: concurrent creates count
+            # one after another, so the cap holds exactly (PostgreSQL).
+            Paramedic.objects.select_for_update().only("pk").get(pk=paramedic.pk)
+            _check_open_sessions(paramedic)
             session = XrayUploadSession.objects.create(
                 paramedic=paramedic,
                 task=task,
@@ -192,21 +213,32 @@ def upload_session_create(
         winner = _session_for_key(paramedic, idempotency_key) if idempotency_key else None
         if winner is None:
             raise
-        return SessionResult(_same_request(winner, task_id, size, sha256), created=False)
+        return SessionResult(same_upload_request(winner, **request), created=False)
     except BaseException:
         _abort_quietly(store, key, upload_id)
         raise
     return SessionResult(session, created=True)
 
 
+def _check_open_sessions(paramedic: Paramedic) -> None:
+    """429 `too_many_upload_sessions` when the paramedic already holds
+    XRAY_UPLOAD_MAX_OPEN_SESSIONS open sessions (each reserves storage for its size)."""
+    open_sessions = XrayUploadSession.objects.filter(
+        paramedic=paramedic, state__in=OPEN_UPLOAD_STATES, expires_at__gt=timezone.now()
+    ).count()
+    if open_sessions >= settings.XRAY_UPLOAD_MAX_OPEN_SESSIONS:
+        raise TooManyUploadSessions(
+            f"This paramedic has {open_sessions} open upload sessions, the most allowed; "
+            "complete or abort one first."
+        )
+
+
 def _session_for_key(paramedic: Paramedic, key: str) -> XrayUploadSession | None:
-    return XrayUploadSession.objects.filter(paramedic=paramedic, idempotency_key=key).first()
-
-
-def _same_request(session: XrayUploadSession, task_id, size: int, sha256: str):
-    if (str(session.task_id), session.size_bytes, session.sha256) != (str(task_id), size, sha256):
-        raise IdempotencyKeyReused("This Idempotency-Key was used for a different upload.")
-    return session
+    return (
+        XrayUploadSession.objects.select_related("task")
+        .filter(paramedic=paramedic, idempotency_key=key)
+        .first()
+    )
 
 
 def upload_session_parts(session: XrayUploadSession) -> PartView:

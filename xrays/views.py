@@ -69,7 +69,8 @@ class XrayUploadView(APIView):
             "truncated or corrupt 400 `corrupt_image`; a task that is not this paramedic's "
             "404, as for an unknown one. 201 with the new record; 200 with "
             "the first record for a repeat (same Idempotency-Key, or the same image for "
-            "the same task); a reused key with different content is 422. Storage down: 503 "
+            "the same task); a reused key with different content or any other field is 422 "
+            "`idempotency_key_reused`. Storage down: 503 "
             "`storage_unavailable`, nothing recorded."
         ),
         parameters=[
@@ -228,8 +229,11 @@ class UploadSessionCreateView(APIView):
             + SESSION_DESCRIPTION
             + " `size` over XRAY_MAX_UPLOAD_BYTES: 413 `file_too_large`, before anything "
             "is created. A task that is not this paramedic's: 404. With an Idempotency-Key "
-            "a repeat answers the same session (200, fresh URLs); the key with another "
-            "task, size or sha256 is 422 `idempotency_key_reused`. Storage down: 503."
+            "a repeat answers the same session (200, fresh URLs); the key with any other "
+            "field (task, size, sha256, consultation_id, body_part, notes, captured_at) is "
+            "422 `idempotency_key_reused`. A paramedic holding XRAY_UPLOAD_MAX_OPEN_SESSIONS "
+            "open sessions: 429 `too_many_upload_sessions` (complete or abort one). "
+            "Storage down: 503."
         ),
         parameters=[IDEMPOTENCY_PARAMETER],
         request=UploadSessionCreateSerializer,
@@ -339,6 +343,10 @@ class XrayUploadPartView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
     parser_classes = []  # the body is read raw, in pieces, never parsed
+    # No JWT here: per client address. (S3's part URLs go to S3 itself; there a
+    # session is bounded by its presigned URLs: its part count, size and lifetime.)
+    throttle_classes = [ScopedClientThrottle]
+    throttle_scope = "upload_parts"
 
     @extend_schema(
         operation_id="upload_xray_part",
@@ -349,7 +357,8 @@ class XrayUploadPartView(APIView):
             "session until it expires (no JWT); otherwise 403. The body is the part's "
             "bytes, exactly its `size` (`Content-Length` required: over it 413 "
             "`part_too_large`, other sizes 400 `part_size_mismatch`). A part sent again "
-            "replaces the earlier copy. Answers the part with its `ETag` (also as header)."
+            "replaces the earlier copy. Answers the part with its `ETag` (also as header). "
+            "Throttled per client address (THROTTLE_UPLOAD_PART_RATE): 429 `throttled`."
         ),
         parameters=[OpenApiParameter("token", str, required=True)],
         request={"application/octet-stream": OpenApiTypes.BINARY},

@@ -339,6 +339,9 @@ TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default
 # and the response-time target the dispatch overview measures against.
 IDEMPOTENCY_KEY_HOURS = max(48, env.int("IDEMPOTENCY_KEY_HOURS", default=48))
 RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
+# How far a device's clock may be off the server's: a device time (`at`) is refused
+# further ahead than this, or earlier than the task's assignment less this.
+DEVICE_CLOCK_SKEW_SECONDS = env.int("DEVICE_CLOCK_SKEW_SECONDS", default=120)
 # Rosters (DESIGN §14): `available` only while on a shift; the dispatch map's tiles
 # ({z}/{x}/{y} URL template, empty: no background map, the markers still show).
 ROSTER_REQUIRES_SHIFT = env.bool("ROSTER_REQUIRES_SHIFT", default=False)
@@ -347,6 +350,15 @@ MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="&copy; OpenStreetMap
 # Shift import/export in the admin (django-import-export; CSV and XLSX): each file in
 # one transaction, so a bad row imports nothing.
 IMPORT_EXPORT_USE_TRANSACTIONS = True
+# What one import may hold (core.spreadsheets): the file's bytes; an XLSX's
+# uncompressed bytes in all and per member, and a large member's compression ratio
+# (checked before any parser reads it); rows, and characters in a cell.
+IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=5 * 1024 * 1024)
+IMPORT_MAX_UNPACKED_BYTES = env.int("IMPORT_MAX_UNPACKED_BYTES", default=20 * 1024 * 1024)
+IMPORT_MAX_MEMBER_BYTES = env.int("IMPORT_MAX_MEMBER_BYTES", default=10 * 1024 * 1024)
+IMPORT_MAX_COMPRESSION_RATIO = env.int("IMPORT_MAX_COMPRESSION_RATIO", default=100)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=5000)
+IMPORT_MAX_CELL_CHARS = env.int("IMPORT_MAX_CELL_CHARS", default=2000)
 XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 # Resumable uploads (DESIGN §13): how long a session may take, the part size (S3: at
 # least 5 MiB; 8 MiB makes a 200 MB X-ray 25 parts), how long a part URL lives, how long
@@ -355,6 +367,8 @@ XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 10
 XRAY_UPLOAD_SESSION_HOURS = env.int("XRAY_UPLOAD_SESSION_HOURS", default=24)
 XRAY_UPLOAD_PART_BYTES = env.int("XRAY_UPLOAD_PART_BYTES", default=8 * 1024 * 1024)
 XRAY_UPLOAD_PART_URL_SECONDS = env.int("XRAY_UPLOAD_PART_URL_SECONDS", default=3600)
+# Open (uploading or completing) sessions one paramedic may hold at once.
+XRAY_UPLOAD_MAX_OPEN_SESSIONS = env.int("XRAY_UPLOAD_MAX_OPEN_SESSIONS", default=10)
 XRAY_UPLOAD_COMPLETE_LEASE_SECONDS = env.int("XRAY_UPLOAD_COMPLETE_LEASE_SECONDS", default=300)
 XRAY_ORPHAN_GRACE_MINUTES = env.int("XRAY_ORPHAN_GRACE_MINUTES", default=60)
 # Every uploaded file is spooled to disk (see xrays.uploads), never kept in memory.
@@ -397,6 +411,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("THROTTLE_AUTH_RATE", default="20/min"),
         "uploads": env("THROTTLE_UPLOAD_RATE", default="120/min"),
+        # Filesystem mode's part PUTs, per client address (they carry no JWT).
+        "upload_parts": env("THROTTLE_UPLOAD_PART_RATE", default="600/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # DRF's own throttles read the same proxy count; ours use core.net.client_address.
@@ -433,7 +449,7 @@ SPECTACULAR_SETTINGS = {
         "field errors are listed under `errors`."
     ),
     # The contract's version (semantic): the newest entry of docs/api-changelog.md.
-    "VERSION": "6.1.0",
+    "VERSION": "7.0.0",
     # 3.1: JSON Schema proper, so a nullable object is `oneOf [ref, null]`, which
     # validators and client generators honour (3.0's `nullable` beside `allOf` is ignored).
     "OAS_VERSION": "3.1.0",
@@ -471,7 +487,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"request_context": {"()": "core.logging.RequestContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "core.logging.PlainFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
         "json": {"()": "core.logging.JsonFormatter"},
     },
     "handlers": {

@@ -16,6 +16,7 @@ REST_FRAMEWORK = {
         **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
         "auth": "1000/min",
         "uploads": "1000/min",
+        "upload_parts": "10000/min",
     },
 }
 

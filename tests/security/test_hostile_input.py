@@ -7,13 +7,20 @@ cannot hold. Whoever sends it, the answer is a 4xx JSON error with a `code`,
 never a 5xx, and nothing changes in the database or in storage.
 """
 
+import copy
 import json
+import logging
+import logging.config
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
+from core.logging import RequestContextFilter
 from tests.helpers import API, Caller, db_state, full_profile, new_paramedic_body, new_task_body
 
 ROLES = (
@@ -28,6 +35,14 @@ ROLES = (
 NOT_UTC = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "2026-13-45T99:99:99Z"]
 # A device's time of an action (DESIGN §17) far in the future or a year old.
 OUT_OF_BOUNDS = ["2999-01-01T00:00:00Z", "2001-01-01T00:00:00Z"]
+
+
+def before_the_assignment() -> str:
+    """Within the 24 hours a device may report back, but long before the task (assigned
+    when the world was made) was assigned to its paramedic."""
+    return (timezone.now() - timedelta(hours=23, minutes=50)).isoformat()
+
+
 RAW_BODIES = {
     "deep list": "[" * 1000 + "]" * 1000,
     "deep object": '{"a":' * 1000 + "1" + "}" * 1000,
@@ -224,7 +239,7 @@ def mutations(endpoint: Endpoint, valid: dict):
         for value in NOT_UTC:
             yield f"{dotted}={value}", json.dumps(_set(valid, dotted, value)).encode()
     for dotted in endpoint.device_times:
-        for value in OUT_OF_BOUNDS:
+        for value in [*OUT_OF_BOUNDS, before_the_assignment()]:
             yield f"{dotted}={value}", json.dumps(_set(valid, dotted, value)).encode()
     for name, values in endpoint.extra.items():
         for value in values:
@@ -299,3 +314,36 @@ def test_nul_in_an_api_url_is_a_json_400(world, path):
     response = Caller(world.users["supervisor"]).get(API + path)
     assert response.status_code in (400, 404)
     assert response.json()["code"] in ("invalid", "not_found")
+
+
+def _configured_formatter(name: str) -> logging.Formatter:
+    """The formatter `name` exactly as the settings configure it."""
+    from django.conf import settings
+
+    configurator = logging.config.DictConfigurator(copy.deepcopy(settings.LOGGING))
+    return configurator.configure_formatter(copy.deepcopy(settings.LOGGING["formatters"][name]))
+
+
+@pytest.mark.parametrize("name", ["plain", "json"])
+def test_control_characters_from_a_client_never_reach_a_line_raw(client, db, name):
+    """A path (or any value a client sends) with a newline, a carriage return or a
+    terminal escape cannot forge a second line or drive the terminal."""
+    lines = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    handler = Keep()
+    handler.setFormatter(_configured_formatter(name))
+    handler.addFilter(RequestContextFilter())
+    logger = logging.getLogger("paramedic.access")
+    logger.addHandler(handler)
+    try:
+        client.get("/healthz/%0a2026-12-07 FAKE LINE%0d%1b[31m%c2%85%e2%80%a8%7f")
+    finally:
+        logger.removeHandler(handler)
+    (line,) = lines
+    assert not [c for c in line if unicodedata.category(c) in ("Cc", "Zl", "Zp")], repr(line)
+    if name == "plain":
+        assert "/healthz/\\n2026-12-07 FAKE LINE\\r\\x1b[31m\\x85\\u2028\\x7f 404 " in line

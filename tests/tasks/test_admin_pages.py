@@ -40,7 +40,7 @@ def test_the_board_shows_active_tasks_by_status_most_urgent_first(console_client
 def test_the_board_shows_each_active_tasks_latest_milestone_and_its_age(
     console_client, paramedic, other_paramedic
 ):
-    on_scene = put_on_task(paramedic, request_id="on-scene-1")
+    on_scene = put_on_task(paramedic, request_id="on-scene-1", assigned_ago=timedelta(minutes=15))
     task_change_status(
         task_id=on_scene.pk,
         to_status="in_progress",
@@ -154,6 +154,48 @@ def test_the_overview_computes_intervals_from_milestones(console_client, db):
     assert '<tr data-priority="critical"><th>critical</th><td>2</td><td>1</td><td>50 %' in html
     assert "waiting-long" in html
     assert "<svg" in html
+
+
+def test_the_overview_never_counts_a_negative_interval(console_client, db):
+    """Data from before the bound on device times (or a clock far off): on scene before
+    the call and en route before the assignment. Left out of every figure, never a
+    fast response that meets the target, and reported as left out."""
+    now = timezone.now()
+    _worked_shift(now)
+    called = now - timedelta(hours=2)
+    for request_id, priority in (("early-1", "critical"), ("early-2", "critical")):
+        task = put_on_task(ParamedicFactory(), request_id=request_id, priority=priority)
+        EmergencyTask.objects.filter(pk=task.pk).update(
+            created_at=called,
+            assigned_at=called + timedelta(minutes=1),
+            en_route_at=called - timedelta(minutes=20),
+            on_scene_at=called - timedelta(minutes=10),
+        )
+
+    figures = {f["label"]: f for f in response_times(now - timedelta(hours=24), now)}
+    # The same figures as the worked shift alone (above), and the two left out.
+    assert (
+        figures["Assigned to en route"]["count"],
+        figures["Assigned to en route"]["dropped"],
+    ) == (5, 2)
+    assert figures["Assigned to en route"]["median"] == timedelta(minutes=2)
+    response = figures["Call to on scene (response time)"]
+    assert (response["count"], response["dropped"], response["median"]) == (
+        6,
+        2,
+        timedelta(minutes=9),
+    )
+    targets = response_targets(now - timedelta(hours=24), now, timedelta(minutes=9))
+    assert [(t["priority"], t["total"], t["met"], t["dropped"]) for t in targets] == [
+        ("critical", 2, 1, 2),
+        ("urgent", 2, 2, 0),
+        ("routine", 2, 0, 0),
+    ]
+    html = console_client.get(OVERVIEW, {"hours": 24}).content.decode()
+    assert (
+        '<tr data-priority="critical"><th>critical</th><td>2</td><td>1</td><td>50 %</td>'
+        '<td data-dropped="2">2</td>'
+    ) in html
 
 
 # Session, user, its groups, tasks per hour, the user's and its groups' permissions,

@@ -12,18 +12,21 @@ from tasks.models import MILESTONES, EmergencyTask, Milestone, TaskStatus
 from tasks.services import (
     InvalidTime,
     MilestoneRefused,
+    task_assign,
     task_change_status,
     task_record_milestone,
 )
 from tests.factories import TaskFactory, put_on_task
 from tests.helpers import API, client_for
 
+# The tasks here were received and assigned an hour ago: the crew's steps lie after that.
+AN_HOUR = timedelta(hours=1)
 LATER = (Milestone.ON_SCENE, Milestone.AT_PATIENT, Milestone.TRANSPORTING, Milestone.AT_DESTINATION)
 
 
 def _started(paramedic, minutes_ago=30, task=None):
     """`task` (or a new task of `paramedic`) started `minutes_ago` by the device."""
-    task = task or put_on_task(paramedic)
+    task = task or put_on_task(paramedic, assigned_ago=AN_HOUR)
     return task_change_status(
         task_id=task.pk,
         to_status=TaskStatus.IN_PROGRESS,
@@ -59,7 +62,7 @@ def test_every_pair_of_milestones_in_progress_keeps_their_order(paramedic, first
 
 @pytest.mark.parametrize("milestone", list(Milestone), ids=lambda m: m.value)
 def test_each_milestone_is_recorded_at_most_once(paramedic, milestone):
-    task = put_on_task(paramedic)
+    task = put_on_task(paramedic, assigned_ago=AN_HOUR)
     if milestone in LATER:
         task = _started(paramedic, task=task)
     first = _record(task, milestone, paramedic, minutes_ago=5)
@@ -86,7 +89,11 @@ def test_each_milestone_is_recorded_at_most_once(paramedic, milestone):
     ids=str,
 )
 def test_milestones_belong_to_their_state(paramedic, supervisor, status, milestone, allowed):
-    task = TaskFactory() if status == TaskStatus.PENDING else put_on_task(paramedic)
+    task = (
+        TaskFactory()
+        if status == TaskStatus.PENDING
+        else put_on_task(paramedic, assigned_ago=AN_HOUR)
+    )
     if status in (TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED):
         task = _started(paramedic, task=task)
     if status == TaskStatus.COMPLETED:
@@ -108,7 +115,7 @@ def test_milestones_belong_to_their_state(paramedic, supervisor, status, milesto
 
 
 def test_en_route_starts_the_task_and_the_paramedic_stays_on_task(paramedic):
-    task = put_on_task(paramedic)
+    task = put_on_task(paramedic, assigned_ago=AN_HOUR)
     _record(task, Milestone.ACKNOWLEDGED, paramedic, minutes_ago=12)
     task = _record(task, Milestone.EN_ROUTE, paramedic, minutes_ago=10)
     assert task.status == TaskStatus.IN_PROGRESS
@@ -155,7 +162,7 @@ def test_history_keeps_the_device_time_and_the_server_time(paramedic):
     ],
 )
 def test_device_times_out_of_bounds_are_refused(paramedic, offset, message):
-    task = put_on_task(paramedic)
+    task = put_on_task(paramedic, assigned_ago=AN_HOUR)
     with pytest.raises(InvalidTime, match=message):
         task_record_milestone(
             task_id=task.pk,
@@ -191,8 +198,92 @@ def test_a_time_before_the_previous_milestone_is_refused(paramedic):
     assert task.at_patient_at > timezone.now()
 
 
-def test_a_declined_task_is_acknowledged_afresh_by_the_next_paramedic(paramedic, other_paramedic):
+ALMOST_A_DAY = timedelta(hours=23, minutes=50)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        ("milestone", Milestone.ACKNOWLEDGED),
+        ("milestone", Milestone.EN_ROUTE),
+        ("status", TaskStatus.IN_PROGRESS),
+        ("status", TaskStatus.PENDING),  # decline
+        ("milestone", Milestone.ON_SCENE),
+        ("status", TaskStatus.COMPLETED),
+    ],
+    ids=lambda s: f"{s[0]}-{s[1]}",
+)
+def test_no_step_of_a_crew_lies_before_its_assignment(paramedic, settings, step):
+    """A task assigned just now: a device time 23 h 50 min ago (within the 24 h bound)
+    is refused, for milestones and status changes alike; within the clock skew of the
+    assignment it is a device clock running a little slow, and accepted."""
+    settings.DEVICE_CLOCK_SKEW_SECONDS = 120
+    kind, target = step
     task = put_on_task(paramedic)
+    if target in (Milestone.ON_SCENE, TaskStatus.COMPLETED):
+        task = task_change_status(
+            task_id=task.pk, to_status=TaskStatus.IN_PROGRESS, actor=paramedic.user
+        )
+
+    def do(at):
+        if kind == "milestone":
+            return task_record_milestone(
+                task_id=task.pk, milestone=target, actor=paramedic.user, at=at
+            )
+        return task_change_status(task_id=task.pk, to_status=target, actor=paramedic.user, at=at)
+
+    for too_early in (timezone.now() - ALMOST_A_DAY, task.assigned_at - timedelta(seconds=121)):
+        with pytest.raises(InvalidTime, match="before the task was assigned to this paramedic"):
+            do(too_early)
+    before = EmergencyTask.objects.get(pk=task.pk)
+    assert (before.status, before.acknowledged_at, before.on_scene_at) == (
+        task.status,
+        None,
+        None,
+    )
+    slow_clock = task.assigned_at - timedelta(seconds=90)
+    if target in (Milestone.ON_SCENE, TaskStatus.COMPLETED):
+        slow_clock = max(slow_clock, task.en_route_at)  # not before the previous milestone
+    do(slow_clock)
+
+
+def test_a_reassigned_task_is_bounded_by_its_assignment_to_this_paramedic(
+    paramedic, other_paramedic
+):
+    task = put_on_task(paramedic, assigned_ago=AN_HOUR)
+    task_change_status(task_id=task.pk, to_status=TaskStatus.PENDING, actor=paramedic.user)
+    task = task_assign(task_id=task.pk, actor=task.created_by, paramedic_id=other_paramedic.pk)
+    with pytest.raises(InvalidTime, match="before the task was assigned to this paramedic"):
+        task_record_milestone(
+            task_id=task.pk,
+            milestone=Milestone.ACKNOWLEDGED,
+            actor=other_paramedic.user,
+            at=timezone.now() - timedelta(minutes=30),  # after the first paramedic's assignment
+        )
+
+
+def test_the_api_answers_a_step_before_the_assignment_400_invalid_time(paramedic_client, paramedic):
+    task = put_on_task(paramedic)
+    at = (timezone.now() - ALMOST_A_DAY).isoformat()
+    task_url = f"{API}/paramedics/{paramedic.id}/tasks/{task.id}"
+    for url, body in (
+        (f"{task_url}/milestones", {"milestone": "acknowledged"}),
+        (f"{task_url}/milestones", {"milestone": "en_route"}),
+        (task_url, {"status": "in_progress"}),
+    ):
+        response = paramedic_client.post(url, {**body, "at": at}, format="json")
+        assert (response.status_code, response.json()["code"]) == (400, "invalid_time")
+        assert response.json()["errors"]["at"][0]["code"] == "invalid_time"
+    task.refresh_from_db()
+    assert (task.status, task.acknowledged_at, task.en_route_at) == (
+        TaskStatus.ASSIGNED,
+        None,
+        None,
+    )
+
+
+def test_a_declined_task_is_acknowledged_afresh_by_the_next_paramedic(paramedic, other_paramedic):
+    task = put_on_task(paramedic, assigned_ago=AN_HOUR)
     _record(task, Milestone.ACKNOWLEDGED, paramedic, minutes_ago=2)
     task_change_status(task_id=task.pk, to_status=TaskStatus.PENDING, actor=paramedic.user)
     task.refresh_from_db()
@@ -218,7 +309,7 @@ class TestApi:
         assert row["at"] != row["recorded_at"]
 
     def test_errors_have_their_codes(self, paramedic_client, paramedic):
-        task = put_on_task(paramedic)
+        task = put_on_task(paramedic, assigned_ago=AN_HOUR)
         refused = paramedic_client.post(
             self.url(paramedic, task), {"milestone": "on_scene"}, format="json"
         )
@@ -245,7 +336,7 @@ class TestApi:
         assert theirs.acknowledged_at is None
 
     def test_a_status_change_takes_the_device_time(self, paramedic_client, paramedic):
-        task = put_on_task(paramedic)
+        task = put_on_task(paramedic, assigned_ago=AN_HOUR)
         at = timezone.now() - timedelta(minutes=3)
         response = paramedic_client.post(
             f"{API}/paramedics/{paramedic.id}/tasks/{task.id}",

@@ -146,6 +146,36 @@ class TestIdempotency:
         assert response.json()["code"] == "idempotency_key_reused"
         assert XrayImage.objects.count() == 1
 
+    @pytest.mark.parametrize(
+        "changed",
+        [
+            {"consultation_id": "consult-other"},
+            {"body_part": "HAND"},
+            {"notes": "right side"},
+            {"captured_at": "2026-12-07T09:00:01Z"},
+            {"captured_at": None},  # omitted
+        ],
+        ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()),
+    )
+    def test_the_same_key_with_any_other_field_is_422(
+        self, paramedic_client, paramedic, task, changed
+    ):
+        """The key covers the whole request (the same bytes are not enough)."""
+        content = image_bytes("PNG")
+        fields = {
+            "consultation_id": "consult-42",
+            "body_part": "CHEST",
+            "notes": "left side",
+            "captured_at": "2026-12-07T09:00:00Z",
+        }
+        first = upload(paramedic_client, paramedic, task, content, key="k-3", **fields)
+        again = upload(paramedic_client, paramedic, task, content, key="k-3", **fields)
+        assert (first.status_code, again.status_code) == (201, 200)
+        changed = {k: v for k, v in {**fields, **changed}.items() if v is not None}
+        response = upload(paramedic_client, paramedic, task, content, key="k-3", **changed)
+        assert (response.status_code, response.json()["code"]) == (422, "idempotency_key_reused")
+        assert XrayImage.objects.count() == 1
+
     def test_the_same_image_for_the_same_task_is_stored_once(
         self, paramedic_client, paramedic, task
     ):

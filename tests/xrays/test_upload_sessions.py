@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from integrations.models import OutboxEvent
-from tests.factories import put_on_task
+from tests.factories import ParamedicFactory, put_on_task
 from tests.helpers import API, client_for, in_parallel, put_part, stored_keys, upload
 from tests.xrays.samples import dicom_bytes, image_bytes, large_dicom, noise_png
 from xrays.jobs import sweep_uploads
@@ -408,6 +408,52 @@ class TestAbortAndIdempotency:
         other = create(paramedic_client, paramedic, task, image_bytes("JPEG"), key="dev-1")
         assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
 
+    FIELDS = {
+        "consultation_id": "consult-13",
+        "body_part": "CHEST",
+        "notes": "left side",
+        "captured_at": "2026-12-07T09:00:00Z",
+    }
+
+    @pytest.mark.parametrize(
+        "changed",
+        [
+            {"consultation_id": "consult-other"},
+            {"body_part": "HAND"},
+            {"notes": "right side"},
+            {"captured_at": "2026-12-07T09:00:01Z"},
+            {"captured_at": None},  # omitted
+            {"notes": None},
+        ],
+        ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()),
+    )
+    def test_the_key_with_any_other_field_is_422(self, paramedic_client, paramedic, task, changed):
+        """The key covers the whole request: a repeat that asks for something else is
+        refused, never answered with the first session (which would drop its fields)."""
+        content = image_bytes("PNG")
+        first = create(paramedic_client, paramedic, task, content, key="dev-2", **self.FIELDS)
+        same = create(
+            paramedic_client,
+            paramedic,
+            task,
+            content,
+            key="dev-2",
+            **{**self.FIELDS, "captured_at": "2026-12-07T10:00:00+01:00"},  # the same instant
+        )
+        assert (first.status_code, same.status_code) == (201, 200)
+        fields = {k: v for k, v in {**self.FIELDS, **changed}.items() if v is not None}
+        other = create(paramedic_client, paramedic, task, content, key="dev-2", **fields)
+        assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+        assert XrayUploadSession.objects.count() == 1
+
+    def test_an_omitted_consultation_is_the_tasks(self, paramedic_client, paramedic, task):
+        content = image_bytes("PNG")
+        first = create(paramedic_client, paramedic, task, content, key="dev-3")
+        named = create(
+            paramedic_client, paramedic, task, content, key="dev-3", consultation_id="consult-13"
+        )
+        assert (first.status_code, named.status_code) == (201, 200)
+
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
@@ -481,3 +527,77 @@ def test_validation_reads_a_few_ranges_not_the_whole_file(s3_storage):
         info = inspect_image(stream, len(big))
         assert (info.format, info.width, info.height) == ("dicom", 2048, 3072)
         assert stream.requests <= 3
+
+
+class TestPerParamedicCaps:
+    """Every resource a caller can hold has a per-caller cap."""
+
+    def test_open_sessions_are_capped_per_paramedic(
+        self, storage, settings, paramedic_client, paramedic, task
+    ):
+        settings.XRAY_UPLOAD_MAX_OPEN_SESSIONS = 2
+        sessions = [
+            create(paramedic_client, paramedic, task, image_bytes("PNG"), notes=str(i))
+            for i in range(2)
+        ]
+        assert [s.status_code for s in sessions] == [201, 201]
+        uploads_before = set(multipart_store().pending_uploads("")) if storage is None else None
+
+        refused = create(paramedic_client, paramedic, task, image_bytes("JPEG"))
+
+        assert (refused.status_code, refused.json()["code"]) == (429, "too_many_upload_sessions")
+        assert XrayUploadSession.objects.count() == 2
+        if storage is None:  # nothing was started in storage for the refused one
+            assert set(multipart_store().pending_uploads("")) == uploads_before
+        # A closed session frees its place; an expired one holds none.
+        paramedic_client.delete(f"{API}/xray-uploads/{sessions[0].json()['id']}")
+        XrayUploadSession.objects.filter(pk=sessions[1].json()["id"]).update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        again = [
+            create(paramedic_client, paramedic, task, image_bytes("JPEG"), notes=str(i))
+            for i in range(2)
+        ]
+        assert [r.status_code for r in again] == [201, 201]
+
+    def test_the_cap_is_per_paramedic(self, settings, supervisor_client, paramedic, task):
+        settings.XRAY_UPLOAD_MAX_OPEN_SESSIONS = 1
+        assert create(supervisor_client, paramedic, task, image_bytes("PNG")).status_code == 201
+        other = ParamedicFactory()
+        other_task = put_on_task(other)
+        assert create(supervisor_client, other, other_task, image_bytes("PNG")).status_code == 201
+        refused = create(supervisor_client, paramedic, task, image_bytes("JPEG"))
+        assert (refused.status_code, refused.json()["code"]) == (429, "too_many_upload_sessions")
+
+    def test_a_repeat_under_its_key_is_not_a_new_session(
+        self, settings, paramedic_client, paramedic, task
+    ):
+        settings.XRAY_UPLOAD_MAX_OPEN_SESSIONS = 1
+        first = create(paramedic_client, paramedic, task, image_bytes("PNG"), key="cap-1")
+        again = create(paramedic_client, paramedic, task, image_bytes("PNG"), key="cap-1")
+        assert (first.status_code, again.status_code) == (201, 200)
+
+    def test_part_puts_are_throttled(self, throttle_rates, paramedic_client, paramedic, task):
+        throttle_rates(upload_parts="3/min")
+        content = three_part_png()
+        session = create(paramedic_client, paramedic, task, content).json()
+        part = session["parts"][0]
+        statuses = [put_part(part["url"], piece(content, part))[0] for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_never_pass_the_cap(settings, paramedic):
+    settings.XRAY_UPLOAD_MAX_OPEN_SESSIONS = 2
+    task = put_on_task(paramedic)
+    responses = in_parallel(
+        6,
+        lambda i: create(
+            client_for(paramedic.user), paramedic, task, image_bytes("PNG"), notes=str(i)
+        ),
+    )
+    assert sorted(r.status_code for r in responses) == [201, 201, 429, 429, 429, 429]
+    assert XrayUploadSession.objects.count() == 2
+    # The refused ones left no multipart upload behind.
+    assert len(list(multipart_store().pending_uploads(""))) == 2

@@ -321,6 +321,9 @@ class Command(BaseCommand):
                 stamps["assigned_at"] = stamps["created_at"] + timedelta(
                     seconds=rng.randint(20, 150)
                 )
+                # Demo only: assigned in the past before the crew's steps, which may
+                # not come before their assignment.
+                EmergencyTask.objects.filter(pk=task.pk).update(**stamps)
                 task = self._work(rng, task, medic, target, stamps["assigned_at"], now)
                 if target == TaskStatus.COMPLETED:
                     free.append(medic)
