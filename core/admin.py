@@ -3,10 +3,12 @@
 from contextlib import contextmanager, nullcontext
 
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from core.errors import ApplicationError
 from core.roles import is_supervisor
 from core.spreadsheets import BoundedCSV, BoundedXLSX, SpreadsheetRefused
 
@@ -38,6 +40,32 @@ class SupervisorAdminMixin:
         the admin answers them as it does unknown ones (the list with ?e=1), not 500."""
         with lookups_checked():
             return super().get_changelist_instance(request)
+
+
+class SupervisorPagesMixin:
+    """For a ModelAdmin with pages of its own (get_urls): `supervisor_page(view)` wraps
+    one as the admin's own views are (login, CSRF, never cached) and lets only
+    supervisors in; admin_view alone lets in any staff user."""
+
+    def supervisor_page(self, view):
+        def supervisors_only(request, *args, **kwargs):
+            if not is_supervisor(request.user):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return self.admin_site.admin_view(supervisors_only)
+
+
+def add_service_errors(form, refusal: ApplicationError, *, field: str | None = None) -> None:
+    """Show a service's refusal on an admin form: its field errors on their fields
+    (a field the form does not have: on the form), or its detail on `field`. The
+    rule stays in the service; the form only asks it."""
+    if not refusal.errors:
+        form.add_error(field, refusal.detail)
+        return
+    for name, problems in refusal.errors.items():
+        messages = [p["message"] for p in problems if isinstance(p, dict) and "message" in p]
+        form.add_error(name if name in form.fields else None, messages or refusal.detail)
 
 
 @contextmanager

@@ -28,6 +28,11 @@ class ApplicationError(Exception):
         super().__init__(self.detail)
 
 
+def field_error(field: str, code: str, message: str) -> dict:
+    """`errors` for one field's one problem: {field: [{code, message}]}."""
+    return {field: [{"code": code, "message": message}]}
+
+
 class Conflict(ApplicationError):
     status_code = HTTP_409_CONFLICT
     code = "conflict"

@@ -2,15 +2,19 @@ from datetime import UTC
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.urls import path, reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from import_export.admin import ImportExportModelAdmin
 
-from core.admin import SpreadsheetAdminMixin, SupervisorAdminMixin
-from core.errors import ApplicationError, Duplicate
+from core.admin import (
+    SpreadsheetAdminMixin,
+    SupervisorAdminMixin,
+    SupervisorPagesMixin,
+    add_service_errors,
+)
+from core.errors import ApplicationError
 from core.roles import is_supervisor
 
 from . import admin_views
@@ -18,9 +22,9 @@ from .models import Paramedic, ParamedicStatus, Shift, Station
 from .resources import ShiftResource
 from .services import (
     SELECTABLE_STATUSES,
-    _validate_period,
+    check_no_overlap,
     ensure_paramedic_unique,
-    find_overlap,
+    ensure_station_code_free,
     paramedic_create,
     paramedic_set_status,
     paramedic_update,
@@ -29,6 +33,7 @@ from .services import (
     shift_update,
     station_create,
     station_update,
+    validate_shift_period,
 )
 
 STATUS_COLOURS = {
@@ -69,16 +74,15 @@ class ParamedicAdminForm(forms.ModelForm):
             self.fields["status"].disabled = True
 
     def validate_unique(self):
-        # The same check the API uses, shown as field errors instead of a 409.
+        # The service's check (the API's), shown as field errors instead of a 409.
         try:
             ensure_paramedic_unique(
                 badge_number=self.cleaned_data.get("badge_number"),
                 email=self.cleaned_data.get("email"),
                 exclude_pk=self.instance.pk,
             )
-        except Duplicate as exc:
-            for field, errors in exc.errors.items():
-                self.add_error(field, [e["message"] for e in errors])
+        except ApplicationError as exc:
+            add_service_errors(self, exc)
 
 
 @admin.register(Paramedic)
@@ -187,8 +191,11 @@ class StationAdminForm(forms.ModelForm):
 
     def validate_unique(self):
         code = self.cleaned_data.get("code")
-        if code and Station.objects.exclude(pk=self.instance.pk).filter(code__iexact=code).exists():
-            self.add_error("code", "This station code is taken.")
+        if code:
+            try:
+                ensure_station_code_free(code, exclude_pk=self.instance.pk)
+            except ApplicationError as exc:
+                add_service_errors(self, exc)
 
 
 @admin.register(Station)
@@ -237,23 +244,17 @@ class ShiftAdminForm(forms.ModelForm):
         if starts_at is None or ends_at is None:
             return data
         try:
-            _validate_period(starts_at, ends_at)
-        except ApplicationError as exc:
-            self.add_error("ends_at", exc.detail)
-            return data
-        people = data.get("people") or []
-        clash = find_overlap(
-            paramedic_ids=[p.pk for p in people],
-            starts_at=starts_at,
-            ends_at=ends_at,
-            exclude_shift=self.instance.pk if self.instance.pk else None,
-        )
-        if clash is not None:
-            self.add_error(
-                "people",
-                f"{clash.paramedic.badge_number} is already on shift {clash.shift} "
-                f"({clash.starts_at:%Y-%m-%d %H:%M}-{clash.ends_at:%H:%M} UTC).",
+            validate_shift_period(starts_at, ends_at)
+            check_no_overlap(
+                data.get("people") or [],
+                starts_at,
+                ends_at,
+                exclude_shift=self.instance.pk if self.instance.pk else None,
             )
+        except ApplicationError as exc:
+            # The service names the paramedics "paramedics"; this form, "people".
+            exc.errors = {"people" if k == "paramedics" else k: v for k, v in exc.errors.items()}
+            add_service_errors(self, exc)
         return data
 
     def validate_constraints(self):
@@ -281,7 +282,9 @@ class ShiftDateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Shift)
-class ShiftAdmin(SupervisorAdminMixin, SpreadsheetAdminMixin, ImportExportModelAdmin):
+class ShiftAdmin(
+    SupervisorAdminMixin, SupervisorPagesMixin, SpreadsheetAdminMixin, ImportExportModelAdmin
+):
     form = ShiftAdminForm
     resource_classes = [ShiftResource]
     list_display = ["__str__", "station", "starts_at", "ends_at", "people", "notes"]
@@ -351,14 +354,7 @@ class ShiftAdmin(SupervisorAdminMixin, SpreadsheetAdminMixin, ImportExportModelA
             shift_delete(shift=shift)
 
     def get_urls(self):
-        def wrap(view):
-            def supervisors_only(request, *args, **kwargs):
-                if not is_supervisor(request.user):
-                    raise PermissionDenied
-                return view(request, *args, **kwargs)
-
-            return self.admin_site.admin_view(supervisors_only)
-
+        wrap = self.supervisor_page
         return [
             path(
                 "week/",

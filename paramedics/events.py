@@ -16,7 +16,8 @@ AGGREGATE_TYPE = "paramedic"
 
 
 class ParamedicEvent(StrEnum):
-    SHIFT_ENDED = "paramedic.shift_ended"
+    SHIFT_ENDED = "paramedic.shift_ended"  # outbox: the Notification Service, the bus
+    STATUS_CHANGED = "paramedic.status_changed"  # the live streams only (the board)
 
 
 def paramedic_event_payload(

@@ -20,7 +20,7 @@ from import_export import fields, resources, widgets
 from core.errors import ApplicationError
 
 from .models import Paramedic, Shift, Station
-from .services import _validate_period, find_overlap, shift_create, shift_update
+from .services import check_no_overlap, shift_create, shift_update, validate_shift_period
 
 BADGE_SEPARATOR = ";"
 
@@ -132,25 +132,21 @@ class ShiftResource(resources.ModelResource):
             errors["paramedics"] = errors.pop("imported_paramedics")
         if "starts_at" not in errors and "ends_at" not in errors and instance.starts_at:
             try:
-                _validate_period(instance.starts_at, instance.ends_at)
+                validate_shift_period(instance.starts_at, instance.ends_at)
             except ApplicationError as exc:
                 errors["ends_at"] = [exc.detail]
         people = getattr(instance, "imported_paramedics", None) or []
         if not errors and people:
-            clash = find_overlap(
-                paramedic_ids=[p.pk for p in people],
-                starts_at=instance.starts_at,
-                ends_at=instance.ends_at,
-                exclude_shift=instance.pk
-                if Shift.objects.filter(pk=instance.pk).exists()
-                else None,
-            )
-            if clash is not None:
-                errors["paramedics"] = [
-                    f"{clash.paramedic.badge_number} is already on shift {clash.shift_id} at "
-                    f"{clash.shift.station_id} from {clash.starts_at:%Y-%m-%d %H:%M} to "
-                    f"{clash.ends_at:%Y-%m-%d %H:%M} UTC."
-                ]
+            existing = Shift.objects.filter(pk=instance.pk).exists()
+            try:
+                check_no_overlap(
+                    people,
+                    instance.starts_at,
+                    instance.ends_at,
+                    exclude_shift=instance.pk if existing else None,
+                )
+            except ApplicationError as exc:
+                errors["paramedics"] = [exc.detail]
         if errors:
             raise ValidationError(errors)
 

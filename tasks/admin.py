@@ -1,12 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import path
 
-from core.admin import ReadOnlyInlineMixin, SupervisorAdminMixin
+from core.admin import ReadOnlyInlineMixin, SupervisorAdminMixin, SupervisorPagesMixin
 from core.errors import ApplicationError
-from core.roles import is_supervisor
 from paramedics.models import Paramedic, ParamedicStatus
 
 from . import admin_views
@@ -36,7 +34,7 @@ class AssignForm(forms.Form):
 
 
 @admin.register(EmergencyTask)
-class EmergencyTaskAdmin(SupervisorAdminMixin, admin.ModelAdmin):
+class EmergencyTaskAdmin(SupervisorAdminMixin, SupervisorPagesMixin, admin.ModelAdmin):
     list_display = [
         "request_id",
         "priority",
@@ -82,15 +80,7 @@ class EmergencyTaskAdmin(SupervisorAdminMixin, admin.ModelAdmin):
         return False  # tasks arrive through the intake API (idempotent by request_id)
 
     def get_urls(self):
-        def wrap(view):
-            # admin_view checks staff; these pages are for supervisors (DESIGN §4).
-            def supervisors_only(request, *args, **kwargs):
-                if not is_supervisor(request.user):
-                    raise PermissionDenied
-                return view(request, *args, **kwargs)
-
-            return self.admin_site.admin_view(supervisors_only)
-
+        wrap = self.supervisor_page
         return [
             path("board/", wrap(lambda r: admin_views.board_view(self, r)), name="tasks_board"),
             path(

@@ -7,7 +7,8 @@ and records the event for the other services (tasks.events).
 
 The guarantee "a paramedic holds at most one active task" is held three times
 over: the paramedic row is claimed with a conditional UPDATE (status must still
-be `available`), the paramedic's status and current_task are tied by a check
+be `available`; paramedics.services.paramedic_claim, which owns a paramedic's
+availability), the paramedic's status and current_task are tied by a check
 constraint, and a partial unique index allows one active task per paramedic.
 """
 
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, Duplicate, InvalidTransition, NotFound
 from core.roles import is_supervisor
-from paramedics.models import Paramedic, ParamedicStatus
+from paramedics.services import ParamedicUnavailable, paramedic_claim, paramedic_release
 
 from .dispatch import rank_candidates
 from .events import TaskEvent, record_task_event
@@ -36,11 +37,6 @@ from .models import (
     TaskReminder,
     TaskStatus,
 )
-
-
-class ParamedicUnavailable(Conflict):
-    code = "paramedic_unavailable"
-    default_detail = "The paramedic is not available."
 
 
 class NoCandidate(Conflict):
@@ -186,13 +182,6 @@ def _check_move(task: EmergencyTask, to_status: str, allowed: frozenset[str]) ->
     return move
 
 
-def _release_paramedic(task: EmergencyTask) -> None:
-    """The paramedic is free again (complete, decline, cancel)."""
-    Paramedic.objects.filter(pk=task.paramedic_id, current_task=task).update(
-        status=ParamedicStatus.AVAILABLE, current_task=None, updated_at=timezone.now()
-    )
-
-
 def task_create(
     *,
     request_id: str,
@@ -274,19 +263,9 @@ def task_assign(
 
 
 def _claim_paramedic(task: EmergencyTask, paramedic_id) -> None:
-    """Flip the paramedic available -> on_task, or fail with 409.
-
-    The UPDATE's WHERE clause is the arbiter: of two concurrent claims only one
-    finds the row still `available` (PostgreSQL re-checks it after the first
-    commits; SQLite serialises writers).
-    """
-    claimed = Paramedic.objects.filter(
-        pk=paramedic_id, status=ParamedicStatus.AVAILABLE, current_task__isnull=True
-    ).update(status=ParamedicStatus.ON_TASK, current_task=task, updated_at=timezone.now())
-    if not claimed:
-        if not Paramedic.objects.filter(pk=paramedic_id).exists():
-            raise ParamedicUnavailable("No such paramedic.", code="paramedic_not_found")
-        raise ParamedicUnavailable()
+    """The paramedic now holds this task (paramedics.services.paramedic_claim decides a
+    race: 409 for the loser)."""
+    paramedic_claim(paramedic_id=paramedic_id, task=task)
     task.paramedic_id = paramedic_id
 
 
@@ -350,7 +329,7 @@ def _change_status(
 
     from_status, previous_paramedic_id = task.status, task.paramedic_id
     if move in ("complete", "decline", "cancel") and from_status != TaskStatus.PENDING:
-        _release_paramedic(task)
+        paramedic_release(paramedic_id=task.paramedic_id, task=task)
     task.status = to_status
     update_fields = ["status", "updated_at"]
     if move == "decline":

@@ -4,11 +4,11 @@ import pytest
 
 from core.errors import InvalidTransition
 from paramedics.models import ParamedicStatus
+from paramedics.services import ParamedicUnavailable
 from tasks.models import EmergencyTask, TaskHistory, TaskStatus
 from tasks.services import (
     FIELD_MOVES,
     TRANSITIONS,
-    ParamedicUnavailable,
     task_assign,
     task_cancel,
     task_change_status,
