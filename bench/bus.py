@@ -8,7 +8,7 @@ Publishing (this process, PostgreSQL `paramedic_bench_bus`, RabbitMQ on 127.0.0.
   rows) on one connection, waiting for each publisher confirm (kombu's
   `confirm_publish`); for reference, the same messages sent as one pipelined batch
   on a confirm channel, then all confirms awaited (the ceiling);
-- relay: EVENTS pending bus rows (inserted untimed), `outbox.relay()` until none is
+- relay: EVENTS pending bus rows (inserted untimed), `delivery.relay()` until none is
   due: claim, one confirmed batch, rows marked delivered;
 - after commit: EVENTS transactions that each record one event; the web path
   publishes each right after its commit (no Celery job).
@@ -188,16 +188,16 @@ def kombu_batch(messages) -> float:
 
 
 def relay_rate(count: int) -> tuple[float, int]:
-    from integrations import outbox
+    from integrations import delivery
     from integrations.models import Destination, OutboxEvent, OutboxState
 
     OutboxEvent.objects.all().delete()
     insert_bus_rows(WARM_UP)
-    while outbox.relay():
+    while delivery.relay():
         pass
     insert_bus_rows(count)
     started = time.perf_counter()
-    while outbox.relay():
+    while delivery.relay():
         pass
     elapsed = time.perf_counter() - started
     delivered = OutboxEvent.objects.filter(

@@ -20,7 +20,7 @@ It measures, for EVENTS `task.reminder` notifications:
   call, as the outbox does through tasks.handlers), and, for reference, through one shared
   httpx.Client with keep-alive;
 - (a) the after-commit path: EVENTS pending rows, each handed to
-  `outbox.queue_delivery` as the commit hook does (the process's background
+  `publishing.hand_on` as the commit hook does (the process's background
   batcher queues `integrations.deliver_events` jobs of up to 20 rows), time from
   the first hand-off until the last row is delivered (its delivered_at);
 - (b) the relay, the beat path: EVENTS pending rows, `integrations.relay_outbox`
@@ -355,12 +355,12 @@ def wait_all_delivered(total: int, deadline: float, on_stall=None) -> tuple[int,
 
 def warm_up_worker() -> None:
     """A few events through the worker first: imports, connections, first-job costs."""
-    from integrations import outbox
+    from integrations import publishing
 
     truncate_outbox()
     ids = insert_events(WARM_UP)
     for event_id in ids:
-        outbox.queue_delivery(event_id)
+        publishing.hand_on(event_id)
     delivered, dead, _ = wait_all_delivered(WARM_UP, time.monotonic() + 30)
     if delivered != WARM_UP:
         raise RuntimeError(f"warm-up: {delivered} of {WARM_UP} delivered, {dead} dead")
@@ -378,7 +378,7 @@ def run_mode(mode: str, sink: Sink, count: int, worker: "Worker") -> dict:
     from django.db.models import Max
     from django.utils import timezone
 
-    from integrations import outbox, publishing
+    from integrations import publishing
     from integrations.jobs import relay_outbox
     from integrations.models import OutboxEvent
 
@@ -401,8 +401,8 @@ def run_mode(mode: str, sink: Sink, count: int, worker: "Worker") -> dict:
     if mode == "after_commit":
         jobs_before = jobs_received(worker)
         for event_id in ids:
-            outbox.queue_delivery(event_id)
-        publishing.jobs.flush()
+            publishing.hand_on(event_id)
+        publishing.delivery_jobs.flush()
         on_stall = None
     else:
         publish_relays(count)
@@ -542,7 +542,7 @@ def main() -> None:
 
 
 def profile() -> None:
-    """cProfile outbox.deliver and outbox.relay in this process, and count their queries.
+    """cProfile delivery.deliver and delivery.relay in this process, and count their queries.
 
     Like the worker, each job starts with its database connection closed: Celery's
     Django fixup closes it before and after every job (celery/fixups/django.py).
@@ -556,23 +556,23 @@ def profile() -> None:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        from integrations import outbox
+        from integrations import delivery
 
         def as_jobs(ids, close_between: bool):
             for event_id in ids:
                 if close_between:
                     connection.close()
-                outbox.deliver(event_id)
+                delivery.deliver(event_id)
 
         truncate_outbox()
         ids = insert_events(20)
         with CaptureQueriesContext(connection) as captured:
-            outbox.deliver(ids[0])
+            delivery.deliver(ids[0])
         print(f"queries per deliver_event job: {len(captured.captured_queries)}")
         for q in captured.captured_queries:
             print("   ", q["sql"][:150])
         with CaptureQueriesContext(connection) as captured:
-            handled = outbox.relay(batch_size=10)
+            handled = delivery.relay(batch_size=10)
         print(f"queries per relay job of {handled} rows: {len(captured.captured_queries)}")
 
         for label, close_between in (
@@ -589,7 +589,7 @@ def profile() -> None:
             profiler.disable()
             elapsed = time.perf_counter() - started
             print(
-                f"\n== outbox.deliver x {PROFILE_EVENTS}, {label}: "
+                f"\n== delivery.deliver x {PROFILE_EVENTS}, {label}: "
                 f"{PROFILE_EVENTS / elapsed:,.1f} events/s under cProfile"
             )
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(22)
@@ -600,12 +600,12 @@ def profile() -> None:
         profiler = cProfile.Profile()
         started = time.perf_counter()
         profiler.enable()
-        while outbox.relay():
+        while delivery.relay():
             connection.close()
         profiler.disable()
         elapsed = time.perf_counter() - started
         rate = PROFILE_EVENTS / elapsed
-        print(f"\n== outbox.relay until empty: {rate:,.1f} events/s under cProfile")
+        print(f"\n== delivery.relay until empty: {rate:,.1f} events/s under cProfile")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(22)
     finally:
         sink.stop()

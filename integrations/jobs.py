@@ -1,29 +1,29 @@
 """Celery jobs of the outbox (named jobs.py so they are not confused with the `tasks` app).
 
-Jobs take ids, re-read the database and call the outbox; they are safe to run
-twice (at-least-once delivery with acks_late).
+Jobs take ids, re-read the database and call the outbox's delivery; they are safe
+to run twice (at-least-once delivery with acks_late).
 """
 
 from celery import shared_task
 
-from . import consumer, live, outbox
+from . import consumer, delivery, live
 
 
 @shared_task(name="integrations.deliver_event", ignore_result=True)
 def deliver_event(event_id: str) -> int:
     """One row (and others due for its destination). Jobs are now queued in batches
     (deliver_events); this name stays for jobs an earlier release left queued."""
-    return outbox.deliver(event_id)
+    return delivery.deliver(event_id)
 
 
 @shared_task(name="integrations.deliver_events", ignore_result=True)
 def deliver_events(event_ids: list[str]) -> int:
-    return outbox.deliver_many(event_ids)
+    return delivery.deliver_many(event_ids)
 
 
 @shared_task(name="integrations.relay_outbox", ignore_result=True)
 def relay_outbox() -> int:
-    return outbox.relay()
+    return delivery.relay()
 
 
 @shared_task(name="integrations.purge_live_events", ignore_result=True)
@@ -34,4 +34,4 @@ def purge_live_events() -> int:
 @shared_task(name="integrations.purge_delivered", ignore_result=True)
 def purge_delivered() -> int:
     """Delivered outbox rows and received messages' outcomes past their retention."""
-    return outbox.purge() + consumer.purge()
+    return delivery.purge() + consumer.purge()

@@ -1,13 +1,14 @@
-"""What a process committed, handed on in the background (DESIGN §8, §11).
+"""What a process committed, handed on in the background (design §8, §11).
 
-After commit, `submit` only notes the row's id in memory: the request (or the
+After commit, `hand_on` only notes the row's id in memory: the request (or the
 consumer's message) never waits for a broker. One daemon thread per process and
 kind of work takes whatever has accumulated and hands it on as one batch:
 
-- `bus`: claims those bus rows, publishes them as one confirmed batch and marks
-  them delivered, so concurrent requests share one confirm round trip;
-- `jobs`: queues one Celery delivery job per batch of HTTP rows (the worker
-  delivers them), so a burst is a few jobs, not one per row.
+- `bus_publisher`: claims those bus rows, publishes them as one confirmed batch and
+  marks them delivered (integrations.delivery), so concurrent requests share one
+  confirm round trip;
+- `delivery_jobs`: queues one Celery delivery job per batch of HTTP rows (the
+  worker delivers them), so a burst is a few jobs, not one per row.
 
 If the process dies first, or the database or the broker is down, the rows stay
 pending and the relay takes them. With Celery in-process (no broker, `make run`)
@@ -21,11 +22,14 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import connection
 
 from core.errors import DATABASE_DOWN
 
-from . import outbox
+from . import delivery
+from .jobs import deliver_events
+from .models import Destination
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +85,34 @@ class BackgroundBatcher:
                 logger.exception("%s: handing on %d event(s) failed", self.name, len(batch))
 
 
-bus = BackgroundBatcher("bus-publisher", outbox.publish_submitted, batch=100)
-jobs = BackgroundBatcher("delivery-jobs", outbox.queue_deliveries, batch=20)
+def queue_deliveries(event_ids) -> None:
+    """One delivery job for these rows. A broker outage is not an error here."""
+    try:
+        deliver_events.delay([str(pk) for pk in event_ids])
+    except Exception as exc:  # broker down or misconfigured: the relay will deliver
+        logger.warning(
+            "could not queue %d outbox event(s) (%s); the relay will deliver them",
+            len(event_ids),
+            exc.__class__.__name__,
+        )
+
+
+bus_publisher = BackgroundBatcher("bus-publisher", delivery.publish_submitted, batch=100)
+delivery_jobs = BackgroundBatcher("delivery-jobs", queue_deliveries, batch=20)
+
+
+def hand_on(event_id, destination: str | None = None) -> None:
+    """After commit: a bus row to the background publisher; any other row to a
+    delivery job (queued in batches by the background thread, or, with Celery
+    in-process, run now)."""
+    if destination == Destination.BUS:
+        bus_publisher.submit(event_id)
+    elif settings.CELERY_TASK_ALWAYS_EAGER:
+        queue_deliveries([event_id])
+    else:
+        delivery_jobs.submit(event_id)
 
 
 def flush(timeout: float = 10.0) -> bool:
     """Wait until both have handed on everything submitted so far."""
-    return bus.flush(timeout) and jobs.flush(timeout)
+    return bus_publisher.flush(timeout) and delivery_jobs.flush(timeout)

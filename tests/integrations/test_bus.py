@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from integrations import outbox, publishing
+from integrations import delivery, outbox, publishing
 from integrations.models import Destination, OutboxEvent, OutboxState
 from tasks.models import EmergencyTask, TaskStatus
 from tasks.services import task_change_status, task_record_milestone
@@ -68,7 +68,7 @@ def bus(settings):
     subscriber = Subscriber(broker_url(), settings.EVENT_EXCHANGE)
     yield subscriber
     subscriber.close()
-    outbox.bus.publisher().close()
+    delivery.bus.publisher().close()
 
 
 def bus_rows():
@@ -140,7 +140,7 @@ def test_a_republished_row_repeats_its_id(bus):
     OutboxEvent.objects.filter(pk=row.pk).update(
         state=OutboxState.PENDING, next_attempt_at=row.created_at
     )
-    assert outbox.relay() >= 1
+    assert delivery.relay() >= 1
 
     first, second = bus.messages(2)
     assert json.loads(first.body)["id"] == json.loads(second.body)["id"] == str(row.pk)
@@ -154,7 +154,7 @@ def test_the_relay_publishes_a_batch_with_confirms(bus, db):
     bus_pending = OutboxEvent.objects.filter(destination=Destination.BUS, state=OutboxState.PENDING)
     assert bus_pending.count() == 40
 
-    while outbox.relay(batch_size=100):
+    while delivery.relay(batch_size=100):
         pass
 
     assert not bus_pending.exists()
@@ -192,7 +192,7 @@ def test_requests_succeed_while_the_bus_is_cut_and_nothing_is_lost(bus, settings
 
         proxy.restore()
         OutboxEvent.objects.update(next_attempt_at=waiting.first().created_at)  # due now
-        while outbox.relay():
+        while delivery.relay():
             pass
         assert not waiting.all().exists()
         ids = {json.loads(m.body)["data"]["request_id"] for m in bus.messages(6)}
@@ -217,7 +217,7 @@ def test_rows_for_a_bus_since_unset_wait_and_are_not_lost(bus, settings, db):
     with outbox.relay_only():
         TaskFactory(request_id="bus-gone")
     settings.EVENT_BUS_URL = ""
-    outbox.relay()
+    delivery.relay()
     row = OutboxEvent.objects.get(destination=Destination.BUS)
     assert (row.state, row.attempts) == (OutboxState.PENDING, 1)
     assert row.last_error == "bus: EVENT_BUS_URL is not set"

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from integrations import outbox
+from integrations import delivery, outbox
 from integrations.models import OutboxEvent, OutboxState
 from tasks.models import EmergencyTask
 from tasks.services import task_assign
@@ -193,7 +193,7 @@ class TestHostileIdentifiers:
             aggregate_id=task.pk,
             payload={"patient_id": task.patient_id},
         )
-        outbox.deliver(event.pk)
+        delivery.deliver(event.pk)
 
         event.refresh_from_db()
         assert event.state == OutboxState.DEAD
@@ -225,11 +225,11 @@ class TestRetries:
         assert event.last_error == "notification-service: HTTP 503"
         assert event.next_attempt_at > timezone.now()
 
-        assert outbox.relay() == 0  # not due yet: backoff holds
+        assert delivery.relay() == 0  # not due yet: backoff holds
         make_due()
-        outbox.relay()
+        delivery.relay()
         make_due()
-        outbox.relay()
+        delivery.relay()
 
         event.refresh_from_db()
         assert event.state == OutboxState.DELIVERED
@@ -262,7 +262,7 @@ class TestRetries:
             put_on_task(paramedic)
         for _ in range(5):
             make_due()
-            outbox.relay()
+            delivery.relay()
         event = OutboxEvent.objects.get(destination="notification")
         assert (event.state, event.attempts) == (OutboxState.DEAD, 3)
         assert len(stand_ins.to(NOTIFICATION)) == 3
@@ -270,17 +270,17 @@ class TestRetries:
     def test_a_claimed_event_is_not_delivered_twice_at_once(self, paramedic, db):
         put_on_task(paramedic)
         event = OutboxEvent.objects.filter(state=OutboxState.PENDING).first()
-        assert [e.pk for e in outbox.claim_due(1, only=[event.pk])] == [event.pk]
-        assert outbox.claim_due(1, only=[event.pk]) == []  # leased to the first claimer
-        assert event.pk not in {e.pk for e in outbox.claim_due(100)}
-        assert outbox.deliver(event.pk) == 0  # its after-commit job finds it taken
+        assert [e.pk for e in delivery.claim_due(1, only=[event.pk])] == [event.pk]
+        assert delivery.claim_due(1, only=[event.pk]) == []  # leased to the first claimer
+        assert event.pk not in {e.pk for e in delivery.claim_due(100)}
+        assert delivery.deliver(event.pk) == 0  # its after-commit job finds it taken
 
     @pytest.mark.parametrize("attempts", [1, 2, 5, 30])
     def test_backoff_grows_exponentially_with_jitter_and_a_ceiling(self, settings, attempts):
         settings.OUTBOX_RETRY_BASE_SECONDS = 2
         settings.OUTBOX_RETRY_MAX_SECONDS = 300
         ceiling = min(300, 2 * 2 ** (attempts - 1))
-        delays = {outbox.backoff_seconds(attempts) for _ in range(50)}
+        delays = {delivery.backoff_seconds(attempts) for _ in range(50)}
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(delays) > 1  # jittered
 

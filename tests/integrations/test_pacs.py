@@ -20,7 +20,7 @@ from django.utils import timezone
 from PIL import Image
 from werkzeug import Response
 
-from integrations import outbox
+from integrations import delivery, outbox
 from integrations.clients import CLIENTS
 from integrations.models import Destination, OutboxEvent, OutboxState
 from tests.factories import put_on_task
@@ -200,7 +200,7 @@ class TestDicom:
             upload(client_for(paramedic.user), paramedic, task, dicom_bytes(CHEST_CR))
         event = xray_event()
         outbox.outbox_retry(event_ids=[event.pk])  # at-least-once: the same row again
-        outbox.deliver(event.pk)
+        delivery.deliver(event.pk)
         event.refresh_from_db()
         assert event.state == OutboxState.DELIVERED
         assert len(find_by_accession(pacs, "consult-42")) == 1
@@ -304,7 +304,7 @@ class TestFailures:
 
             own.start()
             make_due()
-            outbox.relay()
+            delivery.relay()
             event.refresh_from_db()
             assert event.state == OutboxState.DELIVERED, event.last_error
             assert len(find_by_accession(own, "consult-42")) == 1

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from core.retention import delete_in_batches
-from integrations import consumer, live, outbox
+from integrations import consumer, delivery, live
 from integrations.jobs import purge_delivered, purge_live_events
 from integrations.models import (
     Destination,
@@ -42,14 +42,14 @@ class TestOutbox:
         old = outbox_row(OutboxState.DELIVERED, age=8 * DAY)
         recent = outbox_row(OutboxState.DELIVERED, age=6 * DAY)
 
-        assert outbox.purge() == 1
+        assert delivery.purge() == 1
         assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [recent.pk]
         assert not OutboxEvent.objects.filter(pk=old.pk).exists()
 
     @pytest.mark.parametrize("state", [OutboxState.PENDING, OutboxState.DEAD])
     def test_undelivered_rows_stay_however_old(self, state):
         row = outbox_row(state, age=400 * DAY)
-        assert outbox.purge() == 0
+        assert delivery.purge() == 0
         assert OutboxEvent.objects.filter(pk=row.pk).exists()
 
 
