@@ -15,6 +15,7 @@ Secondary Capture that wraps it. Nothing here knows what an X-ray record is.
 """
 
 import io
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,9 +35,17 @@ from .objects import iter_object, object_size, open_seekable
 
 # Tags a copy may have set, and the longest value each VR allows (PS3.5 6.2).
 MAX_LENGTH = {"SH": 16, "LO": 64, "PN": 64, "CS": 16, "DA": 8, "TM": 14, "DT": 26, "UI": 64}
+# UI (PS3.5 9.1): components of digits separated by dots, none empty, none with a
+# leading zero (but "0" itself), at most 64 characters.
+UID_SYNTAX = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
 # A header (everything before the pixel data) larger than this is not re-encoded.
 MAX_HEADER_BYTES = 64 * 1024 * 1024
 PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+
+
+def is_dicom_uid(value: str) -> bool:
+    """True for a well-formed DICOM UID (the UI value representation)."""
+    return len(value) <= MAX_LENGTH["UI"] and UID_SYNTAX.fullmatch(value) is not None
 
 
 class CopyRefused(ValueError):
@@ -111,6 +120,8 @@ def _checked(keyword: str, value, *, utf8: bool = False) -> str:
         raise CopyRefused(
             f"{keyword} value is not plain ASCII without backslashes; it cannot be sent as is"
         )
+    if vr == "UI" and not is_dicom_uid(value):
+        raise CopyRefused(f"{keyword} value is not a DICOM UID")
     return value
 
 

@@ -52,6 +52,33 @@ def large_dicom(pixel_bytes: int) -> bytes:
     return header + os.urandom(pixel_bytes)
 
 
+def dicom_with_elements(elements: dict, name: str = "MR_small.dcm") -> bytes:
+    """A real DICOM with header elements written as given, in explicit VR little endian
+    (so the VR given is the VR in the file): keyword -> (VR, value), or None to remove.
+
+    pydicom writes what it is given (its writing validation only warns), so values
+    a tag must never hold reach the file as they would from a broken device.
+    """
+    import warnings
+
+    import pydicom
+    from pydicom.dataelem import DataElement
+    from pydicom.tag import Tag
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(get_testdata_file(name, download=False))
+        for keyword, element in elements.items():
+            tag = Tag(keyword)
+            if tag in ds:
+                del ds[tag]
+            if element is not None:
+                ds.add(DataElement(tag, *element))
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     """A tiny, valid-looking PNG whose header declares a gigantic canvas."""
 
