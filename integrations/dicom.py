@@ -63,8 +63,12 @@ class CopyRequest:
     # For a wrapped PNG/JPEG: its Study/Series/SOP Instance UIDs and other tags.
     secondary_capture: dict[str, str] = field(default_factory=dict)
     # The study the copy must go to, as the domain knows it (DICOM: the UID read at
-    # upload); the PACS refuses an instance of another study (409).
+    # upload, or the one minted for the copy); the PACS refuses an instance of another
+    # study (409).
     study_uid: str = ""
+    # For a DICOM: UIDs the copy carries instead of the file's (keyword -> the file's
+    # UID as recorded, the copy's), so no two copies in the PACS share them.
+    minted_uids: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_payload(cls, payload: dict) -> "CopyRequest":
@@ -75,6 +79,10 @@ class CopyRequest:
                 identifiers=dict(payload["identifiers"]),
                 secondary_capture=dict(payload.get("secondary_capture") or {}),
                 study_uid=str(payload.get("study_instance_uid") or ""),
+                minted_uids={
+                    str(keyword): (str(uids["original"]), str(uids["copy"]))
+                    for keyword, uids in dict(payload.get("minted_uids") or {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CopyRefused(f"incomplete copy description ({exc.__class__.__name__})") from exc
@@ -198,8 +206,31 @@ def _coerced_dicom(request: CopyRequest, size: int) -> DicomCopy:
     for element in [e for e in dataset if e.tag.element == 0]:
         del dataset[element.tag]
     _set(dataset, request.identifiers)
+    _mint(dataset, request.minted_uids)
     head = _encode(dataset)
     return DicomCopy(head, request.key, pixels_at, tail, **_uids(dataset))
+
+
+MINTABLE = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+def _mint(dataset: Dataset, minted: dict[str, tuple[str, str]]) -> None:
+    """Put the minted UIDs on the copy, where it still holds the recorded ones.
+
+    An object that no longer holds the UID recorded at upload is not the one the
+    record describes: refused rather than relabelled (as the PACS refuses an instance
+    of another study).
+    """
+    unknown = sorted(set(minted) - set(MINTABLE))
+    if unknown:
+        raise CopyRefused(f"{unknown[0]} is not a UID a copy may change")
+    for keyword in (k for k in MINTABLE if k in minted):  # (a JSON column reorders keys)
+        original, copy = minted[keyword]
+        if str(dataset.get(keyword, "") or "").strip(" \0") != original:
+            raise CopyRefused(f"the stored DICOM's {keyword} is not the one recorded at upload")
+        setattr(dataset, keyword, _checked(keyword, copy))
+        if keyword == "SOPInstanceUID":
+            dataset.file_meta.MediaStorageSOPInstanceUID = copy
 
 
 def _pixels(image: Image.Image) -> tuple[Image.Image, dict]:
