@@ -90,7 +90,7 @@ def upload(client, paramedic, task, content: bytes, /, name="scan.bin", key=None
 
 
 def upload_in_session(client, paramedic, task, content: bytes, /, **fields):
-    """The resumable way (DESIGN §13): open a session, PUT its parts, complete it.
+    """The resumable way: open a session, PUT its parts, complete it.
 
     Returns (session id, the complete's response). Every part URL must take its part.
     """

@@ -129,7 +129,7 @@ class KeptTag:
         return None if self.read is read_dimension else ""
 
 
-# Every value read out of a DICOM header and kept (DESIGN §7), read only through
+# Every value read out of a DICOM header and kept, read only through
 # read_kept_tags. Patient-identifying tags are never read out.
 KEPT_TAGS = (
     KeptTag("Modality", "dicom_modality", read_code, MAX_LENGTH["CS"], informative=True),

@@ -1,4 +1,4 @@
-"""Hostile DICOM headers, through both ways in (DESIGN §7, §13, §16).
+"""Hostile DICOM headers, through both ways in (the multipart upload and upload sessions).
 
 Every header value the service keeps is read by one typed reader
 (`xrays.validation.read_kept_tags`): a value of the wrong VR, with several values,
