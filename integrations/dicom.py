@@ -15,6 +15,7 @@ Secondary Capture that wraps it. Nothing here knows what an X-ray record is.
 """
 
 import io
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,9 +35,17 @@ from .objects import iter_object, object_size, open_seekable
 
 # Tags a copy may have set, and the longest value each VR allows (PS3.5 6.2).
 MAX_LENGTH = {"SH": 16, "LO": 64, "PN": 64, "CS": 16, "DA": 8, "TM": 14, "DT": 26, "UI": 64}
+# UI (PS3.5 9.1): components of digits separated by dots, none empty, none with a
+# leading zero (but "0" itself), at most 64 characters.
+UID_SYNTAX = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
 # A header (everything before the pixel data) larger than this is not re-encoded.
 MAX_HEADER_BYTES = 64 * 1024 * 1024
 PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+
+
+def is_dicom_uid(value: str) -> bool:
+    """True for a well-formed DICOM UID (the UI value representation)."""
+    return len(value) <= MAX_LENGTH["UI"] and UID_SYNTAX.fullmatch(value) is not None
 
 
 class CopyRefused(ValueError):
@@ -54,8 +63,12 @@ class CopyRequest:
     # For a wrapped PNG/JPEG: its Study/Series/SOP Instance UIDs and other tags.
     secondary_capture: dict[str, str] = field(default_factory=dict)
     # The study the copy must go to, as the domain knows it (DICOM: the UID read at
-    # upload); the PACS refuses an instance of another study (409).
+    # upload, or the one minted for the copy); the PACS refuses an instance of another
+    # study (409).
     study_uid: str = ""
+    # For a DICOM: UIDs the copy carries instead of the file's (keyword -> the file's
+    # UID as recorded, the copy's), so no two copies in the PACS share them.
+    minted_uids: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_payload(cls, payload: dict) -> "CopyRequest":
@@ -66,6 +79,10 @@ class CopyRequest:
                 identifiers=dict(payload["identifiers"]),
                 secondary_capture=dict(payload.get("secondary_capture") or {}),
                 study_uid=str(payload.get("study_instance_uid") or ""),
+                minted_uids={
+                    str(keyword): (str(uids["original"]), str(uids["copy"]))
+                    for keyword, uids in dict(payload.get("minted_uids") or {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CopyRefused(f"incomplete copy description ({exc.__class__.__name__})") from exc
@@ -111,6 +128,8 @@ def _checked(keyword: str, value, *, utf8: bool = False) -> str:
         raise CopyRefused(
             f"{keyword} value is not plain ASCII without backslashes; it cannot be sent as is"
         )
+    if vr == "UI" and not is_dicom_uid(value):
+        raise CopyRefused(f"{keyword} value is not a DICOM UID")
     return value
 
 
@@ -187,8 +206,31 @@ def _coerced_dicom(request: CopyRequest, size: int) -> DicomCopy:
     for element in [e for e in dataset if e.tag.element == 0]:
         del dataset[element.tag]
     _set(dataset, request.identifiers)
+    _mint(dataset, request.minted_uids)
     head = _encode(dataset)
     return DicomCopy(head, request.key, pixels_at, tail, **_uids(dataset))
+
+
+MINTABLE = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+def _mint(dataset: Dataset, minted: dict[str, tuple[str, str]]) -> None:
+    """Put the minted UIDs on the copy, where it still holds the recorded ones.
+
+    An object that no longer holds the UID recorded at upload is not the one the
+    record describes: refused rather than relabelled (as the PACS refuses an instance
+    of another study).
+    """
+    unknown = sorted(set(minted) - set(MINTABLE))
+    if unknown:
+        raise CopyRefused(f"{unknown[0]} is not a UID a copy may change")
+    for keyword in (k for k in MINTABLE if k in minted):  # (a JSON column reorders keys)
+        original, copy = minted[keyword]
+        if str(dataset.get(keyword, "") or "").strip(" \0") != original:
+            raise CopyRefused(f"the stored DICOM's {keyword} is not the one recorded at upload")
+        setattr(dataset, keyword, _checked(keyword, copy))
+        if keyword == "SOPInstanceUID":
+            dataset.file_meta.MediaStorageSOPInstanceUID = copy
 
 
 def _pixels(image: Image.Image) -> tuple[Image.Image, dict]:

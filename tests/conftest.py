@@ -49,20 +49,28 @@ def _browser_available() -> bool:
     )
 
 
+# The fuzzers' seeds: new every run, shared with xdist workers (started after
+# pytest_configure, with this environment); setting one reproduces that fuzzer's run.
+FUZZ_SEEDS = {
+    "FUZZ_SEED": "schema fuzzing seed",  # tests/fuzz/test_schema_fuzz.py
+    "DICOM_FUZZ_SEED": "DICOM header fuzzing seed",  # tests/fuzz/test_dicom_header_fuzz.py
+}
+
+
 def pytest_configure(config):
-    # One schemathesis seed for the whole run, shared with xdist workers (started
-    # after this, with this environment); FUZZ_SEED=<n> reproduces a run.
-    os.environ.setdefault("FUZZ_SEED", str(secrets.randbelow(2**32)))
+    for variable in FUZZ_SEEDS:
+        os.environ.setdefault(variable, str(secrets.randbelow(2**32)))
 
 
 def pytest_report_header(config):
-    return f"schema fuzzing seed: FUZZ_SEED={os.environ['FUZZ_SEED']}"
+    return [f"{name}: {variable}={os.environ[variable]}" for variable, name in FUZZ_SEEDS.items()]
 
 
 def pytest_terminal_summary(terminalreporter):
-    terminalreporter.write_line(
-        f"schema fuzzing seed: FUZZ_SEED={os.environ['FUZZ_SEED']} (set it to repeat this run)"
-    )
+    for variable, name in FUZZ_SEEDS.items():
+        terminalreporter.write_line(
+            f"{name}: {variable}={os.environ[variable]} (set it to repeat this run)"
+        )
 
 
 def pytest_runtest_setup(item):

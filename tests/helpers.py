@@ -89,6 +89,32 @@ def upload(client, paramedic, task, content: bytes, /, name="scan.bin", key=None
     )
 
 
+def upload_in_session(client, paramedic, task, content: bytes, /, **fields):
+    """The resumable way: open a session, PUT its parts, complete it.
+
+    Returns (session id, the complete's response). Every part URL must take its part.
+    """
+    import hashlib
+
+    session = client.post(
+        f"{API}/paramedics/{paramedic.id}/xray-uploads",
+        {
+            "task": str(task.id),
+            "size": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+            **fields,
+        },
+        format="json",
+    )
+    assert session.status_code == 201, session.content
+    body = session.json()
+    for part in body["parts"]:
+        start = (part["number"] - 1) * body["part_size"]
+        status, _ = put_part(part["url"], content[start : start + part["size"]])
+        assert status == 200, (part["number"], status)
+    return body["id"], client.post(f"{API}/xray-uploads/{body['id']}/complete")
+
+
 def put_part(url: str, data: bytes) -> tuple[int, str]:
     """PUT one part to a session's part URL as a device would: (status, ETag header).
 

@@ -80,14 +80,70 @@ def _dicom_datetime(moment) -> dict:
     }
 
 
+def _consultation_study_uid(xray: XrayImage) -> str:
+    """The study minted for a consultation's images of one patient."""
+    if xray.consultation_id:
+        return _uid(f"study/{xray.task.patient_id}/{xray.consultation_id}")
+    return _uid(f"study/xray/{xray.pk}")
+
+
+def minted_copy_uids(xray: XrayImage) -> dict[str, dict[str, str]]:
+    """The UIDs a DICOM's PACS copy cannot keep, each with the UID minted for it.
+
+    A PACS files an instance under its UIDs: two records' copies with the same ones
+    both "succeed", and WADO-RS then cannot find the first. So a copy keeps the file's
+    UIDs only where no other record holds them (the file's own, as read at upload):
+    - the study, unless another record holds it for another patient (a study is one
+      patient's): then study and series are minted from (UID, patient), so that
+      patient's images of it stay one study;
+    - the instance, unless another record holds it, or the study was minted: then it
+      is minted from the record;
+    - a UID the file lacks is minted (the study: the consultation's, as for a
+      Secondary Capture).
+    Minted UIDs are derived (2.25.<uuid5>), so a redelivery sends the same instance.
+    Called when the record's event is written, after xray_record_insert made
+    concurrent uploads of one study or instance take turns, so "another record"
+    includes every earlier one.
+    """
+    others = XrayImage.objects.exclude(pk=xray.pk)
+    patient = xray.task.patient_id
+    study, series, instance = xray.dicom_study_uid, xray.dicom_series_uid, xray.dicom_sop_uid
+    if not study:
+        copy_study = _consultation_study_uid(xray)
+    elif others.filter(dicom_study_uid=study).exclude(task__patient_id=patient).exists():
+        copy_study = _uid(f"dicom-study/{study}/{patient}")  # another patient's study
+    else:
+        copy_study = study
+    if copy_study == study:
+        copy_series = series or _uid(f"series/{xray.pk}")
+        keep_instance = bool(instance) and not others.filter(dicom_sop_uid=instance).exists()
+    else:  # a study of this patient's own: its series and instance are new too
+        copy_series = _uid(
+            f"dicom-series/{study}/{series}/{patient}" if series else f"series/{xray.pk}"
+        )
+        keep_instance = False
+    copy_instance = instance if keep_instance else _uid(f"instance/{xray.pk}")
+    copies = {
+        "StudyInstanceUID": (study, copy_study),
+        "SeriesInstanceUID": (series, copy_series),
+        "SOPInstanceUID": (instance, copy_instance),
+    }
+    return {
+        keyword: {"original": original, "copy": copy}
+        for keyword, (original, copy) in copies.items()
+        if copy != original
+    }
+
+
 def pacs_copy_description(xray: XrayImage) -> dict:
     """What the PACS copy carries (DESIGN §15; docs/decisions.md lists the tags).
 
     Every copy: AccessionNumber = the consultation, PatientID = the task's patient
-    (IssuerOfPatientID names whose ids those are). A PNG/JPEG is wrapped as a
-    Secondary Capture that also names the paramedic (OperatorsName) and the capture
-    time, with UIDs derived from the record: the consultation's images of one patient
-    share a study.
+    (IssuerOfPatientID names whose ids those are). A DICOM keeps its UIDs unless
+    another record's copy would share them (`minted_copy_uids`). A PNG/JPEG is
+    wrapped as a Secondary Capture that also names the paramedic (OperatorsName) and
+    the capture time, with UIDs derived from the record: the consultation's images
+    of one patient share a study.
     """
     identifiers = {
         "AccessionNumber": xray.consultation_id,
@@ -96,16 +152,13 @@ def pacs_copy_description(xray: XrayImage) -> dict:
     }
     description = {"key": xray.file.name, "format": xray.format, "identifiers": identifiers}
     if xray.format == XrayFormat.DICOM:
-        # The study read from the file at upload: the PACS refuses anything else.
-        return {**description, "study_instance_uid": xray.dicom_study_uid}
-    study = (
-        f"study/{xray.task.patient_id}/{xray.consultation_id}"
-        if xray.consultation_id
-        else f"study/xray/{xray.pk}"
-    )
+        minted = minted_copy_uids(xray)
+        # The study the copy goes to: the PACS refuses an instance of another one.
+        study = minted.get("StudyInstanceUID", {}).get("copy", xray.dicom_study_uid)
+        return {**description, "study_instance_uid": study, "minted_uids": minted}
     when = _dicom_datetime(xray.captured_at or xray.created_at)
     paramedic = xray.paramedic
-    description["study_instance_uid"] = _uid(study)
+    description["study_instance_uid"] = _consultation_study_uid(xray)
     description["secondary_capture"] = {
         "StudyInstanceUID": description["study_instance_uid"],
         "SeriesInstanceUID": _uid(f"series/{xray.pk}"),
@@ -214,6 +267,20 @@ XRAY_EVENT_DATA = {
                     "additionalProperties": _TEXT,
                 },
                 "secondary_capture": {"type": "object", "additionalProperties": _TEXT},
+                "minted_uids": {
+                    "type": "object",
+                    "description": (
+                        "DICOM: the file's UIDs (keyword -> original) that the copy carries "
+                        "minted instead (copy), because another record holds them or the "
+                        "file has none; the stored original is unchanged."
+                    ),
+                    "additionalProperties": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["original", "copy"],
+                        "properties": {"original": _TEXT, "copy": _TEXT},
+                    },
+                },
             },
         },
     },

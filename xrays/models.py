@@ -65,7 +65,12 @@ class XrayImage(models.Model):
                 condition=models.Q(format__in=XrayFormat.values), name="xray_format_valid"
             ),
         ]
-        indexes = [models.Index(fields=["paramedic", "created_at"], name="xray_paramedic_idx")]
+        indexes = [
+            models.Index(fields=["paramedic", "created_at"], name="xray_paramedic_idx"),
+            # Who else holds a study or instance (xrays.events.minted_copy_uids).
+            models.Index(fields=["dicom_study_uid"], name="xray_dicom_study_idx"),
+            models.Index(fields=["dicom_sop_uid"], name="xray_dicom_sop_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.format} {self.file.name}"

@@ -8,6 +8,7 @@ same task) returns the first record, also when two retries race: the unique
 constraints pick the winner and the loser removes its copy.
 """
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from datetime import datetime
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
@@ -118,9 +119,33 @@ def xray_record_insert(**fields) -> XrayImage:
     The one place a record is written, for both ways in: the multipart POST (§7)
     and the completion of an upload session (§13).
     """
+    _take_turns_on_dicom_uids(fields)
     xray = XrayImage.objects.create(**fields)
     record_xray_event(xray, XrayEvent.UPLOADED)
     return xray
+
+
+def _take_turns_on_dicom_uids(fields: dict) -> None:
+    """Records of one DICOM study or instance are written one at a time.
+
+    The event describes the PACS copy from the other records that hold the same UIDs
+    (xrays.events.minted_copy_uids): two uploads of one file committing side by side
+    would each see none and both keep the file's UIDs. On PostgreSQL a transaction-level
+    advisory lock per UID (taken in one order, so no two inserts wait on each other)
+    makes the later one wait for the earlier one's commit; SQLite has one writer at a
+    time, and the insert, the first statement of the transaction, waits for it.
+    """
+    if connection.vendor != "postgresql":
+        return
+    uids = {fields.get("dicom_study_uid"), fields.get("dicom_sop_uid")} - {None, ""}
+    keys = sorted(
+        int.from_bytes(hashlib.sha256(f"xray-dicom-uid:{uid}".encode()).digest()[:8], "big")
+        - 2**63  # pg_advisory_xact_lock takes a signed bigint
+        for uid in uids
+    )
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def xray_existing_for(*, task: EmergencyTask, sha256: str) -> XrayImage | None:

@@ -13,8 +13,13 @@ keeps the reason, and a repeated complete gets the same answer.
 
 Concurrency: completing claims the session with a conditional UPDATE
 (`uploading` -> `completing`, with a lease), so of two devices racing only one
-verifies; the other waits for its outcome and answers the same record. A worker
-that dies mid-way leaves the lease to run out, after which a retry takes over.
+verifies; the other waits for its outcome and answers the same record. However a
+complete ends, it leaves the session where the device can act: `completed`,
+`failed` with the reason (the bytes were refused, or recording them failed in a way
+a retry cannot cure), or `uploading` again (parts missing, or a dependency outage:
+the retry goes on from what storage already joined). Only a worker that dies
+mid-way (or a database down when it would let go) leaves `completing`, and only
+until the lease runs out: then a complete, an abort or the sweep takes it over.
 Storage I/O happens outside database transactions, as everywhere else.
 """
 
@@ -30,7 +35,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import ApplicationError, Conflict, NotFound
+from core.errors import (
+    DATABASE_DOWN,
+    ApplicationError,
+    Conflict,
+    NotFound,
+)
 from core.storage import STORAGE_ERRORS, storage_failure
 from paramedics.models import Paramedic
 from tasks.models import EmergencyTask
@@ -322,11 +332,17 @@ def upload_part_receive(
 
 
 def upload_session_abort(*, session: XrayUploadSession) -> XrayUploadSession:
-    """Abort: storage drops the parts; the session ends `aborted`. Repeats change nothing."""
+    """Abort: storage drops the parts (or the object they were joined into); the session
+    ends `aborted`. Repeats change nothing. A completion whose lease ran out (its worker
+    died) no longer holds the session."""
     if session.state == UploadState.ABORTED:
         return session
-    claimed = XrayUploadSession.objects.filter(pk=session.pk, state=UploadState.UPLOADING).update(
-        state=UploadState.ABORTED, updated_at=timezone.now()
+    now = timezone.now()
+    abortable = Q(state=UploadState.UPLOADING) | Q(
+        state=UploadState.COMPLETING, lease_until__lt=now
+    )
+    claimed = XrayUploadSession.objects.filter(abortable, pk=session.pk).update(
+        state=UploadState.ABORTED, lease_until=None, updated_at=now
     )
     session.refresh_from_db()
     if not claimed:
@@ -337,7 +353,11 @@ def upload_session_abort(*, session: XrayUploadSession) -> XrayUploadSession:
         if session.state == UploadState.EXPIRED:
             raise UploadClosed()
         raise UploadFinished()
-    _abort_quietly(multipart_store(), session.storage_key, session.storage_upload_id)
+    store = multipart_store()
+    if session.assembled_at is None:
+        _abort_quietly(store, session.storage_key, session.storage_upload_id)
+    else:
+        delete_stored_quietly(session.storage_key)
     return session
 
 
@@ -365,6 +385,9 @@ def upload_session_complete(
             raise UploadCompleting()
         time.sleep(COMPLETE_POLL_SECONDS)  # another request is verifying: wait for it
 
+    # Every way out of here leaves the session completed, failed or uploading: a
+    # session left `completing` by a request that has ended could be neither retried
+    # nor aborted until its lease ran out.
     store = multipart_store()
     try:
         if session.assembled_at is None:
@@ -374,12 +397,20 @@ def upload_session_complete(
         _release(session)
         logger.warning("completing upload %s failed: %s", session.pk, storage_failure(exc))
         raise StorageUnavailable() from exc
+    except DATABASE_DOWN:
+        _release(session)  # the retry records it (if this too fails, the lease runs out)
+        raise
     except ApplicationError:
         if session.state != UploadState.FAILED:
             _release(session)  # incomplete or mismatched parts: the device sends them
         raise
+    except Exception as exc:
+        # Neither the device's doing nor an outage: a value the database refused, or
+        # a bug. A retry would fail the same way, so the session fails with the reason.
+        _fail(store, session, exc)
+        raise
     except BaseException:
-        _release(session)
+        _release(session)  # the process is stopping: a retry completes it
         raise
 
 
@@ -404,11 +435,39 @@ def _claim(session: XrayUploadSession) -> bool:
 
 
 def _release(session: XrayUploadSession) -> None:
-    """Give the session back after a failure that is not the upload's fault."""
-    state = UploadState.COMPLETING if session.assembled_at else UploadState.UPLOADING
-    XrayUploadSession.objects.filter(pk=session.pk, state=UploadState.COMPLETING).update(
-        state=state, lease_until=timezone.now(), updated_at=timezone.now()
+    """Give the session back (`uploading`) after a failure that is not the upload's fault.
+
+    Once storage has joined the parts (`assembled_at`) the retry checks that object,
+    and an abort or the sweep removes it.
+    """
+    try:
+        XrayUploadSession.objects.filter(pk=session.pk, state=UploadState.COMPLETING).update(
+            state=UploadState.UPLOADING, lease_until=None, updated_at=timezone.now()
+        )
+    except DATABASE_DOWN:
+        logger.warning("upload %s stays completing until its lease runs out", session.pk)
+        return
+    session.state = UploadState.UPLOADING
+
+
+def _fail(store, session: XrayUploadSession, exc: Exception) -> None:
+    """Recording failed for a reason a retry cannot cure: the session fails with it.
+
+    The device reads why (GET), a repeated complete answers the same, and the session
+    holds nothing any more: its object is removed and it counts as open no longer.
+    """
+    logger.warning("upload %s failed while recording: %s", session.pk, exc.__class__.__name__)
+    if session.assembled_at is None:
+        _abort_quietly(store, session.storage_key, session.storage_upload_id)
+    failure = ApplicationError(
+        f"The upload could not be recorded ({exc.__class__.__name__}); start a new upload.",
+        code="server_error",
     )
+    failure.status_code = 500
+    try:
+        _refuse(store, session, failure)
+    except DATABASE_DOWN:
+        logger.warning("upload %s stays completing until its lease runs out", session.pk)
 
 
 def _assemble(store, session: XrayUploadSession, parts: list[dict] | None) -> None:
@@ -469,10 +528,15 @@ def _verify_and_record(store, session: XrayUploadSession) -> UploadResult:
         _refuse(store, session, refusal)
         raise
 
-    if info.extension != PROVISIONAL_EXTENSION:
-        final = key.rsplit(".", 1)[0] + "." + info.extension
+    final = key.rsplit(".", 1)[0] + "." + info.extension
+    if final != key:  # (a retry finds it renamed already)
         store.rename(key, final)
-        key = final
+        # The session names its object wherever it is: a retry after an outage
+        # checks it there, and an abort or the sweep removes it there.
+        XrayUploadSession.objects.filter(pk=session.pk).update(
+            storage_key=final, updated_at=timezone.now()
+        )
+        session.storage_key = key = final
     fields = {
         "paramedic_id": session.paramedic_id,
         "task_id": session.task_id,
@@ -495,18 +559,15 @@ def _verify_and_record(store, session: XrayUploadSession) -> UploadResult:
             xray = xray_record_insert(**fields)
             _finish(session, xray)
     except IntegrityError:
+        existing = xray_existing_for(task=session.task, sha256=session.sha256)
+        if existing is None:
+            raise  # not the dedupe below: upload_session_complete fails the session
         # The same image is already recorded for this task (§7 dedupe): that record
         # is the answer, and this copy goes.
         delete_stored_quietly(key)
-        existing = xray_existing_for(task=session.task, sha256=session.sha256)
-        if existing is None:
-            raise
         with transaction.atomic():
             _finish(session, existing)
         return UploadResult(xray=existing, created=False)
-    except BaseException:
-        delete_stored_quietly(key)
-        raise
     return UploadResult(xray=xray, created=True)
 
 

@@ -5,21 +5,28 @@ their headers only: Pillow (PNG/JPEG only, with its decompression-bomb limit)
 and pydicom (tags, never pixel data), so memory does not grow with the image.
 """
 
+import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import pydicom
 from PIL import Image, UnidentifiedImageError
-from pydicom.errors import InvalidDicomError
+from pydicom.dataset import Dataset
 
 # pydicom's own reader of the file meta group alone (pinned pydicom 3.0).
 from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.multival import MultiValue
+from pydicom.tag import Tag
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from core.errors import ApplicationError
+from integrations.dicom import MAX_LENGTH, is_dicom_uid
 
 from .models import XrayFormat
+
+logger = logging.getLogger(__name__)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -36,14 +43,11 @@ UNDEFINED_LENGTH = 0xFFFFFFFF
 MAX_DICOM_HEADER_READ = 256 * 1024
 MAX_DICOM_SEQUENCE_DEPTH = 8
 
-# Tags kept from DICOM files (DESIGN §7). Patient-identifying tags are never read out.
-DICOM_TAGS = {
-    "Modality": "dicom_modality",
-    "StudyInstanceUID": "dicom_study_uid",
-    "SeriesInstanceUID": "dicom_series_uid",
-    "SOPInstanceUID": "dicom_sop_uid",
-    "BodyPartExamined": "dicom_body_part",
-}
+# A value of a kept tag is at most a UID (64 bytes); pydicom defers (does not read)
+# values over its defer_size, and a value that long is never one of them.
+MAX_KEPT_VALUE_BYTES = 1024
+# Rows and Columns are US (PS3.5 6.2): at most 65535 pixels.
+MAX_DIMENSION = 2**16 - 1
 
 
 class UnsupportedMediaType(ApplicationError):
@@ -55,6 +59,118 @@ class UnsupportedMediaType(ApplicationError):
 class CorruptImage(ApplicationError):
     code = "corrupt_image"
     default_detail = "The image is truncated or corrupt."
+
+
+class BadValue(ValueError):
+    """A header value that is not what its tag must hold; the message says why."""
+
+
+def _one_text(value) -> str:
+    if isinstance(value, MultiValue | list | tuple):
+        raise BadValue(f"holds {len(value)} values where one is allowed")
+    if not isinstance(value, str):
+        raise BadValue(f"is not text (a {type(value).__name__})")
+    return value.strip(" \0")  # DICOM pads text with a space, UIDs with NUL
+
+
+def read_uid(value, limit: int) -> str:
+    """A UI value (PS3.5 9.1): digits in dot-separated components without leading zeros."""
+    text = _one_text(value)
+    if text and not (len(text) <= limit and is_dicom_uid(text)):
+        raise BadValue(
+            "is not a DICOM UID (digits in dot-separated components without leading "
+            f"zeros, at most {limit} characters)"
+        )
+    return text
+
+
+def read_code(value, limit: int) -> str:
+    """A CS value kept for display (Modality, BodyPartExamined): one printable ASCII
+    value, never a NUL, another control character or a backslash."""
+    text = _one_text(value)
+    if len(text) > limit:
+        raise BadValue(f"is longer than {limit} characters")
+    if not all(" " <= c <= "~" and c != "\\" for c in text):
+        raise BadValue("holds characters other than printable ASCII")
+    return text
+
+
+def read_dimension(value, limit: int) -> int:
+    """Rows or Columns: one whole number of pixels from 1."""
+    if isinstance(value, MultiValue | list | tuple):
+        raise BadValue(f"holds {len(value)} values where one is allowed")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise BadValue(f"is not one whole number from 1 to {limit}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class KeptTag:
+    """A header value the service keeps: its column, how it is read, its bound.
+
+    `limit`: the longest text (or largest number) the value may be: what its VR
+    allows, and never more than its column holds. `informative`: only shown, never
+    relied on; a bad value is dropped (the column stays empty) instead of refusing
+    the image.
+    """
+
+    keyword: str
+    field: str  # the XrayImage column (Rows: height, Columns: width)
+    read: Callable[[object, int], str | int]
+    limit: int
+    informative: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.keyword} {Tag(self.keyword)}"
+
+    @property
+    def empty(self) -> str | None:
+        return None if self.read is read_dimension else ""
+
+
+# Every value read out of a DICOM header and kept, read only through
+# read_kept_tags. Patient-identifying tags are never read out.
+KEPT_TAGS = (
+    KeptTag("Modality", "dicom_modality", read_code, MAX_LENGTH["CS"], informative=True),
+    KeptTag("StudyInstanceUID", "dicom_study_uid", read_uid, MAX_LENGTH["UI"]),
+    KeptTag("SeriesInstanceUID", "dicom_series_uid", read_uid, MAX_LENGTH["UI"]),
+    KeptTag("SOPInstanceUID", "dicom_sop_uid", read_uid, MAX_LENGTH["UI"]),
+    KeptTag("BodyPartExamined", "dicom_body_part", read_code, MAX_LENGTH["CS"], informative=True),
+    KeptTag("Rows", "height", read_dimension, MAX_DIMENSION),
+    KeptTag("Columns", "width", read_dimension, MAX_DIMENSION),
+)
+
+
+def read_kept_tags(dataset: Dataset) -> dict:
+    """column -> value for every kept tag; absent or empty: the column's empty value.
+
+    A bad value (wrong VR, several values, out of range, too long, unreadable) is
+    400 `corrupt_image` naming the tag, or dropped if the tag is informative.
+    """
+    values = {}
+    for kept in KEPT_TAGS:
+        try:
+            value = _raw_value(dataset, kept.keyword)
+            empty = value is None or (isinstance(value, str | bytes) and not value)
+            values[kept.field] = kept.empty if empty else kept.read(value, kept.limit)
+        except Exception as exc:  # pydicom's converters raise many types
+            reason = str(exc) if isinstance(exc, BadValue) else "cannot be read"
+            if not kept.informative:
+                raise CorruptImage(f"The DICOM header's {kept.name} {reason}.") from None
+            logger.info("dropped the DICOM header's %s: it %s", kept.name, reason)
+            values[kept.field] = kept.empty
+    return values
+
+
+def _raw_value(dataset: Dataset, keyword: str):
+    """The tag's value as pydicom converts it from the VR written in the file."""
+    element = dataset.get_item(keyword, keep_deferred=True)
+    if element is None:
+        return None
+    if (getattr(element, "length", 0) or 0) > MAX_KEPT_VALUE_BYTES:
+        raise BadValue(f"is longer than {MAX_KEPT_VALUE_BYTES} bytes")  # never read
+    return dataset[keyword].value
 
 
 @dataclass
@@ -189,13 +305,14 @@ def _refuse_deflated(stream: BinaryIO) -> None:
     try:
         read_preamble(stream, False)
         meta = _read_file_meta_info(_HeaderBudget(stream, MAX_DICOM_HEADER_READ))
+        transfer_syntax = meta.get("TransferSyntaxUID")
     except HeaderTooComplex:
         raise CorruptImage("The DICOM header is too large or nested too deeply.") from None
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+    except Exception as exc:  # whatever pydicom raises: see _inspect_dicom
         raise CorruptImage("The DICOM file cannot be read.") from exc
     finally:
         stream.seek(0)
-    if meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
         raise UnsupportedMediaType(
             "Deflated DICOM is not accepted: send it uncompressed or image-compressed."
         )
@@ -217,7 +334,10 @@ def _inspect_dicom(stream: BinaryIO, size: int) -> ImageInfo:
     except (HeaderTooComplex, RecursionError):
         # Refused without its traceback: a recursion's would be thousands of lines.
         raise CorruptImage("The DICOM header is too large or nested too deeply.") from None
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+    except Exception as exc:
+        # pydicom parses hostile bytes: besides its own errors, its readers raise
+        # struct.error, IndexError, OverflowError, NotImplementedError... on a header
+        # they cannot follow. Whatever it raises here means "not a readable DICOM".
         raise CorruptImage("The DICOM file cannot be read.") from exc
     if depth > MAX_DICOM_SEQUENCE_DEPTH:
         raise CorruptImage("The DICOM header is too large or nested too deeply.")
@@ -226,17 +346,15 @@ def _inspect_dicom(stream: BinaryIO, size: int) -> ImageInfo:
     if not _dicom_pixels_complete(stream, size, pixel_data):
         raise CorruptImage("The DICOM pixel data is truncated.")
 
-    tags = {}
-    for keyword, name in DICOM_TAGS.items():
-        value = dataset.get(keyword)
-        tags[name] = str(value).strip()[:128] if value not in (None, "") else ""
-    rows, columns = dataset.get("Rows"), dataset.get("Columns")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the values it converts
+        tags = read_kept_tags(dataset)
     return ImageInfo(
         format=XrayFormat.DICOM,
         extension="dcm",
         content_type="application/dicom",
-        width=int(columns) if columns else None,
-        height=int(rows) if rows else None,
+        width=tags.pop("width"),
+        height=tags.pop("height"),
         dicom=tags,
     )
 

@@ -66,7 +66,8 @@ class XrayUploadView(APIView):
         description=(
             "Multipart. Accepted by content: DICOM, PNG, JPEG (else 415 "
             "`unsupported_media_type`); over XRAY_MAX_UPLOAD_BYTES 413 `file_too_large`; "
-            "truncated or corrupt 400 `corrupt_image`; a task that is not this paramedic's "
+            "truncated or corrupt 400 `corrupt_image` (also a DICOM UID, Rows or Columns "
+            "its tag cannot hold, named in `detail`); a task that is not this paramedic's "
             "404, as for an unknown one. 201 with the new record; 200 with "
             "the first record for a repeat (same Idempotency-Key, or the same image for "
             "the same task); a reused key with different content or any other field is 422 "
@@ -291,7 +292,8 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         summary="Abort an upload session (storage drops its parts)",
         description=(
             "Answers the session, `aborted`; again: the same. A completed or refused "
-            "session is 409 `upload_finished`; one being completed 409 `upload_completing`."
+            "session is 409 `upload_finished`; one being completed 409 `upload_completing` "
+            "(until its completion lease runs out)."
         ),
         responses={200: UploadSessionSerializer, **error_responses(409)},
     )
@@ -312,7 +314,9 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             "already recorded for the task). Parts missing or of the wrong size: 409 "
             "`upload_incomplete` (the session stays open); `parts` not what storage holds: "
             "409 `parts_mismatch`; aborted or expired: 409 `upload_closed`; another request "
-            "completing it for over a minute: 409 `upload_completing`. Storage down: 503."
+            "completing it for over a minute: 409 `upload_completing`. Storage or database "
+            "down: 503, the session stays `uploading` (complete again). Any other failure "
+            "while recording: 500, the session is `failed` (`server_error`): start over."
         ),
         request=UploadSessionCompleteSerializer,
         responses={

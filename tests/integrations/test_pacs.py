@@ -26,7 +26,7 @@ from integrations.models import Destination, OutboxEvent, OutboxState
 from tests.factories import put_on_task
 from tests.helpers import client_for, upload
 from tests.pacs import USER, OrthancServer
-from tests.xrays.samples import dicom_bytes, image_bytes
+from tests.xrays.samples import dicom_bytes, dicom_with_elements, image_bytes
 from xrays.models import XrayImage
 
 pytestmark = pytest.mark.pacs
@@ -204,6 +204,102 @@ class TestDicom:
         event.refresh_from_db()
         assert event.state == OutboxState.DELIVERED
         assert len(find_by_accession(pacs, "consult-42")) == 1
+
+
+class TestTheSameFileTwice:
+    """The same DICOM uploaded to two tasks: two records, two instances in the PACS.
+
+    The first record's copy keeps the file's UIDs; the second's are minted (the record
+    keeps both: `dicom` the file's, `pacs` the copy's). For another patient the study
+    and series are minted too, as a study belongs to one patient.
+    """
+
+    @pytest.mark.parametrize("second_patient", ["patient-8", "patient-7"])
+    def test_both_are_stored_and_retrievable(
+        self, pacs, paramedic, other_paramedic, second_patient, django_capture_on_commit_callbacks
+    ):
+        content = dicom_bytes("CT_small.dcm")
+        original = pydicom.dcmread(io.BytesIO(content))
+        tasks = [
+            put_on_task(paramedic, consultation_id="consult-42", patient_id="patient-7"),
+            put_on_task(other_paramedic, consultation_id="consult-43", patient_id=second_patient),
+        ]
+        for medic, task in zip((paramedic, other_paramedic), tasks, strict=True):
+            with django_capture_on_commit_callbacks(execute=True):
+                response = upload(client_for(medic.user), medic, task, content)
+            assert response.status_code == 201, response.content
+        events = OutboxEvent.objects.filter(destination="xray")
+        assert {(e.state, e.last_error) for e in events} == {(OutboxState.DELIVERED, "")}
+
+        first, second = (XrayImage.objects.get(task=task) for task in tasks)
+        assert (first.pacs_study_uid, first.pacs_series_uid, first.pacs_sop_uid) == (
+            original.StudyInstanceUID,
+            original.SeriesInstanceUID,
+            original.SOPInstanceUID,
+        )
+        assert second.pacs_sop_uid.startswith("2.25.")
+        assert second.pacs_sop_uid != first.pacs_sop_uid
+        if second_patient == "patient-7":  # the same patient's study: one study, two images
+            assert second.pacs_study_uid == original.StudyInstanceUID
+            assert second.pacs_series_uid == original.SeriesInstanceUID
+        else:
+            assert second.pacs_study_uid.startswith("2.25.")
+            assert second.pacs_series_uid.startswith("2.25.")
+        for xray in (first, second):
+            # The record keeps the file's UIDs next to the copy's: the mapping.
+            assert (xray.dicom_study_uid, xray.dicom_sop_uid) == (
+                original.StudyInstanceUID,
+                original.SOPInstanceUID,
+            )
+            sent = retrieve(pacs, xray.pacs_retrieve_url)  # WADO-RS: 200 for both
+            assert sent.SOPInstanceUID == xray.pacs_sop_uid
+            assert sent.file_meta.MediaStorageSOPInstanceUID == xray.pacs_sop_uid
+            assert sent.StudyInstanceUID == xray.pacs_study_uid
+            assert (sent.PatientID, sent.AccessionNumber) == (
+                xray.task.patient_id,
+                xray.consultation_id,
+            )
+            assert sent.PixelData == original.PixelData
+            with default_storage.open(xray.file.name, "rb") as stored:
+                assert stored.read() == content  # the original, byte for byte
+
+    def test_a_file_without_uids_is_stored_under_minted_ones(
+        self, pacs, paramedic, task, django_capture_on_commit_callbacks
+    ):
+        bare = {"StudyInstanceUID": None, "SeriesInstanceUID": None, "SOPInstanceUID": None}
+        content = dicom_with_elements(bare, "CT_small.dcm")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = upload(client_for(paramedic.user), paramedic, task, content)
+        assert response.status_code == 201, response.content
+        assert xray_event().state == OutboxState.DELIVERED, xray_event().last_error
+        xray = XrayImage.objects.get()
+        assert xray.dicom_sop_uid == "" and xray.pacs_sop_uid.startswith("2.25.")
+        sent = retrieve(pacs, xray.pacs_retrieve_url)
+        assert (sent.StudyInstanceUID, sent.SOPInstanceUID) == (
+            xray.pacs_study_uid,
+            xray.pacs_sop_uid,
+        )
+
+    def test_a_stored_object_that_is_not_the_recorded_one_is_dead_not_relabelled(
+        self, pacs, paramedic, other_paramedic, django_capture_on_commit_callbacks
+    ):
+        content = dicom_bytes("CT_small.dcm")
+        first_task = put_on_task(paramedic, patient_id="patient-7")
+        second_task = put_on_task(other_paramedic, patient_id="patient-8")
+        with django_capture_on_commit_callbacks(execute=True):
+            upload(client_for(paramedic.user), paramedic, first_task, content)
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            upload(client_for(other_paramedic.user), other_paramedic, second_task, content)
+        second = XrayImage.objects.get(task=second_task)
+        with default_storage.open(second.file.name, "wb") as handle:
+            handle.write(dicom_bytes("MR_small.dcm"))  # another instance than recorded
+        for callback in callbacks:
+            callback()
+        event = OutboxEvent.objects.get(destination="xray", aggregate_id=second.pk)
+        assert event.state == OutboxState.DEAD
+        assert event.last_error == (
+            "pacs: the stored DICOM's StudyInstanceUID is not the one recorded at upload"
+        )
 
 
 class TestSecondaryCapture:

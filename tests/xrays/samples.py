@@ -52,6 +52,44 @@ def large_dicom(pixel_bytes: int) -> bytes:
     return header + os.urandom(pixel_bytes)
 
 
+class Raw(bytes):
+    """An element value written byte for byte, whatever its VR says it should be."""
+
+
+def dicom_with_elements(elements: dict, name: str = "MR_small.dcm") -> bytes:
+    """A real DICOM with header elements written as given, in explicit VR little endian
+    (so the VR given is the VR in the file): keyword -> (VR, value), or None to remove.
+
+    pydicom writes what it is given (its writing validation only warns), so values a
+    tag must never hold reach the file as they would from a broken device; a `Raw`
+    value goes into the file as those bytes (any VR, even one DICOM does not have).
+    """
+    import warnings
+
+    import pydicom
+    from pydicom.dataelem import DataElement, RawDataElement
+    from pydicom.tag import Tag
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(get_testdata_file(name, download=False))
+        for keyword, element in elements.items():
+            tag = Tag(keyword)
+            if tag in ds:
+                del ds[tag]
+            if element is None:
+                continue
+            vr, value = element
+            if isinstance(value, Raw):
+                ds._dict[tag] = RawDataElement(tag, vr, len(value), bytes(value), 0, False, True)
+            else:
+                ds.add(DataElement(tag, vr, value))
+        buffer = io.BytesIO()
+        # As read (preamble, file meta): nothing is derived from the changed elements.
+        pydicom.dcmwrite(buffer, ds)
+    return buffer.getvalue()
+
+
 def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     """A tiny, valid-looking PNG whose header declares a gigantic canvas."""
 

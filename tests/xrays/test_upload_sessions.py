@@ -601,3 +601,148 @@ def test_concurrent_creates_never_pass_the_cap(settings, paramedic):
     assert XrayUploadSession.objects.count() == 2
     # The refused ones left no multipart upload behind.
     assert len(list(multipart_store().pending_uploads(""))) == 2
+
+
+class TestNeverStuckCompleting:
+    """However a complete ends, the session is left where the device can act:
+    completed, failed with the reason, or uploading again after an outage."""
+
+    @pytest.fixture
+    def joined(self, paramedic_client, paramedic, task):
+        """A session whose parts are all sent; the complete is the test's."""
+        content = dicom_bytes("MR_small.dcm")
+        session = create(paramedic_client, paramedic, task, content).json()
+        send_parts(session, content)
+        paramedic_client.raise_request_exception = False  # a 500 is an answer here
+        return session["id"]
+
+    @staticmethod
+    def record_with(monkeypatch, **wrong):
+        """Recording gets values the reader would never give (as the old one did):
+        the database itself refuses them."""
+        from xrays import sessions
+
+        def inspect(stream, size):
+            info = inspect_image(stream, size)
+            for name, value in wrong.items():
+                if name in info.dicom:
+                    info.dicom[name] = value
+                else:
+                    setattr(info, name, value)
+            return info
+
+        monkeypatch.setattr(sessions, "inspect_image", inspect)
+
+    @pytest.mark.parametrize(
+        "wrong",
+        [
+            {"height": -5},  # a CHECK constraint: IntegrityError on every database
+            pytest.param({"height": 99999999999}, marks=pytest.mark.postgres),  # DataError
+            pytest.param({"dicom_modality": "X" * 17}, marks=pytest.mark.postgres),
+            pytest.param({"dicom_body_part": "CH\x00EST"}, marks=pytest.mark.postgres),
+        ],
+        ids=["negative", "out_of_range", "too_long", "nul"],
+    )
+    def test_a_data_error_while_recording_fails_the_session_and_frees_it(
+        self, paramedic_client, paramedic, task, joined, monkeypatch, wrong
+    ):
+        self.record_with(monkeypatch, **wrong)
+        first = complete(paramedic_client, joined)
+        assert (first.status_code, first.json()["code"]) == (500, "server_error")
+
+        session = XrayUploadSession.objects.get(pk=joined)
+        assert (session.state, session.failure_code) == (UploadState.FAILED, "server_error")
+        state = paramedic_client.get(f"{API}/xray-uploads/{joined}").json()
+        assert state["state"] == "failed"
+        assert "could not be recorded" in state["failure"]["detail"]
+        assert not XrayImage.objects.exists()
+        assert stored_keys() == []  # the joined object is gone with it
+        again = complete(paramedic_client, joined)
+        assert (again.status_code, again.json()["code"]) == (500, "server_error")
+        aborted = paramedic_client.delete(f"{API}/xray-uploads/{joined}")
+        assert (aborted.status_code, aborted.json()["code"]) == (409, "upload_finished")
+
+        # Nothing is held: the same file in a new session goes through.
+        monkeypatch.undo()
+        content = dicom_bytes("MR_small.dcm")
+        fresh = create(paramedic_client, paramedic, task, content).json()
+        send_parts(fresh, content)
+        assert complete(paramedic_client, fresh["id"]).status_code == 201
+
+    def test_an_error_nobody_foresaw_fails_the_session_too(
+        self, paramedic_client, joined, monkeypatch
+    ):
+        from xrays import sessions
+
+        def broken(**fields):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(sessions, "xray_record_insert", broken)
+        response = complete(paramedic_client, joined)
+        assert response.status_code == 500
+        session = XrayUploadSession.objects.get(pk=joined)
+        assert session.state == UploadState.FAILED
+        assert session.failure_detail == (
+            "The upload could not be recorded (RuntimeError); start a new upload."
+        )
+        assert stored_keys() == []
+
+    @pytest.mark.parametrize("kind", ["dicom", "png"])  # a PNG is renamed before recording
+    def test_a_database_outage_while_recording_gives_the_session_back(
+        self, storage, paramedic_client, paramedic, task, monkeypatch, kind
+    ):
+        from django.db import OperationalError
+
+        from xrays import sessions
+
+        content = dicom_bytes("MR_small.dcm") if kind == "dicom" else image_bytes("PNG")
+        session = create(paramedic_client, paramedic, task, content).json()
+        send_parts(session, content)
+        real_insert = sessions.xray_record_insert
+
+        def outage(**fields):
+            raise OperationalError("the database went away")
+
+        monkeypatch.setattr(sessions, "xray_record_insert", outage)
+        down = complete(paramedic_client, session["id"])
+        assert (down.status_code, down.json()["code"]) == (503, "database_unavailable")
+        held = XrayUploadSession.objects.get(pk=session["id"])
+        assert held.state == UploadState.UPLOADING and held.assembled_at is not None
+        assert stored_keys() == [held.storage_key]  # the joined object waits for the retry
+        state = paramedic_client.get(f"{API}/xray-uploads/{session['id']}").json()
+        assert (state["state"], state["parts"]) == ("uploading", [])
+
+        monkeypatch.setattr(sessions, "xray_record_insert", real_insert)
+        done = complete(paramedic_client, session["id"])
+        assert done.status_code == 201, done.content
+        assert stored_keys() == [XrayImage.objects.get().file.name]
+
+    def test_abort_after_an_outage_removes_the_joined_object(
+        self, paramedic_client, joined, monkeypatch
+    ):
+        from django.db import OperationalError
+
+        from xrays import sessions
+
+        def outage(**fields):
+            raise OperationalError("the database went away")
+
+        monkeypatch.setattr(sessions, "xray_record_insert", outage)
+        assert complete(paramedic_client, joined).status_code == 503
+        assert len(stored_keys()) == 1
+        aborted = paramedic_client.delete(f"{API}/xray-uploads/{joined}")
+        assert (aborted.status_code, aborted.json()["state"]) == (200, "aborted")
+        assert stored_keys() == []
+
+    def test_a_completion_whose_worker_died_can_be_aborted_once_its_lease_ran_out(
+        self, paramedic_client, joined
+    ):
+        held = XrayUploadSession.objects.filter(pk=joined)
+        held.update(state=UploadState.COMPLETING, lease_until=timezone.now() + timedelta(minutes=1))
+        busy = paramedic_client.delete(f"{API}/xray-uploads/{joined}")
+        assert (busy.status_code, busy.json()["code"]) == (409, "upload_completing")
+
+        held.update(lease_until=timezone.now() - timedelta(seconds=1))  # the worker died
+        aborted = paramedic_client.delete(f"{API}/xray-uploads/{joined}")
+        assert (aborted.status_code, aborted.json()["state"]) == (200, "aborted")
+        assert storage_holds_nothing()
