@@ -1,4 +1,4 @@
-"""Idempotent writes (DESIGN §17): one mechanism behind every Idempotency-Key.
+"""Idempotent writes (design §17): one mechanism behind the field writes' Idempotency-Key.
 
 A device that lost an answer, or replays a queue of actions after a dead zone,
 sends each write again with the same key. The first request's answer (status
@@ -11,6 +11,12 @@ committed answer, so one key makes one effect.
 
 Answers that are not final (429, 5xx: try again later) are not kept, so the
 retry is performed for real.
+
+The X-ray uploads (`POST /paramedics/{id}/xray`, `.../xray-uploads`) are the one
+exception: what they create is the answer, so the key is kept on the record or the
+upload session itself (a unique (paramedic, key) column; xrays.services), and a
+repeat answers 200 with that record or session as it is now (`IDEMPOTENT_CREATE`).
+Only `idempotency_key` (the key's syntax) is shared.
 """
 
 import hashlib
@@ -41,6 +47,18 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
         "least 48 hours per paramedic): a repeat answers the first answer again, status "
         "and body, with header `Idempotent-Replayed: true`; the same key with another "
         "request is 422 `idempotency_key_reused`."
+    ),
+)
+
+
+IDEMPOTENT_CREATE = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description=(
+        "Makes the upload safe to repeat (1 to 128 printable ASCII characters, kept with "
+        "what it created): a repeat answers 200 with the first record or session; the "
+        "same key with another request is 422 `idempotency_key_reused`."
     ),
 )
 

@@ -5,7 +5,6 @@ from django.core.exceptions import ObjectDoesNotExist
 SUPERVISORS = "supervisors"
 SERVICES = "services"
 DOCTORS = "doctors"
-ROLE_GROUPS = (SUPERVISORS, SERVICES, DOCTORS)
 
 
 def _group_names(user) -> frozenset[str]:

@@ -99,7 +99,6 @@ class DicomCopy:
     study_uid: str
     series_uid: str
     sop_uid: str
-    sop_class_uid: str
 
     @property
     def length(self) -> int:
@@ -178,7 +177,6 @@ def _uids(dataset: Dataset) -> dict:
         "study_uid": str(dataset.get("StudyInstanceUID", "")),
         "series_uid": str(dataset.get("SeriesInstanceUID", "")),
         "sop_uid": str(dataset.get("SOPInstanceUID", "")),
-        "sop_class_uid": str(dataset.get("SOPClassUID", "")),
     }
 
 

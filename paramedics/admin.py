@@ -3,6 +3,7 @@ from datetime import UTC
 from django import forms
 from django.contrib import admin, messages
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timesince
@@ -269,8 +270,6 @@ class ShiftDateFilter(admin.SimpleListFilter):
         return [("now", "Running now"), ("upcoming", "Upcoming"), ("past", "Past")]
 
     def queryset(self, request, queryset):
-        from django.utils import timezone
-
         now = timezone.now()
         if self.value() == "now":
             return queryset.filter(starts_at__lte=now, ends_at__gt=now)

@@ -2,8 +2,8 @@ from core.errors import Forbidden
 
 from .models import Paramedic
 
-# A paramedic may change only these on its own profile (DESIGN §4).
-SELF_EDITABLE_FIELDS = frozenset({"phone", "status", "last_location"})
+# Supervisors may change these on any profile; a paramedic on its own only the rest
+# (phone, status, last_location): one of these sent changed is 403.
 SUPERVISOR_ONLY_FIELDS = frozenset(
     {
         "badge_number",

@@ -19,7 +19,6 @@ class TaskStatus(models.TextChoices):
 
 # A paramedic holds at most one task in these states (DESIGN §6).
 ACTIVE_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
-FINAL_STATUSES = (TaskStatus.COMPLETED, TaskStatus.CANCELLED)
 
 
 class Milestone(models.TextChoices):

@@ -141,7 +141,7 @@ def _device_time(
     if at > now + skew:
         raise InvalidTime(f"The time lies more than {_span(skew)} in the future.")
     if at < now - DEVICE_TIME_BEHIND:
-        raise InvalidTime("The time lies more than 24 hours in the past.")
+        raise InvalidTime(f"The time lies more than {_span(DEVICE_TIME_BEHIND)} in the past.")
     if task.assigned_at is not None and at < task.assigned_at - skew:
         raise InvalidTime(
             f"The time lies before the task was assigned to this paramedic ({task.assigned_at})."
@@ -152,8 +152,12 @@ def _device_time(
 
 
 def _span(delta: timedelta) -> str:
+    """A bound as people say it: "24 hours", "2 minutes", "90 seconds"."""
     seconds = int(delta.total_seconds())
-    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
+    for unit, size in (("hours", 3600), ("minutes", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} seconds"
 
 
 def _latest_milestone(task: EmergencyTask, before: Milestone | None = None) -> datetime | None:

@@ -26,6 +26,8 @@ from django.core.files.storage import default_storage
 
 from core.storage import uses_s3
 
+from .part_tokens import part_url
+
 # What one ranged read fetches: large enough that header parsing (many small
 # reads) costs a handful of requests, small enough to be irrelevant to memory.
 RANGE_BLOCK_BYTES = 1024 * 1024
@@ -199,9 +201,6 @@ class LocalMultipart:
         return upload_id
 
     def part_url(self, *, session, number: int, seconds: int, request=None) -> str:
-        # A lazy import: views import this module's callers (the schema's decorators).
-        from .part_tokens import part_url
-
         return part_url(session=session, number=number, seconds=seconds, request=request)
 
     def write_part(

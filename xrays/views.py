@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.idempotency import IDEMPOTENCY_PARAMETER, idempotency_key
+from api.idempotency import IDEMPOTENT_CREATE, idempotency_key
 from api.schema import error_responses
 from api.throttling import ScopedClientThrottle
 from core.errors import Forbidden, NotFound
@@ -74,14 +74,7 @@ class XrayUploadView(APIView):
             "`idempotency_key_reused`. Storage down: 503 "
             "`storage_unavailable`, nothing recorded."
         ),
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                description="Retry key (1 to 128 printable ASCII characters).",
-            )
-        ],
+        parameters=[IDEMPOTENT_CREATE],
         request={"multipart/form-data": XrayUploadSerializer},
         responses={201: XrayImageSerializer, 200: XrayImageSerializer, **error_responses(422)},
     )
@@ -236,7 +229,7 @@ class UploadSessionCreateView(APIView):
             "open sessions: 429 `too_many_upload_sessions` (complete or abort one). "
             "Storage down: 503."
         ),
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[IDEMPOTENT_CREATE],
         request=UploadSessionCreateSerializer,
         responses={
             201: UploadSessionSerializer,

@@ -7,8 +7,6 @@ from django.conf import settings
 from core.payloads import JsonRefused, load_json
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
-# A response body is never logged or stored; keep only this much of the reason.
-MAX_ERROR_TEXT = 200
 
 
 class IntegrationError(Exception):
@@ -32,13 +30,6 @@ def _pool(base_url: str) -> httpx.Client:
         if client is None:
             client = _pools[base_url] = httpx.Client(timeout=TIMEOUT)
         return client
-
-
-def close_pools() -> None:
-    with _pools_lock:
-        for client in _pools.values():
-            client.close()
-        _pools.clear()
 
 
 def url_for(base_url: str, *segments: str) -> str:
