@@ -42,6 +42,17 @@ class SupervisorAdminMixin:
             return super().get_changelist_instance(request)
 
 
+class ReadOnlyAdminMixin(SupervisorAdminMixin):
+    """Records only the services write (X-rays, upload sessions, outbox events):
+    supervisors look, and act through the admin's actions, never through the form."""
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class SupervisorPagesMixin:
     """For a ModelAdmin with pages of its own (get_urls): `supervisor_page(view)` wraps
     one as the admin's own views are (login, CSRF, never cached) and lets only

@@ -1,13 +1,13 @@
 from django.contrib import admin
 
-from core.admin import SupervisorAdminMixin
+from core.admin import ReadOnlyAdminMixin
 
 from .models import OutboxEvent
 from .outbox import outbox_retry
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(SupervisorAdminMixin, admin.ModelAdmin):
+class OutboxEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "kind",
@@ -35,12 +35,6 @@ class OutboxEventAdmin(SupervisorAdminMixin, admin.ModelAdmin):
         "created_at",
         "delivered_at",
     ]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description="Retry selected events now")
     def retry_selected(self, request, queryset):

@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from core.admin import SupervisorAdminMixin
+from core.admin import ReadOnlyAdminMixin
 from core.errors import ApplicationError
 
 from .downloads import download_link
@@ -12,8 +12,14 @@ from .selectors import pacs_rendered_url
 from .sessions import upload_session_parts
 
 
+def _task_link(obj: XrayImage | XrayUploadSession):
+    """The record's task, linked to its page in the console."""
+    url = reverse("admin:tasks_emergencytask_change", args=[obj.task_id])
+    return format_html('<a href="{}">{}</a>', url, obj.task.request_id)
+
+
 @admin.register(XrayImage)
-class XrayImageAdmin(SupervisorAdminMixin, admin.ModelAdmin):
+class XrayImageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "format",
@@ -61,16 +67,7 @@ class XrayImageAdmin(SupervisorAdminMixin, admin.ModelAdmin):
     ]
     fields = readonly_fields
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="Task")
-    def task_link(self, obj: XrayImage):
-        url = reverse("admin:tasks_emergencytask_change", args=[obj.task_id])
-        return format_html('<a href="{}">{}</a>', url, obj.task.request_id)
+    task_link = admin.display(description="Task")(lambda self, obj: _task_link(obj))
 
     @admin.display(description="In PACS", boolean=True)
     def in_pacs(self, obj: XrayImage) -> bool:
@@ -101,7 +98,7 @@ class XrayImageAdmin(SupervisorAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(XrayUploadSession)
-class XrayUploadSessionAdmin(SupervisorAdminMixin, admin.ModelAdmin):
+class XrayUploadSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Upload sessions for support (DESIGN §13): where a device's upload stands.
 
     "Parts received" asks storage (one listing per open session on the page), so
@@ -155,16 +152,7 @@ class XrayUploadSessionAdmin(SupervisorAdminMixin, admin.ModelAdmin):
     ]
     fields = readonly_fields
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="Task")
-    def task_link(self, obj: XrayUploadSession):
-        url = reverse("admin:tasks_emergencytask_change", args=[obj.task_id])
-        return format_html('<a href="{}">{}</a>', url, obj.task.request_id)
+    task_link = admin.display(description="Task")(lambda self, obj: _task_link(obj))
 
     @admin.display(description="Parts received")
     def parts_received(self, obj: XrayUploadSession) -> str:
