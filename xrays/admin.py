@@ -67,7 +67,9 @@ class XrayImageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     fields = readonly_fields
 
-    task_link = admin.display(description="Task")(lambda self, obj: _task_link(obj))
+    @admin.display(description="Task")
+    def task_link(self, obj):
+        return _task_link(obj)
 
     @admin.display(description="In PACS", boolean=True)
     def in_pacs(self, obj: XrayImage) -> bool:
@@ -152,7 +154,9 @@ class XrayUploadSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     fields = readonly_fields
 
-    task_link = admin.display(description="Task")(lambda self, obj: _task_link(obj))
+    @admin.display(description="Task")
+    def task_link(self, obj):
+        return _task_link(obj)
 
     @admin.display(description="Parts received")
     def parts_received(self, obj: XrayUploadSession) -> str:
