@@ -13,7 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import DATABASE_DOWN, DATABASE_DOWN_DETAIL, ApplicationError
+from core.errors import DATABASE_DOWN, DATABASE_DOWN_DETAIL, ApplicationError, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +33,6 @@ _STATUS_CODES = {
     502: "bad_gateway",
     503: "service_unavailable",
 }
-
-
-def error_body(code: str, detail: str, errors=None) -> dict:
-    body = {"code": code, "detail": str(detail)}
-    if errors:
-        body["errors"] = errors
-    return body
 
 
 def _field_errors(detail) -> dict:

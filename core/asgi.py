@@ -7,12 +7,8 @@
   declared larger than its route allows is answered 413 at once, and one that grows
   past it is cut off there. A view that takes large bodies says how large
   (`max_body_bytes()`, the X-ray uploads); every other route takes at most
-  REQUEST_BODY_MAX_BYTES. The views keep their own, finer limits.
-- **Large bodies on disk, not in memory.** Django spools the body in a
-  SpooledTemporaryFile sized by FILE_UPLOAD_MAX_MEMORY_SIZE, which is 0 here (uploads
-  always go to disk), and a SpooledTemporaryFile reads 0 as "never roll over": a
-  190 MiB X-ray upload sat in the worker's memory whole (bench/upload.py --asgi).
-  Here a body over BODY_IN_MEMORY_BYTES goes to a temporary file.
+  REQUEST_BODY_MAX_BYTES. The views keep their own, finer limits. The 413 is the
+  API's error body.
 - **No thread per long-lived response.** Django runs a request's sync code (its
   middleware, a sync view) in a thread kept for that request (asgiref's
   ThreadSensitiveContext) until the response has been sent: for a Server-Sent Events
@@ -28,23 +24,31 @@
   STREAM_BLOCK_BYTES at a time and any other sync iterator a part at a time, each
   read in the request's thread.
 
-Every other request is handled exactly as Django does.
+Every other request is handled exactly as Django does. Django's request body spool
+is sized by FILE_UPLOAD_MAX_MEMORY_SIZE (1 MiB here: past it a body goes to disk).
+
+The Django internals this relies on, pinned by tests/core/test_django_internals.py
+(which fails when a Django upgrade changes them, so this module is read again then):
+`ASGIHandler.__call__` (wrapped: the ceiling, the long-lived path), `handle` (called
+directly for long-lived views, outside ThreadSensitiveContext), `read_body` (reads
+the wrapped `receive`, so the ceiling cuts it off), `send_response` (wrapped: sync
+streams sent as read) and `chunk_bytes`; a FileResponse's `file_to_stream` and a
+streaming response's `streaming_content`.
 """
 
 import logging
-import tempfile
 
 import django
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 
+from core.errors import error_body
+
 logger = logging.getLogger(__name__)
 
-BODY_IN_MEMORY_BYTES = 1024 * 1024
 STREAM_BLOCK_BYTES = 1024 * 1024
 
 
@@ -136,27 +140,6 @@ class Handler(ASGIHandler):
         except BodyTooLarge:
             await self.refuse_body(scope, send, view, limit)
 
-    async def read_body(self, receive):
-        """Django 5.2's, but spooled to disk past BODY_IN_MEMORY_BYTES (see above)."""
-        # The request owns the file; Django closes it after the response.
-        body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115
-            max_size=BODY_IN_MEMORY_BYTES, mode="w+b"
-        )
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise RequestAborted()
-                if "body" in message:
-                    body_file.write(message["body"])
-                if not message.get("more_body", False):
-                    break
-        except BaseException:  # a disconnect, a body over its limit: nothing is kept
-            body_file.close()
-            raise
-        body_file.seek(0)
-        return body_file
-
     async def send_response(self, response, send):
         if response.streaming and not response.is_async:
             # The file (or iterator) stays closed by response.close() as before.
@@ -168,8 +151,7 @@ class Handler(ASGIHandler):
         logger.warning("refused a request body over %d bytes: %s", limit, scope["path"][:200])
         code = "file_too_large" if hasattr(view, "max_body_bytes") else "request_too_large"
         response = JsonResponse(
-            {"code": code, "detail": f"The request body exceeds the limit of {limit} bytes."},
-            status=413,
+            error_body(code, f"The request body exceeds the limit of {limit} bytes."), status=413
         )
         response["Connection"] = "close"
         response["Content-Length"] = str(len(response.content))  # no chunked framing

@@ -28,6 +28,14 @@ class ApplicationError(Exception):
         super().__init__(self.detail)
 
 
+def error_body(code: str, detail: str, errors=None) -> dict:
+    """The API's error body: `{code, detail, errors?}` (api.errors answers with it)."""
+    body = {"code": code, "detail": str(detail)}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
 def field_error(field: str, code: str, message: str) -> dict:
     """`errors` for one field's one problem: {field: [{code, message}]}."""
     return {field: [{"code": code, "message": message}]}

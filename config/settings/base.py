@@ -371,8 +371,10 @@ XRAY_UPLOAD_PART_URL_SECONDS = env.int("XRAY_UPLOAD_PART_URL_SECONDS", default=3
 XRAY_UPLOAD_MAX_OPEN_SESSIONS = env.int("XRAY_UPLOAD_MAX_OPEN_SESSIONS", default=10)
 XRAY_UPLOAD_COMPLETE_LEASE_SECONDS = env.int("XRAY_UPLOAD_COMPLETE_LEASE_SECONDS", default=300)
 XRAY_ORPHAN_GRACE_MINUTES = env.int("XRAY_ORPHAN_GRACE_MINUTES", default=60)
-# Every uploaded file is spooled to disk (see xrays.uploads), never kept in memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+# An X-ray always goes to disk (its view has its own upload handler, xrays.uploads).
+# Any other upload (a shift import), and under ASGI every request body as it is read,
+# stays in memory up to this and is spooled to a temporary file beyond it.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- Who is calling, and how often (DESIGN §16) ----------------------------------
 # How many proxies in front of the service append to X-Forwarded-For; 0: none, the

@@ -7,10 +7,12 @@ app in this process, so the client controls exactly what it sends.
 """
 
 import json
+import os
 import socket
 import time
 import tracemalloc
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -134,9 +136,43 @@ def test_a_small_body_is_served_as_before(server):
     assert answer["code"] == "no_active_account"
 
 
+def _open_temporary_files() -> int:
+    """Files this process holds open that were deleted (spooled bodies, uploads)."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if _target(fd).endswith("(deleted)"))
+
+
+def _target(fd: Path) -> str:
+    try:
+        return os.readlink(fd)
+    except OSError:  # closed meanwhile
+        return ""
+
+
+def test_a_body_cut_off_after_it_went_to_disk_leaves_no_file_open(server, settings):
+    """Past FILE_UPLOAD_MAX_MEMORY_SIZE Django spools the body to a temporary file; a
+    body cut off at its ceiling after that leaves none of them open."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 128 * 1024
+    before = _open_temporary_files()
+    path = f"/api/v1/paramedics/{uuid.uuid4()}/xray"  # ceiling: 256 KiB + 1 MiB of form
+    with connect(server) as sock:
+        sock.sendall(
+            head(path, Content_Type="multipart/form-data; boundary=b", Transfer_Encoding="chunked")
+        )
+        chunk = b"x" * 65536
+        try:
+            for _ in range(64):  # 4 MiB, far past the ceiling
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status, body = response_of(sock)
+    assert (status, body["code"]) == (413, "file_too_large")
+    assert _open_temporary_files() == before
+
+
 def test_a_large_upload_is_received_on_disk_not_in_memory(server, settings, paramedic):
-    """The body is spooled to a file past 1 MiB (Django's spool never rolled over here,
-    FILE_UPLOAD_MAX_MEMORY_SIZE being 0): tracemalloc sees the server and this client."""
+    """The body is spooled to a file past FILE_UPLOAD_MAX_MEMORY_SIZE (1 MiB; at 0
+    Django's spool never rolled over): tracemalloc sees the server and this client."""
     settings.XRAY_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
     task = put_on_task(paramedic)
     boundary, size = "paramedic-bench", 24 * 1024 * 1024
