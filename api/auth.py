@@ -25,7 +25,7 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from core.roles import paramedic_of, roles_of
@@ -36,16 +36,22 @@ from .throttling import LoginFailures, ScopedClientThrottle
 PARAMEDIC_CLAIM = "paramedic_id"
 
 
-class SessionToken(RefreshToken):
-    """A refresh token whose access tokens (which copy its claims) name the user's
-    paramedic profile, or null: a device learns its own id from its login."""
-
+class _ParamedicClaim(Token):
     @classmethod
     def for_user(cls, user):
         token = super().for_user(user)
         paramedic = paramedic_of(user)
         token[PARAMEDIC_CLAIM] = str(paramedic.pk) if paramedic else None
         return token
+
+
+class SessionToken(RefreshToken, _ParamedicClaim):
+    """A refresh token whose access tokens (which copy its claims) name the user's
+    paramedic profile, or null: a device learns its own id from its login.
+
+    The claim is added below simplejwt's blacklist mixin (the method order is
+    SessionToken, RefreshToken, BlacklistMixin, _ParamedicClaim, Token), so the
+    outstanding-token row it writes holds the token as issued, claim included."""
 
 
 class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):

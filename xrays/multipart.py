@@ -16,7 +16,9 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +35,10 @@ from .part_tokens import part_url
 RANGE_BLOCK_BYTES = 1024 * 1024
 # Pieces in which the joined object is streamed through sha256.
 STREAM_PIECE_BYTES = 1024 * 1024
+# From S3 those pieces are ranged GETs, this many in flight and yielded in order: the
+# network and the hashing overlap (one stream left the hashing idle while it waited),
+# with at most this many pieces in memory, whatever the object's size.
+STREAM_PIECES_IN_FLIGHT = 4
 # Where filesystem mode keeps received parts until completion joins them.
 LOCAL_PARTS_DIR = "uploads"
 
@@ -143,20 +149,26 @@ class S3Multipart:
         return self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
 
     def iter_bytes(self, key: str) -> Iterator[bytes]:
-        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        try:
-            yield from body.iter_chunks(STREAM_PIECE_BYTES)
-        finally:
-            body.close()
+        size = self.size(key)
+        starts = range(0, size, STREAM_PIECE_BYTES)
+        with ThreadPoolExecutor(STREAM_PIECES_IN_FLIGHT, thread_name_prefix="s3-read") as pool:
+            pending: deque = deque()
+            for start in starts:
+                end = min(start + STREAM_PIECE_BYTES, size)
+                pending.append(pool.submit(self._read_range, key, start, end))
+                if len(pending) == STREAM_PIECES_IN_FLIGHT:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    def _read_range(self, key: str, start: int, end: int) -> bytes:
+        answer = self.client.get_object(
+            Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
+        )
+        return answer["Body"].read()
 
     def open_ranged(self, key: str, size: int) -> "RangedReader":
-        def fetch(start: int, end: int) -> bytes:
-            answer = self.client.get_object(
-                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
-            )
-            return answer["Body"].read()
-
-        return RangedReader(fetch, size)
+        return RangedReader(lambda start, end: self._read_range(key, start, end), size)
 
     def rename(self, old: str, new: str) -> None:
         # Server-side copy (up to 5 GB in one call); only for PNG/JPEG, see sessions.

@@ -6,6 +6,7 @@ import jwt
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken
 
 
@@ -34,6 +35,13 @@ def test_it_names_the_paramedic_in_every_token(paramedic, anon_client):
 
     refreshed = anon_client.post("/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]})
     assert _claims(refreshed.json()["access"])["paramedic_id"] == str(paramedic.id)
+
+
+def test_the_outstanding_token_is_the_token_as_issued(paramedic, anon_client):
+    """The claim is in the refresh token before it is recorded as outstanding."""
+    refresh = obtain(anon_client).json()["refresh"]
+    jti = _claims(refresh)["jti"]
+    assert OutstandingToken.objects.get(jti=jti).token == refresh
 
 
 def test_it_says_no_paramedic_for_other_roles(supervisor, anon_client):

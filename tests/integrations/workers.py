@@ -125,7 +125,10 @@ class CeleryProcesses:
 
 def use_broker(app, url: str, queue: str) -> None:
     """Make this (test) process publish to `url`/`queue` instead of running eagerly."""
-    app.conf.update(task_always_eager=False, broker_url=url, task_default_queue=queue)
+    # broker_write_url too: eager settings name an in-memory broker for it.
+    app.conf.update(
+        task_always_eager=False, broker_url=url, broker_write_url=url, task_default_queue=queue
+    )
     app.amqp._producer_pool = None
     app._pool = None
     app.amqp.__dict__.pop("queues", None)
