@@ -55,7 +55,7 @@ RETRY_MILLISECONDS = 2000
 
 class InvalidLastEventId(ApplicationError):
     code = "invalid_last_event_id"
-    default_detail = "Last-Event-ID must be an id this stream sent (digits)."
+    default_detail = "Last-Event-ID must be an id this stream sent (ASCII digits)."
 
 
 class JsonErrors(BaseContentNegotiation):
@@ -110,14 +110,7 @@ class EventStreamView(APIView):
 
     def stream(self, request, *, paramedic: Paramedic | None) -> StreamingHttpResponse:
         streaming = isinstance(request._request, ASGIRequest)
-        start_after = live.hub.start()
-        requested = request.headers.get("Last-Event-ID") or request.query_params.get(
-            "last_event_id"
-        )
-        if requested:
-            if not requested.isdigit() or len(requested) > 18:
-                raise InvalidLastEventId()
-            start_after = int(requested)
+        start_after = _resume_point(request, cursor=live.hub.start())
         response = StreamingHttpResponse(
             _frames(
                 start_after=start_after,
@@ -169,6 +162,28 @@ class SupervisorEventsView(EventStreamView):
     )
     def get(self, request):
         return self.stream(request, paramedic=None)
+
+
+def _resume_point(request, *, cursor: int) -> int:
+    """Where the stream starts: after Last-Event-ID (the header, or ?last_event_id=),
+    else after `cursor`, the hub's newest event (live from now)."""
+    requested = request.headers.get("Last-Event-ID") or request.query_params.get(
+        "last_event_id"
+    )
+    if not requested:
+        return cursor
+    # ASCII only: str.isdigit() is also true for "²" (which int() refuses) and for
+    # other scripts' digits (which int() reads as another number).
+    if not (requested.isascii() and requested.isdigit()) or len(requested) > 18:
+        raise InvalidLastEventId()
+    last = int(requested)
+    # An id past the newest would skip every live event up to it. Another process's
+    # hub may be ahead of ours: only then is the log itself asked.
+    if last > cursor and last > live.latest_id():
+        raise InvalidLastEventId(
+            "Last-Event-ID is past the newest event; reconnect without it to start afresh."
+        )
+    return last
 
 
 def _deadline(request) -> float:
