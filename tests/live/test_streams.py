@@ -1,5 +1,6 @@
 """Event streams (DESIGN §12) through a real ASGI server (uvicorn) in the test process."""
 
+import socket
 import threading
 import time
 from contextlib import ExitStack
@@ -7,12 +8,18 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from prometheus_client import REGISTRY
 from rest_framework_simplejwt.tokens import AccessToken
 
+from api.access import Credentials
+from integrations import live
 from integrations.models import LiveEvent
 from paramedics.services import paramedic_update
 from tasks.services import task_assign, task_cancel, task_change_status
+from tasks.streams import Access, ParamedicEventsView, SupervisorEventsView
 from tests.factories import ParamedicFactory, TaskFactory, put_on_task
 from tests.live.sse import AsgiServer, Stream, open_stream
 
@@ -47,8 +54,9 @@ def paramedic_url(server, paramedic) -> str:
 
 class TestParamedicStream:
     def test_open_streams_hold_no_thread_each_and_all_get_their_events(
-        self, server, http, paramedic, supervisor
+        self, server, http, settings, paramedic, supervisor
     ):
+        settings.LIVE_MAX_STREAMS_PER_USER = 13  # one caller's streams, all kept open
         url, auth = paramedic_url(server, paramedic), token(paramedic.user)
         with ExitStack() as opened:
             streams = []
@@ -218,3 +226,122 @@ class TestSupervisorStream:
         with open_stream(http, f"{server.url}/api/v1/events", token(paramedic.user)) as r:
             r.read()
             assert r.status_code == 403
+
+
+def work_done(kind: str) -> float:
+    """Renders or access checks this process ran for its streams so far."""
+    return REGISTRY.get_sample_value("paramedic_live_stream_work_total", {"work": kind}) or 0.0
+
+
+def open_many(opened: ExitStack, http, url: str, headers: dict, count: int) -> list[Stream]:
+    streams = []
+    for _ in range(count):
+        response = opened.enter_context(open_stream(http, url, None, **headers))
+        assert response.status_code == 200
+        streams.append(Stream(response))
+        next(streams[-1].lines)  # under way
+    return streams
+
+
+class TestSharedWork:
+    """Streams that need the same thing get one piece of work between them."""
+
+    def test_an_event_is_rendered_once_per_view_whatever_the_number_of_streams(
+        self, server, http, settings, paramedic, supervisor
+    ):
+        settings.LIVE_HEARTBEAT_SECONDS = 60  # no heartbeat checks in between
+        settings.LIVE_MAX_STREAMS_PER_USER = 8
+        own = {"Authorization": f"Bearer {token(paramedic.user)}"}
+        board = {"Authorization": f"Bearer {token(supervisor)}"}
+        with ExitStack() as opened:
+            mine = open_many(opened, http, paramedic_url(server, paramedic), own, 8)
+            boards = open_many(opened, http, f"{server.url}/api/v1/events", board, 3)
+            task = TaskFactory()
+            for stream in boards:  # task.created (supervisors' only), out of the way
+                stream.until("task.created")
+            before = work_done("render")
+            task_assign(task_id=task.pk, paramedic_id=paramedic.pk, actor=supervisor)
+            assigned = {s.until("task.assigned").data for s in mine}
+            seen_by_board = {s.until("task.assigned").data for s in boards}
+            # Two views of the one event: the paramedic's and supervisors'.
+            assert work_done("render") - before == 2
+            assert len(assigned) == len(seen_by_board) == 1
+
+    def test_a_callers_access_is_checked_once_per_heartbeat_for_all_its_streams(
+        self, server, http, settings, paramedic
+    ):
+        settings.LIVE_HEARTBEAT_SECONDS = 0.5
+        settings.LIVE_MAX_STREAMS_PER_USER = 6
+        own = {"Authorization": f"Bearer {token(paramedic.user)}"}
+        with ExitStack() as opened:
+            streams = open_many(opened, http, paramedic_url(server, paramedic), own, 6)
+            for stream in streams:  # past one heartbeat: they beat together from now on
+                stream.beats(1)
+            before = work_done("access_check")
+            streams[0].beats(5)  # four more heartbeats
+            checks = work_done("access_check") - before
+            assert 3 <= checks <= 5, checks  # one per heartbeat, not one per stream (24)
+
+
+class TestAccessCheckCost:
+    """One check, as a new request would meet the rules; exact queries per credential."""
+
+    def check(self, view, credentials, path, **kwargs):
+        access = Access(view=view, credentials=credentials, path=path, kwargs=tuple(kwargs.items()))
+        with CaptureQueriesContext(connection) as queries:
+            assert access.refusal() is None
+        return len(queries)
+
+    def test_a_paramedic_with_its_token(self, paramedic):
+        bearer = Credentials(authorization=f"Bearer {token(paramedic.user)}")
+        path = f"/api/v1/paramedics/{paramedic.id}/events"
+        # The user with its paramedic profile (the profile scopes the stream: no query).
+        assert self.check(ParamedicEventsView, bearer, path, paramedic_id=paramedic.pk) == 1
+
+    def test_a_supervisor_with_its_token(self, supervisor):
+        bearer = Credentials(authorization=f"Bearer {token(supervisor)}")
+        # The user, then its groups (the role).
+        assert self.check(SupervisorEventsView, bearer, "/api/v1/events") == 2
+
+    def test_a_supervisor_with_its_console_session(self, supervisor):
+        browser = Client()
+        browser.force_login(supervisor)
+        session = Credentials(session_key=browser.cookies["sessionid"].value)
+        # The session row, the user, its groups.
+        assert self.check(SupervisorEventsView, session, "/api/v1/events") == 3
+
+
+class TestSlowReader:
+    def test_a_reader_that_falls_behind_is_closed_and_resumes_by_last_event_id(
+        self, server, settings, supervisor
+    ):
+        settings.LIVE_HEARTBEAT_SECONDS = 60
+        settings.LIVE_STREAM_BACKLOG = 5
+        # Small socket buffers on both ends, so a reader that stops reading holds the
+        # server's writes back after a few events instead of after megabytes.
+        server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        small = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+        url, auth = f"{server.url}/api/v1/events", token(supervisor)
+        with httpx.Client(transport=small, timeout=15) as slow, open_stream(slow, url, auth) as r:
+            stream = Stream(r)
+            next(stream.lines)  # under way; from now on it reads nothing
+            tasks = [TaskFactory(description="x" * 4000) for _ in range(40)]
+            deadline = time.monotonic() + 10
+            while live.hub.open_streams:  # closed while its reader is away
+                assert time.monotonic() < deadline, "the stream was not closed"
+                time.sleep(0.05)
+            received = []
+            while (event := stream.next()).kind != "stream.closed":
+                received.append(event)
+            assert event.json() == {"reason": "too_slow"}
+            with pytest.raises(EOFError):
+                stream.next()
+        assert 0 < len(received) < len(tasks)
+        with (
+            httpx.Client(timeout=15) as http,
+            open_stream(http, url, auth, **{"Last-Event-ID": received[-1].id}) as r,
+        ):
+            stream = Stream(r)
+            resumed = [stream.next() for _ in range(len(tasks) - len(received))]
+        every = [e.json()["id"] for e in received + resumed]
+        assert every == [str(t.id) for t in tasks]  # all of them, once each, in order
