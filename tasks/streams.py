@@ -86,7 +86,8 @@ STREAM_PARAMETERS = [
         OpenApiTypes.STR,
         OpenApiParameter.HEADER,
         description="The last id received: every event after it is replayed first, in "
-        "order (events are kept LIVE_RETENTION_HOURS, at least 24 h).",
+        "order (events are kept LIVE_RETENTION_HOURS, at least 24 h). ASCII digits; "
+        "anything else, or an id past the newest event, is 400 `invalid_last_event_id`.",
     ),
     OpenApiParameter(
         "last_event_id",
@@ -114,7 +115,8 @@ STREAM_RESPONSE = OpenApiResponse(
     "A comment line every 15 s. The service ends a stream with a `stream.closed` event "
     'whose data is `{"reason": ...}`: `token_expired` (reconnect with a fresh token), '
     "`too_slow` (the reader fell LIVE_STREAM_BACKLOG events behind: reconnect with "
-    "Last-Event-ID), `too_many_streams` (the caller opened more than "
+    "Last-Event-ID), `database_unavailable` (reconnect shortly with Last-Event-ID), "
+    "`too_many_streams` (the caller opened more than "
     "LIVE_MAX_STREAMS_PER_USER; this was its oldest), or, once the access that opened "
     "it has ended (logout, password change, deactivation, a lost role), the error code "
     "a new request would get (`password_changed`, `user_inactive`, `user_not_found`, "
