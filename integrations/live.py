@@ -15,10 +15,11 @@ own event loops. A stream does not query the database while idle.
 
 What a stream can hold is bounded: its queue (LIVE_STREAM_BACKLOG events; a
 reader that falls further behind is closed and resumes by Last-Event-ID), and
-the streams of one owner (`stream_cap`, LIVE_MAX_STREAMS_PER_USER: a new one
-closes the owner's oldest). Work many streams of a process need alike (an
-event rendered for one view, one caller's access re-checked) is done once and
-shared (`SharedWork`).
+the streams of one owner (LIVE_MAX_STREAMS_PER_USER: a new one closes the
+owner's oldest; exactly in a process by the hub, across processes through the
+cache by `stream_cap`). Work many streams of a process need alike (an event
+rendered for one view, one caller's access re-checked) is done once and shared
+(`SharedWork`).
 """
 
 import asyncio
@@ -119,6 +120,10 @@ def new_stream_id() -> str:
     return uuid.uuid4().hex
 
 
+def streams_per_owner() -> int:
+    return max(1, settings.LIVE_MAX_STREAMS_PER_USER)
+
+
 # Put in a closed stream's queue after whatever it still had (dropped): "stop here".
 CLOSED = object()
 
@@ -135,7 +140,9 @@ class Subscription:
     hub: "Hub"
     id: str
     paramedic_id: object = None
+    owner: object = None  # whose stream it is (a user's id): the cap on streams per owner
     backlog: int = 1000
+    opened: int = 0  # the hub's count when it opened: the smallest is the oldest
     queue: asyncio.Queue = field(init=False)
     reason: str | None = None  # why it was closed, once it is
 
@@ -178,6 +185,8 @@ class Subscription:
 class Hub:
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        self._opened = 0
+        self._swept = 0.0  # when displaced streams were last looked for
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -202,18 +211,28 @@ class Hub:
             raise DATABASE_DOWN[0]("the live-event hub could not read the database")
         return self.last_id
 
-    def subscribe(self, paramedic_id=None, *, stream_id: str | None = None) -> Subscription:
-        """On the stream's event loop, after `start`."""
+    def subscribe(
+        self, paramedic_id=None, *, owner=None, stream_id: str | None = None
+    ) -> Subscription:
+        """On the stream's event loop, after `start`. An owner's streams in this
+        process beyond LIVE_MAX_STREAMS_PER_USER are closed, the oldest first."""
         subscription = Subscription(
             loop=asyncio.get_running_loop(),
             hub=self,
             id=stream_id or new_stream_id(),
             paramedic_id=paramedic_id,
+            owner=owner,
             backlog=settings.LIVE_STREAM_BACKLOG,
         )
         with self._lock:
+            self._opened += 1
+            subscription.opened = self._opened
             self._subscriptions.add(subscription)
+            owned = [] if owner is None else [s for s in self._subscriptions if s.owner == owner]
         OPEN_STREAMS.inc()
+        owned.sort(key=lambda s: s.opened)
+        for oldest in owned[: max(0, len(owned) - streams_per_owner())]:
+            self.close(oldest, "too_many_streams")
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -294,12 +313,35 @@ class Hub:
             if self._stopping:
                 return
             self._dispatch_new()
+            self._close_displaced()
 
     def _poll(self) -> None:
         while not self._stopping:
             self._dispatch_new()
+            self._close_displaced()
             self._wake.wait(settings.LIVE_POLL_SECONDS)
             self._wake.clear()
+
+    def _close_displaced(self) -> None:
+        """Close this process's streams that a newer stream of their owner displaced
+        in another process (StreamCap): one cache read for all of them, every
+        heartbeat or so."""
+        now = time.monotonic()
+        if now - self._swept < settings.LIVE_HEARTBEAT_SECONDS:
+            return
+        self._swept = now
+        with self._lock:
+            subscriptions = list(self._subscriptions)
+        if not subscriptions:
+            return
+        try:
+            displaced = stream_cap.displaced_among([s.id for s in subscriptions])
+        except Exception:  # the cache is down: the cap waits, the events do not
+            logger.warning("live: could not read displaced streams from the cache", exc_info=True)
+            return
+        for subscription in subscriptions:
+            if subscription.id in displaced:
+                self.close(subscription, "too_many_streams")
 
     def _dispatch_new(self) -> None:
         if self.last_id is None:
@@ -327,10 +369,9 @@ hub = Hub()
 
 @dataclass(frozen=True)
 class Slot:
-    """One of an owner's places for an open stream (StreamCap)."""
+    """One of an owner's places for an open stream, in the cache (StreamCap)."""
 
     key: str
-    number: int
     stream_id: str
     opened_at: float  # epoch seconds: the oldest is displaced first
     until: float  # epoch seconds: when the stream ends at the latest
@@ -345,36 +386,33 @@ class Slot:
 
 
 class StreamCap:
-    """At most LIVE_MAX_STREAMS_PER_USER open streams per owner; a new one takes the
-    place of the owner's oldest, which is closed (`too_many_streams`).
+    """The cap on an owner's open streams across processes, kept in the cache.
 
-    The count lives in the cache (CACHE_URL): one key per slot of an owner, holding
-    the stream that has it and when it opened, claimed with the cache's atomic `add`.
-    With a cache the processes share (Redis), the cap holds across processes and
-    hosts; with the default local-memory cache, per process. A slot expires when its
-    stream ends at the latest (the token's expiry, or LIVE_STREAM_MAX_SECONDS), so a
-    process that died frees its slots by then, and a slot left behind is the oldest,
-    the first to be taken. The displaced stream is closed at once in its own process;
-    in another, at its next heartbeat (`holds`).
+    Each process holds it exactly for its own streams (Hub.subscribe). Across
+    processes the count lives in the cache (CACHE_URL): one key per slot of an owner
+    (`live:streams:<owner>:<n>`), holding the stream that has it and when it opened,
+    claimed with the cache's atomic `add`. A new stream that finds every slot taken
+    takes the oldest one's and marks that stream displaced; its process's hub closes
+    it about a heartbeat later (`displaced_among`), or at once if it is its own. With a cache the
+    processes share (Redis) the cap holds across processes and hosts; with the
+    default local-memory cache this adds nothing to the hub's count. A slot expires
+    when its stream ends at the latest (the token's expiry), so a process that died
+    frees its slots by then. A key the cache evicts only makes the count lower: a
+    stream is closed only when another took its slot, never because a key was lost.
     """
 
     prefix = "live:streams"
 
-    @staticmethod
-    def limit() -> int:
-        return max(1, settings.LIVE_MAX_STREAMS_PER_USER)
-
-    def _key(self, owner, number: int) -> str:
-        return f"{self.prefix}:{owner}:{number}"
+    def _displaced_key(self, stream_id: str) -> str:
+        return f"{self.prefix}:displaced:{stream_id}"
 
     def claim(self, owner, stream_id: str, until: float) -> tuple[Slot, list[str]]:
         """A slot for a new stream, and the ids of the streams it displaced."""
         opened_at = time.time()
-
-        def slot(number: int) -> Slot:
-            return Slot(self._key(owner, number), number, stream_id, opened_at, until)
-
-        slots = [slot(n) for n in range(self.limit())]
+        slots = [
+            Slot(f"{self.prefix}:{owner}:{n}", stream_id, opened_at, until)
+            for n in range(streams_per_owner())
+        ]
         held = cache.get_many([s.key for s in slots])
         for free in (s for s in slots if s.key not in held):
             if cache.add(free.key, free.value, free.timeout):
@@ -384,17 +422,15 @@ class StreamCap:
             cache.set(slots[0].key, slots[0].value, slots[0].timeout)
             return slots[0], []
         oldest = min((s for s in slots if s.key in held), key=lambda s: held[s.key][1])
+        displaced = held[oldest.key][0]
+        cache.set(self._displaced_key(displaced), 1, settings.LIVE_STREAM_MAX_SECONDS)
         cache.set(oldest.key, oldest.value, oldest.timeout)
-        return oldest, [held[oldest.key][0]]
+        return oldest, [displaced]
 
-    def holds(self, slot: Slot) -> bool:
-        """Whether the stream still has its slot (another process may have taken it)."""
-        if slot.number >= self.limit():
-            return False  # the cap was lowered since it opened
-        held = cache.get(slot.key)
-        if held is None:  # expired early, or freed in a race: take it back if free
-            return cache.add(slot.key, slot.value, slot.timeout)
-        return held[0] == slot.stream_id
+    def displaced_among(self, stream_ids: list[str]) -> set[str]:
+        """Those of `stream_ids` whose place a stream opened since has taken."""
+        keys = {self._displaced_key(stream_id): stream_id for stream_id in stream_ids}
+        return {keys[key] for key in cache.get_many(list(keys))}
 
     def release(self, slot: Slot) -> None:
         held = cache.get(slot.key)

@@ -293,17 +293,23 @@ async def _frames(
     briefly = functools.partial(_briefly, give_back=streaming)
     subscription = slot = None
     last = start_after
+
+    def ending(reason: str) -> str:
+        # A token refused from its expiry on is simply expired (the device reconnects
+        # with a fresh one), however close to the deadline the check ran.
+        return _closed("token_expired" if time.time() >= deadline else reason)
+
     try:
         if streaming:  # under WSGI the stream ends at once and holds nothing
             stream_id = live.new_stream_id()
             slot, displaced = await briefly(live.stream_cap.claim, owner, stream_id, deadline)
-            subscription = live.hub.subscribe(view.paramedic_id, stream_id=stream_id)
+            subscription = live.hub.subscribe(view.paramedic_id, owner=owner, stream_id=stream_id)
             live.hub.close_streams(displaced, "too_many_streams")
         yield f"retry: {RETRY_MILLISECONDS}\nid: {last}\n\n"
         while True:  # the replay, in pages, then whatever arrived meanwhile
             missed = await briefly(live.events_after, last, paramedic_id=view.paramedic_id)
             if missed and (reason := await _refused(briefly, access, since=time.monotonic())):
-                yield _closed(reason)
+                yield ending(reason)
                 return
             for event in missed:
                 yield await _frame(briefly, event, view)
@@ -326,11 +332,8 @@ async def _frames(
             except TimeoutError:
                 if time.monotonic() < beat:
                     continue  # the deadline came first
-                reason = await _refused(briefly, access, since=beat)
-                if reason is None and not await briefly(live.stream_cap.holds, slot):
-                    reason = "too_many_streams"  # displaced by a stream in another process
-                if reason is not None:
-                    yield _closed(reason)
+                if (reason := await _refused(briefly, access, since=beat)) is not None:
+                    yield ending(reason)
                     return
                 yield ": keep-alive\n\n"
                 continue
@@ -343,7 +346,7 @@ async def _frames(
                 continue
             # Cleared by a check that started after the newest of them was read.
             if reason := await _refused(briefly, access, since=events[-1].read_at):
-                yield _closed(reason)
+                yield ending(reason)
                 return
             for event in events:
                 yield await _frame(briefly, event, view)

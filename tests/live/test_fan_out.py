@@ -30,6 +30,7 @@ def two_servers(tmp_path):
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url(),
         "LIVE_HEARTBEAT_SECONDS": "1",
+        "LIVE_POLL_SECONDS": "0.2",  # the hub looks at least every second
         "CACHE_URL": f"filecache://{tmp_path / 'cache'}",
         "LIVE_MAX_STREAMS_PER_USER": "1",
     }
@@ -113,7 +114,7 @@ def test_the_cap_on_a_callers_streams_holds_across_processes(two_servers, parame
             started = time.monotonic()
             closed = old.until("stream.closed")
             assert closed.json() == {"reason": "too_many_streams"}
-            assert time.monotonic() - started < 3  # at its next heartbeat (1 s)
+            assert time.monotonic() - started < 4  # a heartbeat (1 s) or so later
             task = TaskFactory()
             http.post(
                 f"{a}/api/v1/tasks/{task.id}/assign",

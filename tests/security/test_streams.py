@@ -17,6 +17,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -174,6 +175,30 @@ class TestPerCallerCap:
             assert closed.json() == {"reason": "too_many_streams"}
             with pytest.raises(EOFError):
                 oldest.next()
+            task = TaskFactory()
+            task_assign(task_id=task.pk, paramedic_id=paramedic.pk, actor=supervisor)
+            for stream in newest:
+                assert stream.until("task.assigned").json()["id"] == str(task.id)
+
+    def test_the_cache_losing_its_count_neither_lifts_the_cap_nor_closes_a_stream(
+        self, server, http, settings, paramedic, supervisor
+    ):
+        """The cache may evict keys (the local-memory one culls); the process's own
+        count still holds the cap, and a lost key closes nothing by itself."""
+        settings.LIVE_MAX_STREAMS_PER_USER = 2
+        url = f"{server.url}/api/v1/paramedics/{paramedic.id}/events"
+        with ExitStack() as opened:
+            streams = []
+            for _ in range(3):
+                cache.clear()  # every slot key lost before each new stream
+                response = opened.enter_context(
+                    open_stream(http, url, None, **bearer(paramedic.user))
+                )
+                streams.append(Stream(response))
+                next(streams[-1].lines)
+            oldest, *newest = streams
+            assert oldest.until("stream.closed").json() == {"reason": "too_many_streams"}
+            newest[0].beats(3)  # heartbeats pass: the others stay open
             task = TaskFactory()
             task_assign(task_id=task.pk, paramedic_id=paramedic.pk, actor=supervisor)
             for stream in newest:
