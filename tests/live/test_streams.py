@@ -1,6 +1,5 @@
 """Event streams (DESIGN §12) through a real ASGI server (uvicorn) in the test process."""
 
-import socket
 import threading
 import time
 from contextlib import ExitStack
@@ -15,7 +14,6 @@ from prometheus_client import REGISTRY
 from rest_framework_simplejwt.tokens import AccessToken
 
 from api.access import Credentials
-from integrations import live
 from integrations.models import LiveEvent
 from paramedics.services import paramedic_update
 from tasks.services import task_assign, task_cancel, task_change_status
@@ -309,39 +307,3 @@ class TestAccessCheckCost:
         session = Credentials(session_key=browser.cookies["sessionid"].value)
         # The session row, the user, its groups.
         assert self.check(SupervisorEventsView, session, "/api/v1/events") == 3
-
-
-class TestSlowReader:
-    def test_a_reader_that_falls_behind_is_closed_and_resumes_by_last_event_id(
-        self, server, settings, supervisor
-    ):
-        settings.LIVE_HEARTBEAT_SECONDS = 60
-        settings.LIVE_STREAM_BACKLOG = 5
-        # Small socket buffers on both ends, so a reader that stops reading holds the
-        # server's writes back after a few events instead of after megabytes.
-        server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
-        small = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
-        url, auth = f"{server.url}/api/v1/events", token(supervisor)
-        with httpx.Client(transport=small, timeout=15) as slow, open_stream(slow, url, auth) as r:
-            stream = Stream(r)
-            next(stream.lines)  # under way; from now on it reads nothing
-            tasks = [TaskFactory(description="x" * 4000) for _ in range(40)]
-            deadline = time.monotonic() + 10
-            while live.hub.open_streams:  # closed while its reader is away
-                assert time.monotonic() < deadline, "the stream was not closed"
-                time.sleep(0.05)
-            received = []
-            while (event := stream.next()).kind != "stream.closed":
-                received.append(event)
-            assert event.json() == {"reason": "too_slow"}
-            with pytest.raises(EOFError):
-                stream.next()
-        assert 0 < len(received) < len(tasks)
-        with (
-            httpx.Client(timeout=15) as http,
-            open_stream(http, url, auth, **{"Last-Event-ID": received[-1].id}) as r,
-        ):
-            stream = Stream(r)
-            resumed = [stream.next() for _ in range(len(tasks) - len(received))]
-        every = [e.json()["id"] for e in received + resumed]
-        assert every == [str(t.id) for t in tasks]  # all of them, once each, in order

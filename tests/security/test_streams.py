@@ -6,11 +6,14 @@
   code that request would get, within one heartbeat and before any further event.
 - Each caller holds at most LIVE_MAX_STREAMS_PER_USER open streams: opening one more
   closes the caller's oldest (`too_many_streams`).
+- A reader that stops reading holds at most LIVE_STREAM_BACKLOG queued events: past
+  them its stream is closed (`too_slow`), and it resumes by Last-Event-ID.
 
 Through a real ASGI server (uvicorn) in the test process; the streams are the ones
 field devices and the admin dispatch board open.
 """
 
+import socket
 import time
 from contextlib import ExitStack
 
@@ -22,6 +25,7 @@ from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from core.roles import SUPERVISORS
+from integrations import live
 from tasks.services import task_assign
 from tests.factories import ParamedicFactory, TaskFactory, UserFactory
 from tests.live.sse import AsgiServer, Stream, open_stream
@@ -220,3 +224,42 @@ class TestPerCallerCap:
                 task = TaskFactory()
                 task_assign(task_id=task.pk, paramedic_id=member.pk, actor=supervisor)
                 assert streams[member.pk].until("task.assigned").json()["id"] == str(task.id)
+
+
+class TestSlowReader:
+    def test_a_reader_that_falls_behind_is_closed_and_resumes_by_last_event_id(
+        self, server, settings, supervisor
+    ):
+        settings.LIVE_HEARTBEAT_SECONDS = 60
+        settings.LIVE_STREAM_BACKLOG = 5
+        # Small socket buffers on both ends, so a reader that stops reading holds the
+        # server's writes back after a few events instead of after megabytes.
+        server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        small = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+        url, auth = f"{server.url}/api/v1/events", bearer(supervisor)
+        with (
+            httpx.Client(transport=small, timeout=15) as slow,
+            open_stream(slow, url, None, **auth) as r,
+        ):
+            stream = Stream(r)
+            next(stream.lines)  # under way; from now on it reads nothing
+            tasks = [TaskFactory(description="x" * 4000) for _ in range(40)]
+            deadline = time.monotonic() + 10
+            while live.hub.open_streams:  # closed while its reader is away
+                assert time.monotonic() < deadline, "the stream was not closed"
+                time.sleep(0.05)
+            received = []
+            while (event := stream.next()).kind != "stream.closed":
+                received.append(event)
+            assert event.json() == {"reason": "too_slow"}
+            with pytest.raises(EOFError):
+                stream.next()
+        assert 0 < len(received) < len(tasks)
+        with (
+            httpx.Client(timeout=15) as http,
+            open_stream(http, url, None, **auth, **{"Last-Event-ID": received[-1].id}) as r,
+        ):
+            stream = Stream(r)
+            resumed = [stream.next() for _ in range(len(tasks) - len(received))]
+        every = [e.json()["id"] for e in received + resumed]
+        assert every == [str(t.id) for t in tasks]  # all of them, once each, in order
