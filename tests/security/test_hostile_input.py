@@ -294,13 +294,6 @@ def test_hostile_upload_fields(world, role):
             assert db_state() == before, f"{name}={value[:20]!r} changed something"
 
 
-@pytest.mark.parametrize("path", ["/paramedics\x00", "/tasks/%00", "/tasks?status=\x00"])
-def test_nul_in_an_api_url_is_a_json_400(world, path):
-    response = Caller(world.users["supervisor"]).get(API + path)
-    assert response.status_code in (400, 404)
-    assert response.json()["code"] in ("invalid", "not_found")
-
-
 # Last-Event-ID (header or ?last_event_id=) resumes a stream: only ASCII digits naming
 # an event that exists or existed. `str.isdigit` accepts superscripts and other
 # scripts' digits, which `int` then refuses (a 500) or reads as another number.
@@ -341,3 +334,10 @@ def test_hostile_last_event_ids(world, role, path, how):
         response = caller.get(url, HTTP_LAST_EVENT_ID=value)
         assert response.status_code == 200, value
         assert b"".join(response).decode().startswith("retry: ")
+
+
+@pytest.mark.parametrize("path", ["/paramedics\x00", "/tasks/%00", "/tasks?status=\x00"])
+def test_nul_in_an_api_url_is_a_json_400(world, path):
+    response = Caller(world.users["supervisor"]).get(API + path)
+    assert response.status_code in (400, 404)
+    assert response.json()["code"] in ("invalid", "not_found")
