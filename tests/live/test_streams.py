@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from rest_framework_simplejwt.tokens import AccessToken
 
 from api.access import Credentials
+from integrations.live import latest_id
 from integrations.models import LiveEvent
 from paramedics.services import paramedic_update
 from tasks.services import task_assign, task_cancel, task_change_status
@@ -257,13 +258,18 @@ class TestSharedWork:
             task = TaskFactory()
             for stream in boards:  # task.created (supervisors' only), out of the way
                 stream.until("task.created")
-            before = work_done("render")
+            before, newest = work_done("render"), latest_id()
             task_assign(task_id=task.pk, paramedic_id=paramedic.pk, actor=supervisor)
-            assigned = {s.until("task.assigned").data for s in mine}
-            seen_by_board = {s.until("task.assigned").data for s in boards}
-            # Two views of the one event: the paramedic's and supervisors'.
-            assert work_done("render") - before == 2
-            assert len(assigned) == len(seen_by_board) == 1
+            logged = list(LiveEvent.objects.filter(id__gt=newest).order_by("id"))
+            theirs = [e for e in logged if paramedic.pk in (e.paramedic_id, e.former_paramedic_id)]
+            assert theirs  # task.assigned, at least
+            for streams, events in ((mine, theirs), (boards, logged)):
+                sent = [[stream.next() for _ in events] for stream in streams]
+                assert [e.id for e in sent[0]] == [str(e.id) for e in events]
+                assert all(each == sent[0] for each in sent)  # the same frames
+            # Once per event and view (the paramedic's, supervisors'), not per stream:
+            # 8 streams had each of `theirs`, 3 each of `logged`.
+            assert work_done("render") - before == len(theirs) + len(logged)
 
     def test_a_callers_access_is_checked_once_per_heartbeat_for_all_its_streams(
         self, server, http, settings, paramedic
