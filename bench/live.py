@@ -1,6 +1,6 @@
 """Benchmark event streams (DESIGN §12) on the production server stack, in one run.
 
-    .venv/bin/python bench/live.py [--streams 1000] [--assignments 60]
+    .venv/bin/python bench/live.py [--streams 1000] [--per-user 1] [--assignments 60]
 
 127.0.0.1 only; stops by itself in about two minutes. PostgreSQL database
 `paramedic_bench_live` (created if missing, wiped by seed_load: never point it at
@@ -11,16 +11,19 @@ worker (`config.asgi_worker.Worker`, production settings).
 It measures:
 
 - idle streams: the worker's RSS, threads and open database connections before
-  and after opening --streams paramedic streams (one per paramedic, each its own
-  connection), then its CPU over --idle seconds with all of them open;
+  and after opening --streams paramedic streams (--per-user streams for each of
+  --streams / --per-user paramedics, each its own connection, plus one supervisor
+  stream), then its CPU over --idle seconds with all of them open, and the access
+  checks it ran meanwhile;
 - latency: --assignments tasks, each created (untimed) and assigned by a
-  supervisor to a paramedic whose stream is open; per assignment, the assign
-  request's own latency and the time from sending it to the `task.assigned` event
-  arriving on that paramedic's stream; p50/p95 of both and the ratio of the p95s
-  (goal: event p95 <= 2x assign p95).
+  supervisor to a paramedic whose streams are open; per assignment, the assign
+  request's own latency, the time from sending it to the `task.assigned` event
+  arriving on every one of that paramedic's streams, and on the supervisor's; p50/p95
+  and the ratio of the p95s (goal: event p95 <= 2x assign p95); renders per event.
 """
 
 import argparse
+import http.client
 import json
 import os
 import selectors
@@ -75,16 +78,16 @@ def db_connections(dbname: str) -> int:
 class Streams:
     """Many open streams on raw sockets; records when each sees `task.assigned`."""
 
-    def __init__(self, port: int, paramedics: list[dict]):
+    def __init__(self, port: int, opening: list[tuple[str, str, str]]):
+        """`opening`: (owner, path, token) per stream."""
         self.port = port
         self.selector = selectors.DefaultSelector()
         self.buffers: dict[socket.socket, bytes] = {}
-        self.owner: dict[socket.socket, str] = {}
-        self.arrivals: dict[str, list[float]] = {}
-        for p in paramedics:
+        self.owned: dict[str, list[socket.socket]] = {}
+        self.arrivals: dict[socket.socket, list[float]] = {}
+        for owner, path, token in opening:
             sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-            path = f"/api/v1/paramedics/{p['id']}/events"
-            request = build("GET", path, port, p["token"]).replace(
+            request = build("GET", path, port, token).replace(
                 b"Accept: application/json", b"Accept: text/event-stream"
             )
             sock.sendall(request)
@@ -99,7 +102,8 @@ class Streams:
             sock.setblocking(False)
             self.selector.register(sock, selectors.EVENT_READ)
             self.buffers[sock] = b""
-            self.owner[sock] = p["id"]
+            self.arrivals[sock] = []
+            self.owned.setdefault(owner, []).append(sock)
 
     def pump(self, timeout: float) -> None:
         for key, _ in self.selector.select(timeout):
@@ -108,19 +112,25 @@ class Streams:
                 data = sock.recv(65536)
             except BlockingIOError:
                 continue
+            if not data:
+                raise RuntimeError("a stream was closed by the server")
             now = time.monotonic()
             buffer = self.buffers[sock] + data
             while b"\n\n" in buffer:
                 frame, _, buffer = buffer.partition(b"\n\n")
                 if b"event: task.assigned" in frame:
-                    self.arrivals.setdefault(self.owner[sock], []).append(now)
+                    self.arrivals[sock].append(now)
+                elif b"event: stream.closed" in frame:
+                    raise RuntimeError(f"a stream was closed: {frame[-200:]!r}")
             self.buffers[sock] = buffer
 
-    def wait_for(self, paramedic_id: str, count: int, timeout: float) -> float | None:
+    def wait_for(self, owner: str, count: int, timeout: float) -> float | None:
+        """When the `count`-th `task.assigned` had reached every stream of `owner`."""
         deadline = time.monotonic() + timeout
+        socks = self.owned[owner]
         while time.monotonic() < deadline:
-            if len(self.arrivals.get(paramedic_id, [])) >= count:
-                return self.arrivals[paramedic_id][count - 1]
+            if all(len(self.arrivals[s]) >= count for s in socks):
+                return max(self.arrivals[s][count - 1] for s in socks)
             self.pump(0.05)
         return None
 
@@ -129,9 +139,26 @@ class Streams:
             sock.close()
 
 
+def live_work(port: int) -> dict[str, float]:
+    """The worker's renders and access checks so far (its /metrics, from loopback)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    work = {"render": 0.0, "access_check": 0.0}
+    for line in text.splitlines():
+        if line.startswith("paramedic_live_stream_work_total{"):
+            kind = line.split('work="', 1)[1].split('"', 1)[0]
+            work[kind] = float(line.rsplit(" ", 1)[1])
+    return work
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument(
+        "--per-user", type=int, default=1, help="streams per paramedic (at most the cap, 5)"
+    )
     parser.add_argument("--assignments", type=int, default=60)
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU")
     args = parser.parse_args()
@@ -148,7 +175,7 @@ def main() -> int:
                     env,
                     "seed_load",
                     "--yes-wipe-this-database",
-                    f"--paramedics={args.streams}",
+                    f"--paramedics={args.streams // args.per_user}",
                     "--tasks=0",
                     "--active=0",
                     "--pending=0",
@@ -168,26 +195,35 @@ def main() -> int:
         ).start(workers=1)
         (pid,) = children(server.process.pid)
         paramedics = seed["paramedics"]
+        supervisor = seed["supervisor"]
+        opening = [
+            (p["id"], f"/api/v1/paramedics/{p['id']}/events", p["token"])
+            for _ in range(args.per_user)
+            for p in paramedics
+        ]
+        opening.append(("supervisor", "/api/v1/events", supervisor))
         time.sleep(1)
         before = proc_status(pid)
         conns_before = db_connections("paramedic_bench_live")
         started = time.monotonic()
-        streams = Streams(server.port, paramedics)
+        streams = Streams(server.port, opening)
         opened_in = time.monotonic() - started
         time.sleep(2)
         after = proc_status(pid)
         conns_after = db_connections("paramedic_bench_live")
-        print(f"{len(paramedics)} streams open in {opened_in:.1f} s", file=sys.stderr)
+        print(f"{len(opening)} streams open in {opened_in:.1f} s", file=sys.stderr)
 
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        work0, cpu0, t0 = live_work(server.port), cpu_seconds(pid), time.monotonic()
         while time.monotonic() - t0 < args.idle:
             streams.pump(0.5)  # heartbeats are read, as a device would
-        idle_cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        idle_s = time.monotonic() - t0
+        idle_cpu = (cpu_seconds(pid) - cpu0) / idle_s
+        idle_checks = (live_work(server.port)["access_check"] - work0["access_check"]) / idle_s
 
         http = Http(server.port)
-        supervisor = seed["supervisor"]
-        assign_s, event_s, missing = [], [], 0
+        assign_s, event_s, board_s, missing = [], [], [], 0
         seen: dict[str, int] = {}
+        work_before = live_work(server.port)
         for n in range(args.assignments + 5):  # the first 5 warm up, not counted
             p = paramedics[(n * 7919) % len(paramedics)]
             body = {
@@ -216,6 +252,7 @@ def main() -> int:
                 raise RuntimeError(f"assign: HTTP {status} {raw[:300]!r}")
             seen[p["id"]] = seen.get(p["id"], 0) + 1
             arrived = streams.wait_for(p["id"], seen[p["id"]], timeout=10)
+            on_board = streams.wait_for("supervisor", n + 1, timeout=10)
             # Free the paramedic again (untimed): cancel the task.
             http.request(
                 build(
@@ -229,16 +266,19 @@ def main() -> int:
             if n < 5:
                 continue
             assign_s.append(answered - sent)
-            if arrived is None:
+            if arrived is None or on_board is None:
                 missing += 1
             else:
                 event_s.append(arrived - sent)
+                board_s.append(on_board - sent)
+        renders = live_work(server.port)["render"] - work_before["render"]
         http.close()
 
-        a, e = sorted(assign_s), sorted(event_s)
-        rss_per = (after["VmRSS"] - before["VmRSS"]) / len(paramedics)
+        a, e, b = sorted(assign_s), sorted(event_s), sorted(board_s)
+        rss_per = (after["VmRSS"] - before["VmRSS"]) / len(opening)
         print(
-            f"\none uvicorn worker (gunicorn), {len(paramedics)} paramedic streams, "
+            f"\none uvicorn worker (gunicorn), {len(opening) - 1} paramedic streams "
+            f"({args.per_user} for each of {len(paramedics)} paramedics) and a supervisor's, "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}\n"
         )
         print("| measure | value |")
@@ -249,9 +289,14 @@ def main() -> int:
         print(f"| worker threads before / after | {before['Threads']} / {after['Threads']} |")
         print(f"| database connections before / after | {conns_before} / {conns_after} |")
         print(f"| worker CPU while idle, all open | {idle_cpu * 100:.2f} % of a core |")
+        print(f"| access checks while idle | {idle_checks:.1f} per second |")
         print(f"| assign request p50 / p95 | {pct(a, 0.5):.1f} / {pct(a, 0.95):.1f} ms |")
-        print(f"| assign -> event on the stream p50 / p95 | {pct(e, 0.5):.1f} / "
-              f"{pct(e, 0.95):.1f} ms |")  # fmt: skip
+        print(f"| assign -> event on all the paramedic's streams p50 / p95 | "
+              f"{pct(e, 0.5):.1f} / {pct(e, 0.95):.1f} ms |")  # fmt: skip
+        print(f"| assign -> event on the supervisor's stream p50 / p95 | "
+              f"{pct(b, 0.5):.1f} / {pct(b, 0.95):.1f} ms |")  # fmt: skip
+        # The create, assign and cancel events, each rendered for the views it reaches.
+        print(f"| renders per assignment (with its cancel) | {renders / (n + 1):.1f} |")
         ratio = pct(e, 0.95) / pct(a, 0.95)
         print(f"| event p95 / assign p95 | {ratio:.2f}x |")
         print(f"| events missing | {missing} of {len(assign_s)} |")

@@ -281,6 +281,12 @@ LIVE_RETENTION_HOURS = env.int("LIVE_RETENTION_HOURS", default=48)
 LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=1.0)
 # A session's stream (the admin board) ends after this; a token's when it expires.
 LIVE_STREAM_MAX_SECONDS = env.int("LIVE_STREAM_MAX_SECONDS", default=3600)
+# Open streams per user; one more closes that user's oldest (`too_many_streams`).
+# Counted in the cache: across processes when CACHE_URL is shared, else per process.
+LIVE_MAX_STREAMS_PER_USER = env.int("LIVE_MAX_STREAMS_PER_USER", default=5)
+# Events waiting for one stream's reader; past it the stream is closed (`too_slow`)
+# and the reader resumes from its last id, by replay.
+LIVE_STREAM_BACKLOG = env.int("LIVE_STREAM_BACKLOG", default=1000)
 
 # --- Outbox delivery (DESIGN §8) -------------------------------------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)

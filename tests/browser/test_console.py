@@ -137,6 +137,7 @@ def test_the_board_follows_an_assignment_made_through_the_api(settings):
     from tests.live.sse import AsgiServer
 
     settings.LIVE_POLL_SECONDS = 0.2
+    settings.LIVE_HEARTBEAT_SECONDS = 1
     supervisor = UserFactory(
         username="board-lead",
         password="board-lead-password-1",
@@ -174,6 +175,11 @@ def test_the_board_follows_an_assignment_made_through_the_api(settings):
             expect(page.locator('[data-column="pending"]')).not_to_contain_text("call-live")
             assert page.evaluate("window.notReloaded") is True  # updated in place
             shot(page, "08-board-live")
+
+            # No longer a supervisor: the board's stream ends, and the page says so.
+            supervisor.groups.clear()
+            expect(page.locator("#live-status")).to_have_attribute("data-live", "closed")
+            assert page.locator("#live-status").get_attribute("data-reason") == "permission_denied"
             browser.close()
     finally:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

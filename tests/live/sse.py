@@ -51,6 +51,18 @@ class Stream:
             fields[name] = value.removeprefix(" ")
         raise EOFError("the stream ended")
 
+    def beats(self, count: int, timeout: float = 15.0) -> None:
+        """Read on until `count` heartbeats (comment lines) have been seen in all."""
+        deadline = time.monotonic() + timeout
+        for line in self.lines:
+            if line.startswith(":"):
+                self.comments += 1
+            if self.comments >= count:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not {count} heartbeats within {timeout} s")
+        raise EOFError("the stream ended")
+
     def until(self, kind: str, limit: int = 20) -> Event:
         for _ in range(limit):
             event = self.next()

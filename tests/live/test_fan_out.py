@@ -2,6 +2,8 @@
 
 Each is gunicorn with the production worker class (uvicorn); an event committed
 by a request to one reaches a stream held by the other, through LISTEN/NOTIFY.
+They share a cache (a directory here, Redis in production), where the per-user
+cap on open streams is counted.
 """
 
 import os
@@ -28,6 +30,9 @@ def two_servers(tmp_path):
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url(),
         "LIVE_HEARTBEAT_SECONDS": "1",
+        "LIVE_POLL_SECONDS": "0.2",  # the hub looks at least every second
+        "CACHE_URL": f"filecache://{tmp_path / 'cache'}",
+        "LIVE_MAX_STREAMS_PER_USER": "1",
     }
     servers = []
     for name in ("a", "b"):
@@ -92,3 +97,28 @@ def test_an_event_committed_in_one_process_reaches_a_stream_in_the_other(
         assert event.kind == "task.assigned"
         assert event.json()["id"] == str(task.id)
         assert time.monotonic() - started < 3  # pushed, not found by a slow poll
+
+
+def test_the_cap_on_a_callers_streams_holds_across_processes(two_servers, paramedic, supervisor):
+    a, b = two_servers
+    device = str(AccessToken.for_user(paramedic.user))
+    url = f"/api/v1/paramedics/{paramedic.id}/events"
+    http = httpx.Client(timeout=10)
+    with http, open_stream(http, a + url, device) as first:
+        old = Stream(first)
+        next(old.lines)
+        with open_stream(http, b + url, device) as second:  # one more than the cap of 1
+            assert second.status_code == 200
+            new = Stream(second)
+            next(new.lines)
+            started = time.monotonic()
+            closed = old.until("stream.closed")
+            assert closed.json() == {"reason": "too_many_streams"}
+            assert time.monotonic() - started < 4  # a heartbeat (1 s) or so later
+            task = TaskFactory()
+            http.post(
+                f"{a}/api/v1/tasks/{task.id}/assign",
+                json={"paramedic": str(paramedic.id)},
+                headers={"Authorization": f"Bearer {AccessToken.for_user(supervisor)}"},
+            ).raise_for_status()
+            assert new.until("task.assigned").json()["id"] == str(task.id)

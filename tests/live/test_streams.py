@@ -7,12 +7,18 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from prometheus_client import REGISTRY
 from rest_framework_simplejwt.tokens import AccessToken
 
+from api.access import Credentials
+from integrations.live import latest_id
 from integrations.models import LiveEvent
 from paramedics.services import paramedic_update
 from tasks.services import task_assign, task_cancel, task_change_status
+from tasks.streams import Access, ParamedicEventsView, SupervisorEventsView
 from tests.factories import ParamedicFactory, TaskFactory, put_on_task
 from tests.live.sse import AsgiServer, Stream, open_stream
 
@@ -47,8 +53,9 @@ def paramedic_url(server, paramedic) -> str:
 
 class TestParamedicStream:
     def test_open_streams_hold_no_thread_each_and_all_get_their_events(
-        self, server, http, paramedic, supervisor
+        self, server, http, settings, paramedic, supervisor
     ):
+        settings.LIVE_MAX_STREAMS_PER_USER = 13  # one caller's streams, all kept open
         url, auth = paramedic_url(server, paramedic), token(paramedic.user)
         with ExitStack() as opened:
             streams = []
@@ -218,3 +225,91 @@ class TestSupervisorStream:
         with open_stream(http, f"{server.url}/api/v1/events", token(paramedic.user)) as r:
             r.read()
             assert r.status_code == 403
+
+
+def work_done(kind: str) -> float:
+    """Renders or access checks this process ran for its streams so far."""
+    return REGISTRY.get_sample_value("paramedic_live_stream_work_total", {"work": kind}) or 0.0
+
+
+def open_many(opened: ExitStack, http, url: str, headers: dict, count: int) -> list[Stream]:
+    streams = []
+    for _ in range(count):
+        response = opened.enter_context(open_stream(http, url, None, **headers))
+        assert response.status_code == 200
+        streams.append(Stream(response))
+        next(streams[-1].lines)  # under way
+    return streams
+
+
+class TestSharedWork:
+    """Streams that need the same thing get one piece of work between them."""
+
+    def test_an_event_is_rendered_once_per_view_whatever_the_number_of_streams(
+        self, server, http, settings, paramedic, supervisor
+    ):
+        settings.LIVE_HEARTBEAT_SECONDS = 60  # no heartbeat checks in between
+        settings.LIVE_MAX_STREAMS_PER_USER = 8
+        own = {"Authorization": f"Bearer {token(paramedic.user)}"}
+        board = {"Authorization": f"Bearer {token(supervisor)}"}
+        with ExitStack() as opened:
+            mine = open_many(opened, http, paramedic_url(server, paramedic), own, 8)
+            boards = open_many(opened, http, f"{server.url}/api/v1/events", board, 3)
+            task = TaskFactory()
+            for stream in boards:  # task.created (supervisors' only), out of the way
+                stream.until("task.created")
+            before, newest = work_done("render"), latest_id()
+            task_assign(task_id=task.pk, paramedic_id=paramedic.pk, actor=supervisor)
+            logged = list(LiveEvent.objects.filter(id__gt=newest).order_by("id"))
+            theirs = [e for e in logged if paramedic.pk in (e.paramedic_id, e.former_paramedic_id)]
+            assert theirs  # task.assigned, at least
+            for streams, events in ((mine, theirs), (boards, logged)):
+                sent = [[stream.next() for _ in events] for stream in streams]
+                assert [e.id for e in sent[0]] == [str(e.id) for e in events]
+                assert all(each == sent[0] for each in sent)  # the same frames
+            # Once per event and view (the paramedic's, supervisors'), not per stream:
+            # 8 streams had each of `theirs`, 3 each of `logged`.
+            assert work_done("render") - before == len(theirs) + len(logged)
+
+    def test_a_callers_access_is_checked_once_per_heartbeat_for_all_its_streams(
+        self, server, http, settings, paramedic
+    ):
+        settings.LIVE_HEARTBEAT_SECONDS = 0.5
+        settings.LIVE_MAX_STREAMS_PER_USER = 6
+        own = {"Authorization": f"Bearer {token(paramedic.user)}"}
+        with ExitStack() as opened:
+            streams = open_many(opened, http, paramedic_url(server, paramedic), own, 6)
+            for stream in streams:  # past one heartbeat: they beat together from now on
+                stream.beats(1)
+            before = work_done("access_check")
+            streams[0].beats(5)  # four more heartbeats
+            checks = work_done("access_check") - before
+            assert 3 <= checks <= 5, checks  # one per heartbeat, not one per stream (24)
+
+
+class TestAccessCheckCost:
+    """One check, as a new request would meet the rules; exact queries per credential."""
+
+    def check(self, view, credentials, path, **kwargs):
+        access = Access(view=view, credentials=credentials, path=path, kwargs=tuple(kwargs.items()))
+        with CaptureQueriesContext(connection) as queries:
+            assert access.refusal() is None
+        return len(queries)
+
+    def test_a_paramedic_with_its_token(self, paramedic):
+        bearer = Credentials(authorization=f"Bearer {token(paramedic.user)}")
+        path = f"/api/v1/paramedics/{paramedic.id}/events"
+        # The user with its paramedic profile (the profile scopes the stream: no query).
+        assert self.check(ParamedicEventsView, bearer, path, paramedic_id=paramedic.pk) == 1
+
+    def test_a_supervisor_with_its_token(self, supervisor):
+        bearer = Credentials(authorization=f"Bearer {token(supervisor)}")
+        # The user, then its groups (the role).
+        assert self.check(SupervisorEventsView, bearer, "/api/v1/events") == 2
+
+    def test_a_supervisor_with_its_console_session(self, supervisor):
+        browser = Client()
+        browser.force_login(supervisor)
+        session = Credentials(session_key=browser.cookies["sessionid"].value)
+        # The session row, the user, its groups.
+        assert self.check(SupervisorEventsView, session, "/api/v1/events") == 3

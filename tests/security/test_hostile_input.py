@@ -309,6 +309,48 @@ def test_hostile_upload_fields(world, role):
             assert db_state() == before, f"{name}={value[:20]!r} changed something"
 
 
+# Last-Event-ID (header or ?last_event_id=) resumes a stream: only ASCII digits naming
+# an event that exists or existed. `str.isdigit` accepts superscripts and other
+# scripts' digits, which `int` then refuses (a 500) or reads as another number.
+HOSTILE_LAST_EVENT_IDS = [
+    "\u00b2",  # superscript two: isdigit() is true, int() fails
+    "\u0661\u0662",  # Arabic-Indic "12": int() reads 12
+    "\uff11\uff12",  # fullwidth "12"
+    "-1",
+    "+1",
+    "1e3",
+    "0x1f",
+    "1_000",
+    "9" * 19,
+    "999999999999999999",  # beyond the newest event: would skip every live one
+    "x'1",
+]
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+@pytest.mark.parametrize(
+    ("role", "path"), [("own_paramedic", "/paramedics/{id}/events"), ("supervisor", "/events")]
+)
+def test_hostile_last_event_ids(world, role, path, how):
+    from integrations.live import latest_id
+
+    url = API + path.format(id=world.paramedic.id)
+    caller = Caller(world.users[role])
+    newest = latest_id()
+    assert newest > 0  # the world's assignments were logged
+    for value in [*HOSTILE_LAST_EVENT_IDS, str(newest + 1)]:
+        if how == "header":
+            response = caller.get(url, HTTP_LAST_EVENT_ID=value, raise_request_exception=False)
+        else:
+            response = caller.get(url, {"last_event_id": value}, raise_request_exception=False)
+        assert response.status_code == 400, (value, response.status_code)
+        assert response.json()["code"] == "invalid_last_event_id", value
+    for value in ("0", str(newest)):  # the start of the log and its newest event resume
+        response = caller.get(url, HTTP_LAST_EVENT_ID=value)
+        assert response.status_code == 200, value
+        assert b"".join(response).decode().startswith("retry: ")
+
+
 @pytest.mark.parametrize("path", ["/paramedics\x00", "/tasks/%00", "/tasks?status=\x00"])
 def test_nul_in_an_api_url_is_a_json_400(world, path):
     response = Caller(world.users["supervisor"]).get(API + path)
