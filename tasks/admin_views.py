@@ -28,6 +28,7 @@ from .selectors import (
     tasks_per_hour,
 )
 from .services import task_assign
+from .streams import STREAMED_KINDS
 
 
 class BoardAssignForm(forms.Form):
@@ -52,6 +53,7 @@ def board_view(model_admin, request):
         "opts": model_admin.model._meta,
         "title": "Dispatch board",
         "now": timezone.now(),
+        "stream_kinds": [str(kind) for kind in STREAMED_KINDS],
         "columns": [
             (TaskStatus.PENDING.label, columns[TaskStatus.PENDING]),
             (TaskStatus.ASSIGNED.label, columns[TaskStatus.ASSIGNED]),

@@ -154,6 +154,10 @@ def describe_events() -> None:
         )
 
 
+# The kinds the live streams send (a reminder changes nothing a viewer sees).
+LIVE_KINDS = tuple(kind for kind in TaskEvent if kind != TaskEvent.REMINDER)
+
+
 def record_task_event(
     task: EmergencyTask, kind: TaskEvent, history: TaskHistory | None, **extra
 ) -> None:
@@ -165,7 +169,7 @@ def record_task_event(
         aggregate_id=task.pk,
         payload={**task_event_payload(task, history), **extra},
     )
-    if kind != TaskEvent.REMINDER:
+    if kind in LIVE_KINDS:
         live.record(
             kind=kind,
             subject_type=AGGREGATE_TYPE,

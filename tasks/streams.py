@@ -53,13 +53,19 @@ from api.schema import error_responses
 from core.errors import DATABASE_DOWN, ApplicationError
 from core.permissions import IsSupervisor, IsSupervisorOrParamedic
 from integrations import live
+from paramedics.events import AGGREGATE_TYPE as PARAMEDIC_SUBJECT
+from paramedics.events import ParamedicEvent
 from paramedics.models import Paramedic
 from paramedics.selectors import paramedic_visible_to
 from paramedics.serializers import ParamedicSerializer
 
+from .events import LIVE_KINDS
 from .models import EmergencyTask
 from .selectors import with_history
 from .serializers import TaskDetailSerializer
+
+# Every kind an event stream sends (its `event:` line), besides `stream.closed`.
+STREAMED_KINDS = (*LIVE_KINDS, ParamedicEvent.STATUS_CHANGED)
 
 # How long a device waits before reconnecting after the stream ends (SSE `retry:`).
 RETRY_MILLISECONDS = 2000
@@ -402,7 +408,7 @@ def _render_frame(event, view: StreamView) -> str:
 
 def _render(event, view: StreamView) -> dict:
     """The subject as the viewer sees it now."""
-    if event.subject_type == "paramedic":
+    if event.subject_type == PARAMEDIC_SUBJECT:
         subject = Paramedic.objects.filter(pk=event.subject_id).first()
         return ParamedicSerializer(subject).data if subject else {"id": event.subject_id}
     task = with_history(EmergencyTask.objects.filter(pk=event.subject_id)).first()

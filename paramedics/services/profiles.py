@@ -17,7 +17,7 @@ from django.utils import timezone
 from core.errors import ApplicationError, Conflict, Duplicate, InvalidTransition
 from integrations import live
 
-from ..events import ParamedicEvent
+from ..events import AGGREGATE_TYPE, ParamedicEvent
 from ..models import Paramedic, ParamedicStatus
 from ..selectors import is_on_shift
 from .stations import station_code_for
@@ -263,6 +263,6 @@ def _announce_status(paramedic) -> None:
     """Tell the live streams (the dispatch board) that this paramedic's status changed."""
     live.record(
         kind=ParamedicEvent.STATUS_CHANGED,
-        subject_type="paramedic",
+        subject_type=AGGREGATE_TYPE,
         subject_id=getattr(paramedic, "pk", paramedic),
     )
