@@ -94,5 +94,5 @@ _.stored_at  # unused variable (xrays/serializers.py:32)
 _.download_url_expires_at  # unused variable (xrays/serializers.py:69)
 _.chunk_size  # unused variable (xrays/uploads.py:48)
 _.upload_handlers  # unused attribute (xrays/views.py:93)
-_.FILE_UPLOAD_MAX_MEMORY_SIZE  # Django's setting, set by a test (tests/live/test_body_limits.py)
+_.FILE_UPLOAD_MAX_MEMORY_SIZE  # Django's setting, set by a test (tests/server/test_body_limits.py)
 _.path_info  # set on the request built to re-check a stream's access (api/access.py); Django reads it

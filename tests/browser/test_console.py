@@ -134,7 +134,7 @@ def test_the_board_follows_an_assignment_made_through_the_api(settings):
     from playwright.sync_api import expect, sync_playwright
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from tests.live.sse import AsgiServer
+    from tests.server.sse import AsgiServer
 
     settings.LIVE_POLL_SECONDS = 0.2
     settings.LIVE_HEARTBEAT_SECONDS = 1

@@ -1,5 +1,5 @@
 """core.asgi: which requests are served without a thread of their own, and the body
-ceiling of each route (the behaviour under a real server: tests/live)."""
+ceiling of each route (the behaviour under a real server: tests/server)."""
 
 import asyncio
 import io

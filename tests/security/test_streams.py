@@ -28,7 +28,7 @@ from core.roles import SUPERVISORS
 from integrations import live
 from tasks.services import task_assign
 from tests.factories import ParamedicFactory, TaskFactory, UserFactory
-from tests.live.sse import AsgiServer, Stream, open_stream
+from tests.server.sse import AsgiServer, Stream, open_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,7 +20,7 @@ from paramedics.services import paramedic_update
 from tasks.services import task_assign, task_cancel, task_change_status
 from tasks.streams import Access, ParamedicEventsView, SupervisorEventsView
 from tests.factories import ParamedicFactory, TaskFactory, put_on_task
-from tests.live.sse import AsgiServer, Stream, open_stream
+from tests.server.sse import AsgiServer, Stream, open_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,7 +17,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.factories import TaskFactory
 from tests.integrations.workers import ROOT, database_url
-from tests.live.sse import Stream, open_stream
+from tests.server.sse import Stream, open_stream
 from tests.processes import free_port, terminate
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -18,7 +18,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from tests.factories import put_on_task
-from tests.live.sse import AsgiServer
+from tests.server.sse import AsgiServer
 from xrays.downloads import download_link
 from xrays.models import XrayImage
 

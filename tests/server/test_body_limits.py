@@ -19,7 +19,7 @@ import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.factories import put_on_task
-from tests.live.sse import AsgiServer
+from tests.server.sse import AsgiServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
