@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connection
@@ -147,24 +147,27 @@ class EventStreamView(APIView):
         paramedic = self.subject(request)
         streaming = isinstance(request._request, ASGIRequest)
         start_after = _resume_point(request, cursor=live.hub.start())
-        response = StreamingHttpResponse(
-            _frames(
-                access=Access(
-                    view=type(self),
-                    credentials=Credentials.of(request._request),
-                    path=request.path,
-                    kwargs=tuple(sorted(self.kwargs.items())),
-                ),
-                owner=request.user.pk,
-                start_after=start_after,
-                view=StreamView(  # the user is loaded here, once
-                    paramedic=paramedic, viewer=paramedic.user if paramedic else request.user
-                ),
-                deadline=_deadline(request),
-                # A WSGI server reads a response to its end before sending it: there
-                # the stream is the replay, then closed (the device reconnects).
-                streaming=streaming,
+        frames = _frames(
+            access=Access(
+                view=type(self),
+                credentials=Credentials.of(request._request),
+                path=request.path,
+                kwargs=tuple(sorted(self.kwargs.items())),
             ),
+            owner=request.user.pk,
+            start_after=start_after,
+            view=StreamView(  # the user is loaded here, once
+                paramedic=paramedic, viewer=paramedic.user if paramedic else request.user
+            ),
+            deadline=_deadline(request),
+            # A WSGI server reads a response to its end before sending it: there
+            # the stream is the replay, then closed (the device reconnects).
+            streaming=streaming,
+        )
+        # Under WSGI the replay is read here, so the server gets a plain iterator
+        # (Django would warn, then list an async one into memory itself).
+        response = StreamingHttpResponse(
+            frames if streaming else async_to_sync(_collected)(frames),
             content_type="text/event-stream",
         )
         response["Cache-Control"] = "no-store"
@@ -399,6 +402,10 @@ async def _frame(briefly, event, view: StreamView) -> str:
     rows) hands out an id again."""
     key = (event.id, event.created_at, view.key)
     return await RENDERS.get(key, functools.partial(briefly, _render_frame, event, view))
+
+
+async def _collected(frames) -> list[str]:
+    return [frame async for frame in frames]
 
 
 def _render_frame(event, view: StreamView) -> str:
