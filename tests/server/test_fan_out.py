@@ -17,8 +17,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.factories import TaskFactory
 from tests.integrations.workers import ROOT, database_url
-from tests.server.sse import Stream, open_stream
 from tests.processes import free_port, terminate
+from tests.server.sse import Stream, open_stream
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
