@@ -102,16 +102,17 @@ class LiveEvent(models.Model):
     kind = models.CharField(max_length=40)
     subject_type = models.CharField(max_length=16)  # "task" | "paramedic"
     subject_id = models.UUIDField()
-    # Whose stream it goes to besides supervisors': the paramedic concerned, and the
-    # one the subject just left (a declined or reassigned task).
-    paramedic_id = models.UUIDField(null=True, blank=True)
-    former_paramedic_id = models.UUIDField(null=True, blank=True)
+    # Whose stream it goes to besides the all-seeing ones, and the audience the subject
+    # just left: ids the writing app gives meaning to (for a task, the paramedic
+    # concerned, and the one who declined it or was reassigned).
+    audience_id = models.UUIDField(null=True, blank=True)
+    former_audience_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         indexes = [
-            models.Index(fields=["paramedic_id", "id"], name="live_paramedic_idx"),
-            models.Index(fields=["former_paramedic_id", "id"], name="live_former_idx"),
+            models.Index(fields=["audience_id", "id"], name="live_audience_idx"),
+            models.Index(fields=["former_audience_id", "id"], name="live_former_idx"),
         ]
 
     def __str__(self) -> str:

@@ -174,6 +174,6 @@ def record_task_event(
             kind=kind,
             subject_type=AGGREGATE_TYPE,
             subject_id=task.pk,
-            paramedic_id=task.paramedic_id,
+            audience=task.paramedic_id,
             former=history.paramedic_id if history else None,
         )
