@@ -215,9 +215,7 @@ class Hub:
             raise DATABASE_DOWN[0]("the live-event hub could not read the database")
         return self.last_id
 
-    def subscribe(
-        self, audience=None, *, owner=None, stream_id: str | None = None
-    ) -> Subscription:
+    def subscribe(self, audience=None, *, owner=None, stream_id: str | None = None) -> Subscription:
         """On the stream's event loop, after `start`. An owner's streams in this
         process beyond LIVE_MAX_STREAMS_PER_USER are closed, the oldest first."""
         subscription = Subscription(
