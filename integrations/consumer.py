@@ -39,6 +39,7 @@ from datetime import timedelta
 from itertools import chain, repeat
 from typing import TypeVar
 
+from amqp import serialization as amqp_serialization
 from amqp.serialization import dumps as amqp_encode
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.rabbitmq import CE_PREFIX, RabbitMQMessage, from_rabbitmq
@@ -90,6 +91,7 @@ class EventConsumer(ConsumerMixin):
         handler: Handler,
         max_deliveries: int = 5,
     ):
+        _decode_short_strings_leniently()
         self.connection = Connection(url, heartbeat=30)
         self.exchange = Exchange(exchange, type="topic", durable=True, auto_delete=False)
         self.queue = Queue(queue, exchange=self.exchange, routing_key=routing_key, durable=True)
@@ -285,6 +287,20 @@ def purge(*, now=None) -> int:
 
 class _Interrupted(Exception):
     pass
+
+
+def _lenient_short_string(value):
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def _decode_short_strings_leniently() -> None:
+    """py-amqp decodes AMQP short strings (message_id, content_type, the routing key)
+    as strict UTF-8: one byte that is not raises inside its frame reader, before any
+    consumer sees the message, and the process exits; redelivered, it exits again.
+    Decoded with surrogateescape the bytes arrive as lone surrogates, which
+    _checked_text refuses like any other unprintable character. (Table values are
+    fine: py-amqp hands over undecodable ones as bytes.)"""
+    amqp_serialization.pstr_t = _lenient_short_string
 
 
 def _count_delivery(message_id: str) -> int:

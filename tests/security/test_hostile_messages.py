@@ -74,6 +74,7 @@ def structured(data, **attributes) -> bytes:
 BAD_IDS = {
     "NUL in message_id": ({"message_id": "bad\x00id"}, {}, "message_id"),
     "NUL in the CloudEvent id, no message_id": ({"message_id": ""}, {"id": "bad\x00id"}, " id"),
+    "message_id not UTF-8": ({"message_id": b"bad\xffid"}, {}, "message_id"),
     "escape sequence in message_id": ({"message_id": "\x1b[2Jfake"}, {}, "message_id"),
     "message_id over 128 characters": ({"message_id": "m" * 129}, {}, "message_id"),
     "CloudEvent id over 128 characters": ({"message_id": ""}, {"id": "e" * 129}, " id"),
