@@ -170,7 +170,11 @@ def document(api_schema: dict) -> dict:
             "description": (
                 "Acknowledged once the task is committed. A message that can never succeed "
                 f"goes to `{settings.EVENT_INBOUND_DEAD_QUEUE}` with its reason; while the "
-                "database is down the message is retried, never dropped."
+                "database is down the message is retried, never dropped. The message_id, "
+                "content type, ce- headers and CloudEvent attributes must be UTF-8 text "
+                "without control characters, ids and type at most 128 characters. A "
+                "message delivered more than EVENT_CONSUMER_MAX_DELIVERIES (5) times "
+                "without being finished is dead-lettered as poison."
             ),
             "messages": [_ref("channels", channel, "messages", entry.type)],
             "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING}},
@@ -186,9 +190,26 @@ def document(api_schema: dict) -> dict:
                 "type": "object",
                 "required": ["x-dead-reason"],
                 "properties": {
-                    "x-dead-reason": {"type": "string", "maxLength": 500},
+                    "x-dead-reason": {
+                        "type": "string",
+                        "maxLength": 500,
+                        "description": (
+                            "Why: e.g. `not JSON: ...`, `not a CloudEvent 1.0: ...`, "
+                            "`message_id holds a control or unprintable character`, "
+                            "`invalid data: ...`, `handler failed: ...` (an error in the "
+                            "service), `poison: delivered N times without being finished`."
+                        ),
+                    },
                     "x-original-exchange": {"type": "string"},
                     "x-original-routing-key": {"type": "string"},
+                    "x-dead-dropped-headers": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": (
+                            "How many of the original headers were left out: ones AMQP "
+                            "cannot encode again, or past 64 KiB. The rest are copied."
+                        ),
+                    },
                 },
             },
             "payload": {"description": "The message's body exactly as it arrived."},

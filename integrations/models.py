@@ -67,6 +67,7 @@ class OutboxEvent(models.Model):
 
 
 class InboxOutcome(models.TextChoices):
+    HANDLING = "handling", "Being handled (not finished)"
     CREATED = "created", "Created"
     DUPLICATE = "duplicate", "Duplicate (already processed)"
     DEAD = "dead", "Dead-lettered"
@@ -76,13 +77,16 @@ class InboxMessage(models.Model):
     """What became of each message consumed from the bus (DESIGN §11), by its id.
 
     A redelivered message updates its row. Metrics count these; support looks up
-    why a message was dead-lettered.
+    why a message was dead-lettered. `attempts` counts the deliveries since the
+    message was last finished: each is counted (outcome `handling`) before it is
+    handled, so a message that kills its consumer every time is seen as poison.
     """
 
     message_id = models.CharField(max_length=128, unique=True)
     kind = models.CharField(max_length=128, blank=True)  # the CloudEvent type
     outcome = models.CharField(max_length=16, choices=InboxOutcome.choices)
     reason = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(auto_now=True, db_index=True)
 
     def __str__(self) -> str:

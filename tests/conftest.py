@@ -54,6 +54,7 @@ def _browser_available() -> bool:
 FUZZ_SEEDS = {
     "FUZZ_SEED": "schema fuzzing seed",  # tests/fuzz/test_schema_fuzz.py
     "DICOM_FUZZ_SEED": "DICOM header fuzzing seed",  # tests/fuzz/test_dicom_header_fuzz.py
+    "CONSUMER_FUZZ_SEED": "consumer message fuzzing seed",  # tests/fuzz/test_consumer_fuzz.py
 }
 
 

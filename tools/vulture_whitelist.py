@@ -96,3 +96,4 @@ _.chunk_size  # unused variable (xrays/uploads.py:48)
 _.upload_handlers  # unused attribute (xrays/views.py:93)
 _.FILE_UPLOAD_MAX_MEMORY_SIZE  # Django's setting, set by a test (tests/server/test_body_limits.py)
 _.path_info  # set on the request built to re-check a stream's access (api/access.py); Django reads it
+_.pstr_t  # unused attribute (integrations/consumer.py: py-amqp reads it)

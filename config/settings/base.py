@@ -320,6 +320,9 @@ EVENT_INBOUND_DEAD_QUEUE = env(
 )
 # The service account the consumer creates tasks as (group `services`).
 EVENT_CONSUMER_USERNAME = env("EVENT_CONSUMER_USERNAME", default="patient-service")
+# A message delivered more often than this without being finished (its consumer died
+# on it each time) is poison: dead-lettered instead of handled again.
+EVENT_CONSUMER_MAX_DELIVERIES = env.int("EVENT_CONSUMER_MAX_DELIVERIES", default=5)
 
 # --- Outside services: unset means events are logged (DESIGN §8) -------------
 PATIENT_SERVICE_URL = env("PATIENT_SERVICE_URL", default="")
