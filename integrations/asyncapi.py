@@ -197,7 +197,8 @@ def document(api_schema: dict) -> dict:
                             "Why: e.g. `not JSON: ...`, `not a CloudEvent 1.0: ...`, "
                             "`message_id holds a control or unprintable character`, "
                             "`invalid data: ...`, `handler failed: ...` (an error in the "
-                            "service), `poison: delivered N times without being finished`."
+                            "service), `poison: delivered N times without being finished`, "
+                            "`headers cannot be decoded (...)`."
                         ),
                     },
                     "x-original-exchange": {"type": "string"},

@@ -37,6 +37,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from itertools import chain, repeat
+from struct import unpack_from
 from typing import TypeVar
 
 from amqp import serialization as amqp_serialization
@@ -68,6 +69,8 @@ MAX_BODY_BYTES = 1024 * 1024
 # which a message's headers may fill, so the reason always fits beside them.
 MAX_COPIED_HEADER_BYTES = 64 * 1024
 RETRY_PAUSES = (1, 2, 5, 10, 30)  # seconds between attempts while the database is down
+# What a headers table py-amqp could not decode arrives as (see _decode_leniently).
+UNDECODABLE_HEADERS = "x-undecodable-headers"
 DEAD_LETTER_RETRIES = 3  # a broker that fails this often is down: the message is redelivered
 
 
@@ -91,7 +94,7 @@ class EventConsumer(ConsumerMixin):
         handler: Handler,
         max_deliveries: int = 5,
     ):
-        _decode_short_strings_leniently()
+        _decode_leniently()
         self.connection = Connection(url, heartbeat=30)
         self.exchange = Exchange(exchange, type="topic", durable=True, auto_delete=False)
         self.queue = Queue(queue, exchange=self.exchange, routing_key=routing_key, durable=True)
@@ -174,6 +177,8 @@ class EventConsumer(ConsumerMixin):
             raise Rejected(f"message larger than {MAX_BODY_BYTES} bytes")
         content_type = _checked_text("content_type", message.content_type, limit=MAX_CONTENT_TYPE)
         headers = message.headers if isinstance(message.headers, dict) else {}
+        if UNDECODABLE_HEADERS in headers:
+            raise Rejected(f"headers cannot be decoded ({headers[UNDECODABLE_HEADERS]})")
         attributes = {  # binary mode's CloudEvent attributes; other headers are not ours
             key: _checked_text(f"header {key}", value, limit=MAX_ATTRIBUTE)
             for key, value in headers.items()
@@ -293,14 +298,39 @@ def _lenient_short_string(value):
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
-def _decode_short_strings_leniently() -> None:
-    """py-amqp decodes AMQP short strings (message_id, content_type, the routing key)
-    as strict UTF-8: one byte that is not raises inside its frame reader, before any
-    consumer sees the message, and the process exits; redelivered, it exits again.
-    Decoded with surrogateescape the bytes arrive as lone surrogates, which
-    _checked_text refuses like any other unprintable character. (Table values are
-    fine: py-amqp hands over undecodable ones as bytes.)"""
+# py-amqp's own reader of a message's properties, wrapped by _lenient_headers.
+_strict_loads = amqp_serialization.loads
+
+
+def _lenient_headers(format, buf, offset):
+    """py-amqp's `loads` for the one call its property decoder makes with it: the
+    headers table. A table it cannot turn into Python (a timestamp past year 9999,
+    tables nested past the recursion limit) becomes {UNDECODABLE_HEADERS: why}; the
+    table's length prefix says where the next property starts."""
+    try:
+        return _strict_loads(format, buf, offset)
+    except Exception as exc:
+        if format != "F":
+            raise
+        (length,) = unpack_from(">I", buf, offset)
+        return [{UNDECODABLE_HEADERS: exc.__class__.__name__}], offset + 4 + length
+
+
+def _decode_leniently() -> None:
+    """py-amqp decodes a message's properties in its frame reader, before any consumer
+    code sees the message: a value it cannot decode raises there, the process exits
+    and, redelivered, the message kills it again. Two of its module's names are
+    replaced (for this process, which only consumes):
+
+    - short strings (message_id, content_type, the routing key) are decoded with
+      surrogateescape instead of strict UTF-8: bad bytes arrive as lone surrogates,
+      which _checked_text refuses like any other unprintable character;
+    - the headers table, when it cannot be decoded, arrives as a marker that
+      _parse refuses (table values that are not UTF-8 already arrive as bytes).
+
+    tests/integrations/test_consumer.py pins both against the installed py-amqp."""
     amqp_serialization.pstr_t = _lenient_short_string
+    amqp_serialization.loads = _lenient_headers
 
 
 def _count_delivery(message_id: str) -> int:

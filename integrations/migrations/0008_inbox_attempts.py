@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0006_outbox_delivered_index"),
+        ("integrations", "0007_live_event_audience"),
     ]
 
     operations = [

@@ -9,13 +9,17 @@ becomes one task. A handler's own bug is shown with the consumer in this process
 tests/fuzz/test_consumer_fuzz.py publishes generated properties, headers and bodies.
 """
 
+import contextlib
 import json
 import logging
 import signal
+import sys
 import threading
 import uuid
 from datetime import datetime
+from unittest import mock
 
+import amqp.serialization
 import pytest
 from cloudevents.core.bindings.rabbitmq import to_structured
 from cloudevents.core.formats.json import JSONFormat
@@ -126,6 +130,57 @@ def test_a_cloudevent_header_that_is_not_text_is_dead_lettered(consumer, patient
     assert dead.headers["x-trace"] == {"nested": [1, 2.5, None, "\x00"]}  # as decoded
     assert tasks_for("binary-mode") == 0
     assert_intake_goes_on(consumer, patient_service, "a header that is not text")
+
+
+@contextlib.contextmanager
+def timestamps_past_year_9999():
+    """What another client may send and Python cannot hold: a table timestamp of
+    2**40 seconds (year ~36,800); py-amqp writes it only for a datetime, so this
+    publisher's encoder is told that value for one."""
+    with mock.patch.object(amqp.serialization.calendar, "timegm", return_value=2**40):
+        yield
+
+
+def nested(depth: int) -> dict:
+    value: dict = {"bottom": 1}
+    for _ in range(depth):
+        value = {"n": value}
+    return value
+
+
+@contextlib.contextmanager
+def deep_recursion_allowed():
+    """Enough stack for this publisher to encode a table the consumer cannot decode
+    within Python's default recursion limit."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+UNDECODABLE = {
+    "a timestamp past year 9999": (timestamps_past_year_9999, {"x-when": datetime(2026, 1, 1)}),
+    "tables nested past the recursion limit": (deep_recursion_allowed, {"x-deep": nested(3000)}),
+}
+
+
+@pytest.mark.parametrize(("publishing", "headers"), UNDECODABLE.values(), ids=UNDECODABLE)
+def test_headers_the_client_library_cannot_decode_are_dead_lettered(
+    consumer, patient_service, publishing, headers
+):
+    """py-amqp decodes a message's headers before any consumer code runs: a value it
+    cannot turn into Python used to raise in its frame reader, and the consumer died
+    on every redelivery. The headers are set aside with the reason instead."""
+    consumer.start()
+    with publishing():
+        patient_service.request(request_body("undecodable"), headers=headers)
+
+    (dead,) = patient_service.dead_letters(1, timeout=15)
+    assert "headers" in dead.headers["x-dead-reason"], dead.headers
+    assert tasks_for("undecodable") == 0
+    assert_intake_goes_on(consumer, patient_service, "undecodable headers")
 
 
 def test_headers_too_large_to_copy_whole_still_reach_the_dead_letters(consumer, patient_service):
