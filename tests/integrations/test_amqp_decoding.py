@@ -12,6 +12,7 @@ from datetime import datetime
 from unittest import mock
 
 import amqp.serialization
+import amqp.utils
 import pytest
 from amqp.basic_message import Message
 from amqp.spec import Basic
@@ -61,8 +62,11 @@ def not_utf8_id() -> bytes:
     return properties(message_id="m-1", priority=3).replace(b"m-1", b"m\xff1")
 
 
-def test_py_amqp_alone_raises_on_each():
-    """Why the consumer needs this: strict, each one raises in the frame reader."""
+def test_py_amqp_alone_raises_on_each(monkeypatch):
+    """Why the consumer needs this: strict, each one raises in the frame reader. (py-amqp's
+    own functions, whether or not a consumer in this process replaced them.)"""
+    monkeypatch.setattr(amqp.serialization, "pstr_t", amqp.utils.bytes_to_str)
+    monkeypatch.setattr(amqp.serialization, "loads", consumer._strict_loads)
     for raw in (far_future_timestamp(), deeply_nested(), not_utf8_id()):
         with pytest.raises((ValueError, OverflowError, RecursionError, UnicodeDecodeError)):
             decoded(raw)
