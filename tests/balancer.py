@@ -118,6 +118,7 @@ defaults
     timeout http-keep-alive 10s
     option redispatch
     retries 2
+    option http-no-delay
 
 frontend api
     bind 127.0.0.1:{self.port}
