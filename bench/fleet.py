@@ -70,13 +70,18 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 class Conn:
-    """One keep-alive connection; requests on it are sequential."""
+    """One keep-alive connection; requests on it take turns."""
 
     def __init__(self, port: int):
         self.port = port
         self.reader = self.writer = None
+        self.lock = asyncio.Lock()
 
     async def request(self, method: str, path: str, token: str = "", body=None):
+        async with self.lock:
+            return await self._request(method, path, token, body)
+
+    async def _request(self, method: str, path: str, token: str, body):
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         data = json.dumps(body).encode() if body is not None else b""
