@@ -213,7 +213,7 @@ class Run:
         self.assign_latency: list[float] = []
         self.batch_latency: list[float] = []
         self.fixes = 0
-        self.batches_failed = 0
+        self.batches_failed: dict = {}  # by status, or the exception's name
 
 
 async def send_fixes(device: Device, conn: Conn, per_batch: int, run: Run, until: float):
@@ -235,13 +235,13 @@ async def send_fixes(device: Device, conn: Conn, per_batch: int, run: Run, until
             status, _ = await conn.request(
                 "POST", f"/api/v1/paramedics/{device.id}/locations", device.token, {"fixes": fixes}
             )
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            status = 0
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            status = type(exc).__name__
         if status == 200:
             run.batch_latency.append(time.perf_counter() - started)
             run.fixes += per_batch
         else:
-            run.batches_failed += 1
+            run.batches_failed[status] = run.batches_failed.get(status, 0) + 1
         pause = min(PERIOD - (time.perf_counter() - started), until - time.perf_counter())
         await asyncio.sleep(max(0.0, pause))
 
@@ -364,7 +364,7 @@ async def main_async(args, port, app_pids, devices_data, supervisor_token, expec
     fix_cpu = app_cpu / max(run.fixes, 1)
     print(
         f"   fixes ingested: {run.fixes / wall:.0f}/s ({run.fixes:,} in {wall:.0f} s, "
-        f"{args.fixes_per_batch} per batch; {run.batches_failed} batches failed); batch POST "
+        f"{args.fixes_per_batch} per batch; batches failed: {run.batches_failed or 0}); batch POST "
         f"p50 {ms(pct(run.batch_latency, 50))}, p99 {ms(pct(run.batch_latency, 99))}"
     )
     print(
