@@ -2,8 +2,8 @@
 bench/fleet.py: uvicorn processes serving config.asgi, and HAProxy 2.6 (Debian's
 package) in the foreground with a generated configuration, each stopped by its PID.
 The balancer's settings are those of deploy/haproxy.cfg, with the nodes' ports for
-its servers and faster health checks, so a killed node leaves the pool within a
-second.
+its servers. A killed node refuses connections at once, so a request sent to it is
+redispatched to another (`option redispatch`) before the health checks notice.
 """
 
 import os
@@ -116,6 +116,7 @@ defaults
     timeout tunnel 1h
     timeout http-request 10s
     timeout http-keep-alive 10s
+    timeout check 3s
     option redispatch
     retries 2
     option http-no-delay
@@ -130,7 +131,7 @@ backend web
     balance leastconn
     option httpchk GET /healthz
     http-check expect status 200
-    default-server inter 300ms fall 1 rise 2 maxconn {self.maxconn}
+    default-server inter 1s fall 2 rise 2 maxconn {self.maxconn}
 {servers}
 """
 
