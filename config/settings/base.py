@@ -266,6 +266,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.purge_idempotency_records",
         "schedule": env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
     },
+    "maintain-location-trail": {
+        "task": "paramedics.maintain_location_trail",
+        "schedule": env.float("LOCATION_PURGE_SECONDS", default=3600.0),
+    },
     "sweep-xray-uploads": {
         "task": "xrays.sweep_uploads",
         "schedule": env.float("XRAY_UPLOAD_SWEEP_SECONDS", default=900.0),
@@ -351,6 +355,14 @@ RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
 # How far a device's clock may be off the server's: a device time (`at`) is refused
 # further ahead than this, or earlier than the task's assignment less this.
 DEVICE_CLOCK_SKEW_SECONDS = env.int("DEVICE_CLOCK_SKEW_SECONDS", default=120)
+# Location trails (DESIGN §20): fixes one POST may carry (a device flushing 10 minutes
+# of fixes every 5 s; SQLite takes 124 rows in one INSERT), how long fixes are kept,
+# the longest window one GET of a trail may span, and how many days ahead PostgreSQL's
+# daily partitions are created.
+LOCATION_BATCH_MAX = env.int("LOCATION_BATCH_MAX", default=120)
+LOCATION_RETENTION_DAYS = env.int("LOCATION_RETENTION_DAYS", default=30)
+LOCATION_WINDOW_MAX_HOURS = env.int("LOCATION_WINDOW_MAX_HOURS", default=24)
+LOCATION_PARTITION_DAYS_AHEAD = env.int("LOCATION_PARTITION_DAYS_AHEAD", default=7)
 # Rosters (DESIGN §14): `available` only while on a shift; the dispatch map's tiles
 # ({z}/{x}/{y} URL template, empty: no background map, the markers still show).
 ROSTER_REQUIRES_SHIFT = env.bool("ROSTER_REQUIRES_SHIFT", default=False)
@@ -460,7 +472,7 @@ SPECTACULAR_SETTINGS = {
         "field errors are listed under `errors`."
     ),
     # The contract's version (semantic): the newest entry of docs/api-changelog.md.
-    "VERSION": "7.0.0",
+    "VERSION": "7.1.0",
     # 3.1: JSON Schema proper, so a nullable object is `oneOf [ref, null]`, which
     # validators and client generators honour (3.0's `nullable` beside `allOf` is ignored).
     "OAS_VERSION": "3.1.0",

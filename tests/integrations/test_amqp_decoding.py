@@ -73,18 +73,21 @@ def test_py_amqp_alone_raises_on_each(monkeypatch):
 
 
 @pytest.mark.parametrize("raw", [far_future_timestamp, deeply_nested], ids=["timestamp", "depth"])
-def test_undecodable_headers_arrive_as_the_marker_and_later_properties_survive(lenient, raw):
+@pytest.mark.usefixtures("lenient")
+def test_undecodable_headers_arrive_as_the_marker_and_later_properties_survive(raw):
     props = decoded(raw())
     assert set(props["application_headers"]) == {consumer.UNDECODABLE_HEADERS}
     assert (props["message_id"], props["priority"]) == ("m-1", 3)
 
 
-def test_a_short_string_that_is_not_utf8_arrives_unprintable(lenient):
+@pytest.mark.usefixtures("lenient")
+def test_a_short_string_that_is_not_utf8_arrives_unprintable():
     props = decoded(not_utf8_id())
     assert props["message_id"] == "m\udcff1" and not props["message_id"].isprintable()
 
 
-def test_valid_properties_decode_as_before(lenient):
+@pytest.mark.usefixtures("lenient")
+def test_valid_properties_decode_as_before():
     raw = properties(
         application_headers={"ce-id": "abc", "n": {"k": [1, "v"]}, "at": datetime(2026, 1, 1)},
         message_id="m-1",

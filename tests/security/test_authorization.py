@@ -24,7 +24,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import Resolver404, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
-from paramedics.models import Paramedic, ParamedicStatus, Shift, Station
+from paramedics.models import LocationFix, Paramedic, ParamedicStatus, Shift, Station
 from tasks.models import EmergencyTask, TaskStatus
 from tests.helpers import API, Caller, db_state, full_profile, new_paramedic_body, new_task_body
 from tests.xrays.samples import image_bytes
@@ -241,6 +241,21 @@ def _check_own_shifts(w, role, response):
     assert _ids(response) == {str(w.shift.id)}
 
 
+def _check_own_trail(w, role, response):
+    assert [row["lat"] for row in response.json()["results"]] == [1.0]
+
+
+def _fixes(w):
+    return {"fixes": [{"lat": 3.0, "lon": 4.0, "at": timezone.now().isoformat()}]}
+
+
+def _check_fixes_recorded(w, role, response):
+    assert response.json()["received"] == 1
+    assert list(LocationFix.objects.values_list("paramedic_id", "lat")) == [(w.paramedic.id, 3.0)]
+    w.paramedic.refresh_from_db()
+    assert w.paramedic.last_lat == 3.0
+
+
 def _check_me(w, role, response):
     user = w.users[role]
     expected_paramedic = {"own_paramedic": w.paramedic, "other_paramedic": w.other_paramedic}
@@ -432,6 +447,14 @@ TABLE = [
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
         check=_check_own_shifts, needs=("shift",)),
     Row("DELETE", "/paramedics/{id}/shifts",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+    # -- location trails (DESIGN §20): a device sends its own, supervisors read -----
+    Row("GET", "/paramedics/{id}/locations", SUPERVISOR_ONLY(200),
+        check=_check_own_trail, needs=("trails",)),
+    Row("POST", "/paramedics/{id}/locations",
+        roles(anon=401, sup=403, svc=403, other_svc=403, doc=403, own=200, other=404),
+        body=_fixes, check=_check_fixes_recorded),
+    Row("DELETE", "/paramedics/{id}/locations",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
     # -- stations and shifts: supervisors only ----------------------------------
     Row("GET", "/stations", SUPERVISOR_ONLY(200), check=_check_stations),
