@@ -1,4 +1,4 @@
-"""Benchmark nearest-available dispatch on PostgreSQL (DESIGN §6).
+"""Benchmark nearest-available dispatch on PostgreSQL (design §6).
 
     .venv/bin/python bench/dispatch.py
 

@@ -1,4 +1,4 @@
-"""A city's fleet against two web nodes behind HAProxy (DESIGN §20), in one run.
+"""A city's fleet against two web nodes behind HAProxy (design §20), in one run.
 
     .venv/bin/python bench/fleet.py [--devices 1000] [--seconds 60] [--fixes-per-batch 1]
                                     [--tasks-per-second 1]

@@ -1,4 +1,4 @@
-"""The location trail's purge at a million fixes (DESIGN §20), on PostgreSQL.
+"""The location trail's purge at a million fixes (design §20), on PostgreSQL.
 
     .venv/bin/python bench/trail_purge.py [--fixes 1000000] [--paramedics 100]
 

@@ -1,4 +1,4 @@
-"""DRF permission classes shared by several apps, in the terms of DESIGN §4.
+"""DRF permission classes shared by several apps, in the terms of design §4.
 
 They answer "may this role use the endpoint at all" (403 otherwise); which
 objects a caller sees is decided by each app's `*_visible_to` selectors, so

@@ -1,10 +1,10 @@
-"""The AsyncAPI 3.0 document of the event bus (DESIGN §11), written from the catalogue.
+"""The AsyncAPI 3.0 document of the event bus (design §11), written from the catalogue.
 
 `make schema` writes it to docs/asyncapi.yaml next to the OpenAPI schema; the
 tests fail when the committed file differs from what the code describes, and
 check real messages against it; CI validates it with AsyncAPI's own parser.
 Names (exchanges, queues, source) are those of the settings, by default the
-ones DESIGN §11 fixes.
+ones design §11 fixes.
 """
 
 import copy
@@ -248,7 +248,7 @@ def document(api_schema: dict) -> dict:
             "title": "Paramedic Service events",
             "version": api_schema.get("info", {}).get("version", "1.0.0"),
             "description": (
-                "CloudEvents 1.0 in structured JSON mode on RabbitMQ (DESIGN §11). Every "
+                "CloudEvents 1.0 in structured JSON mode on RabbitMQ (design §11). Every "
                 "event the service records is published to a durable topic exchange with "
                 "the kind as routing key, persistent, `message_id` = the event `id`; "
                 "subscribers must tolerate duplicates (same `id`). Emergency requests are "

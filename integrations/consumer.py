@@ -1,4 +1,4 @@
-"""Consuming CloudEvents from RabbitMQ (DESIGN §11), for any domain handler.
+"""Consuming CloudEvents from RabbitMQ (design §11), for any domain handler.
 
 An EventConsumer declares its durable queue, binds it to a topic exchange and
 hands each message, parsed as a CloudEvent (structured or binary mode), to a handler function:
@@ -13,7 +13,7 @@ hands each message, parsed as a CloudEvent (structured or binary mode), to a han
   with growing pauses, never lost (unacknowledged, RabbitMQ redelivers it if the
   process dies meanwhile).
 
-One message never stops the consumer (DESIGN §16):
+One message never stops the consumer (design §16):
 
 - every value taken from it (message_id, content type, the ce- headers of binary
   mode, the body, the CloudEvent's attributes) is checked before use: its type, a
@@ -400,7 +400,7 @@ def _sendable_headers(headers) -> tuple[dict, int]:
 
 
 def consumer_from_settings(handler: Handler) -> EventConsumer:
-    """The emergency-request consumer as the settings describe it (DESIGN §11)."""
+    """The emergency-request consumer as the settings describe it (design §11)."""
     return EventConsumer(
         url=settings.EVENT_BUS_URL,
         exchange=settings.EVENT_INBOUND_EXCHANGE,

@@ -1,4 +1,4 @@
-"""Live events (DESIGN §12): an ordered log of changes and its fan-out to open streams.
+"""Live events (design §12): an ordered log of changes and its fan-out to open streams.
 
 `record` writes a LiveEvent in the change's transaction. On PostgreSQL the insert
 takes a transaction-level advisory lock first (a trigger), so ids are handed out
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 # Summed over the server's processes in multiprocess mode (PROMETHEUS_MULTIPROC_DIR).
 OPEN_STREAMS = Gauge(
     "paramedic_live_streams_open",
-    "Event streams (DESIGN §12) open now.",
+    "Event streams (design §12) open now.",
     multiprocess_mode="livesum",
 )
 STREAMS_CLOSED = Counter(

@@ -17,7 +17,7 @@ class OutboxState(models.TextChoices):
 
 
 class OutboxEvent(models.Model):
-    """One delivery of one event to one outside service (DESIGN §8).
+    """One delivery of one event to one outside service (design §8).
 
     Written in the same transaction as the change that causes it. `id` is sent
     as the Idempotency-Key, so a repeated delivery is recognised by the receiver.
@@ -74,7 +74,7 @@ class InboxOutcome(models.TextChoices):
 
 
 class InboxMessage(models.Model):
-    """What became of each message consumed from the bus (DESIGN §11), by its id.
+    """What became of each message consumed from the bus (design §11), by its id.
 
     A redelivered message updates its row. Metrics count these; support looks up
     why a message was dead-lettered. `attempts` counts the deliveries since the
@@ -94,7 +94,7 @@ class InboxMessage(models.Model):
 
 
 class LiveEvent(models.Model):
-    """One change pushed to open streams (DESIGN §12), in commit order.
+    """One change pushed to open streams (design §12), in commit order.
 
     Written in the change's transaction (integrations.live.record), so a rolled-back
     change leaves none; read by the streams of every process, live and on replay

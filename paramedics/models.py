@@ -23,7 +23,7 @@ class CertificationLevel(models.TextChoices):
 
 
 class Station(models.Model):
-    """A base station: where paramedics start their shifts (DESIGN §14).
+    """A base station: where paramedics start their shifts (design §14).
 
     Paramedics refer to it by its code (the column they always had), so the API
     keeps accepting and returning the code.
@@ -187,7 +187,7 @@ class Paramedic(models.Model):
 
 
 class Shift(models.Model):
-    """Who is on duty at a station, and when (DESIGN §14)."""
+    """Who is on duty at a station, and when (design §14)."""
 
     # Longest shift a supervisor may plan.
     MAX_LENGTH_HOURS = 24
@@ -262,7 +262,7 @@ class ShiftAssignment(models.Model):
 
 
 class LocationFix(models.Model):
-    """One position a paramedic's device reported (DESIGN §20): the location trail.
+    """One position a paramedic's device reported (design §20): the location trail.
 
     Keyed by (paramedic, at): a device sending a batch again, or one fix in two
     batches, stores it once (the insert skips keys it already holds). On PostgreSQL
@@ -276,7 +276,7 @@ class LocationFix(models.Model):
     paramedic = models.ForeignKey(
         Paramedic, on_delete=models.CASCADE, related_name="location_fixes", db_index=False
     )
-    # The device's time of the fix (DESIGN §17's bounds), and when the service got it.
+    # The device's time of the fix (design §17's bounds), and when the service got it.
     at = models.DateTimeField()
     received_at = models.DateTimeField()
     lat = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])

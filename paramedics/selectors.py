@@ -57,7 +57,7 @@ def location_trail(paramedic: Paramedic, *, since: datetime, until: datetime):
     )
 
 
-# --- Rosters (DESIGN §14) ----------------------------------------------------------
+# --- Rosters (design §14) ----------------------------------------------------------
 
 
 def covering(at: datetime) -> Q:

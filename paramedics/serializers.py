@@ -124,7 +124,7 @@ class ParamedicSelfUpdateSerializer(serializers.Serializer):
     last_location = LocationSerializer(required=False, allow_null=True)
 
 
-# --- Rosters (DESIGN §14) ----------------------------------------------------------
+# --- Rosters (design §14) ----------------------------------------------------------
 
 
 class PointSerializer(WholeObjectSerializer):
@@ -215,10 +215,10 @@ class ShiftWriteSerializer(serializers.Serializer):
     notes = StrictCharField(max_length=2000, required=False, allow_blank=True)
 
 
-# --- Location trails (DESIGN §20) ---------------------------------------------------
+# --- Location trails (design §20) ---------------------------------------------------
 
 FIX_TIME_HELP = (
-    "The device's time of the fix (DESIGN §17's bounds: at most 2 minutes ahead of the "
+    "The device's time of the fix (design §17's bounds: at most 2 minutes ahead of the "
     "service's clock, DEVICE_CLOCK_SKEW_SECONDS, and at most 24 hours back; else the "
     "batch is 400 `invalid_time`, each bad fix named by its position). A paramedic's "
     "fixes are keyed by it: a fix sent again is stored once."

@@ -232,7 +232,7 @@ class ParamedicViewSet(
         return Response(TrailReceiptSerializer(receipt).data)
 
 
-# --- Rosters (DESIGN §14): supervisors only ----------------------------------------
+# --- Rosters (design §14): supervisors only ----------------------------------------
 
 
 @extend_schema_view(

@@ -1,9 +1,9 @@
-"""Nearest-available dispatch (DESIGN §6): who should take a task, and why.
+"""Nearest-available dispatch (design §6): who should take a task, and why.
 
 Ranking, best first:
 0. when the roster is in use (any shift exists), paramedics on shift now, or not
    planned by the roster at all (no shifts), before those outside their shifts
-   (flagged `off_shift`, DESIGN §14);
+   (flagged `off_shift`, design §14);
 1. a fresh location before a stale one (older than STALE_LOCATION_MINUTES);
 2. for `critical` tasks, certification `paramedic`/`critical_care` before others;
 3. great-circle distance from the task.

@@ -1,4 +1,4 @@
-"""The task state machine (DESIGN §6). Every status change happens here.
+"""The task state machine (design §6). Every status change happens here.
 
 Each transition runs in one transaction that locks the task row (then the
 paramedic row: always in that order, so two transitions cannot deadlock),
@@ -293,7 +293,7 @@ def task_change_status(
 ) -> EmergencyTask:
     """Start, complete or decline a task (and cancel, through task_cancel).
 
-    `at` is the device's time of the action (DESIGN §17); the status timestamps
+    `at` is the device's time of the action (design §17); the status timestamps
     take it, the history keeps it beside the server's time. `paramedic_id`, when
     given, must be the task's paramedic: the field endpoint is scoped to one
     paramedic's tasks.
@@ -329,7 +329,7 @@ def _change_status(
         task.assigned_at = task.acknowledged_at = None
         update_fields += ["paramedic", "assigned_at", "acknowledged_at"]
     if move == "start":
-        task.en_route_at = when  # starting is going en route (DESIGN §17)
+        task.en_route_at = when  # starting is going en route (design §17)
         update_fields.append("en_route_at")
     if to_status in TIMESTAMP_FIELD:
         setattr(task, TIMESTAMP_FIELD[to_status], when)
@@ -359,7 +359,7 @@ def task_record_milestone(
     note: str = "",
     paramedic_id=None,
 ) -> EmergencyTask:
-    """Record a field milestone (DESIGN §17): at most once, in order, at the device's time.
+    """Record a field milestone (design §17): at most once, in order, at the device's time.
 
     `en_route` starts an assigned task (the same move as status `in_progress`);
     `acknowledged` belongs to an assigned task, the others to one in progress.

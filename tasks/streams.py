@@ -1,4 +1,4 @@
-"""Server-Sent Events for field devices and the dispatch board (DESIGN §12).
+"""Server-Sent Events for field devices and the dispatch board (design §12).
 
 The views are DRF views: authentication, permissions, throttling, scoping (another
 paramedic's stream is a 404) and JSON errors are the REST endpoints' own. What

@@ -1,4 +1,4 @@
-"""Several web nodes behind HAProxy on 127.0.0.1 (DESIGN §20), for the tests and
+"""Several web nodes behind HAProxy on 127.0.0.1 (design §20), for the tests and
 bench/fleet.py: uvicorn processes serving config.asgi, and HAProxy 2.6 (Debian's
 package) in the foreground with a generated configuration, each stopped by its PID.
 The balancer's settings are those of deploy/haproxy.cfg, with the nodes' ports for

@@ -1,4 +1,4 @@
-# The location trail (DESIGN §20): one row per fix, keyed by (paramedic, at). On
+# The location trail (design §20): one row per fix, keyed by (paramedic, at). On
 # PostgreSQL the table is partitioned by day on `at`, with a DEFAULT partition for
 # days not created yet (core.partitions; beat's job creates days ahead and drops
 # those past LOCATION_RETENTION_DAYS). SQLite gets the plain table and an index on

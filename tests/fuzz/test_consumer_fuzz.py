@@ -1,6 +1,6 @@
 """Event bus message fuzzing (hypothesis): generated properties, headers and bodies
 published to a real RabbitMQ, the consumer running as deployed (a separate process)
-on PostgreSQL (DESIGN §11, §16).
+on PostgreSQL (design §11, §16).
 
 Each example is one message: a message_id and content type of any text (NULs,
 escapes, surrogates, too long) or none, headers of every AMQP type under the ce-

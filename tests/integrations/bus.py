@@ -1,4 +1,4 @@
-"""The Patient Service's side of the event bus, for the consumer's tests (DESIGN §11).
+"""The Patient Service's side of the event bus, for the consumer's tests (design §11).
 
 It publishes to a ConsumerProcess's exchange as the Patient Service does (confirmed,
 persistent), and reads what the consumer dead-lettered.

@@ -1,4 +1,4 @@
-"""Emergency requests from the event bus (DESIGN §11).
+"""Emergency requests from the event bus (design §11).
 
 The handler's rules run on any database. The consumer itself runs as deployed
 (`manage.py consume_emergency_requests`, a separate process) on a real RabbitMQ

@@ -1,4 +1,4 @@
-"""Location trails (DESIGN §20): batches of fixes, the trail a supervisor reads, and
+"""Location trails (design §20): batches of fixes, the trail a supervisor reads, and
 the purge. Who may call which route is tests/security/test_authorization.py's."""
 
 from datetime import UTC, date, datetime, timedelta

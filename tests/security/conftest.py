@@ -1,4 +1,4 @@
-"""The cast and the world of the security tests (DESIGN §4).
+"""The cast and the world of the security tests (design §4).
 
 Roles:
 
@@ -111,7 +111,7 @@ class World:
     def other_xray(self) -> XrayImage:
         return self._upload(self.other_paramedic, self.other_task, self.other_xray_content)
 
-    # Download tokens for /xrays/{id}/file (filesystem mode, DESIGN §7).
+    # Download tokens for /xrays/{id}/file (filesystem mode, design §7).
     @property
     def valid_token(self) -> str:
         url = download_link(self.xray).url  # what GET /xrays/{id} hands out
@@ -133,7 +133,7 @@ class World:
         """A valid token, but for B's X-ray."""
         return signing.dumps(str(self.other_xray.pk), salt=TOKEN_SALT)
 
-    # Resumable uploads (DESIGN §13), filesystem mode: part 1 already sent.
+    # Resumable uploads (design §13), filesystem mode: part 1 already sent.
     def _open_session(self, who: Paramedic, task: EmergencyTask) -> XrayUploadSession:
         content = self.upload_content
         session = upload_session_create(

@@ -369,7 +369,7 @@ DEFAULT_SUBJECT = {
     "xray-uploads": "upload_session",
 }
 
-# Who may do what (DESIGN §4, §5). Refusals: 401 anonymous, 403 a role outside its
+# Who may do what (design §4, §5). Refusals: 401 anonymous, 403 a role outside its
 # rights, 404 when even existence must not leak (another's task, X-ray, profile).
 # A method the route does not have is 405 -- after the permission check, so a role
 # with no business on the route at all still gets 403.
@@ -415,7 +415,7 @@ TABLE = [
         body=lambda w: {"milestone": "acknowledged"}, check=_check_acknowledged),
     Row("DELETE", "/paramedics/{id}/tasks/{task_id}/milestones",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
-    # -- live updates (DESIGN §12) -----------------------------------------------
+    # -- live updates (design §12) -----------------------------------------------
     Row("GET", "/paramedics/{id}/events",
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
         check=_check_event_stream),
@@ -442,13 +442,13 @@ TABLE = [
         check=_check_own_xrays_only, needs=("xray", "other_xray")),
     Row("DELETE", "/paramedics/{id}/xrays",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=405, own=405, other=405)),
-    # -- a paramedic's shifts (DESIGN §14) ----------------------------------------
+    # -- a paramedic's shifts (design §14) ----------------------------------------
     Row("GET", "/paramedics/{id}/shifts",
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
         check=_check_own_shifts, needs=("shift",)),
     Row("DELETE", "/paramedics/{id}/shifts",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
-    # -- location trails (DESIGN §20): a device sends its own, supervisors read -----
+    # -- location trails (design §20): a device sends its own, supervisors read -----
     Row("GET", "/paramedics/{id}/locations", SUPERVISOR_ONLY(200),
         check=_check_own_trail, needs=("trails",)),
     Row("POST", "/paramedics/{id}/locations",
@@ -521,7 +521,7 @@ TABLE = [
     Row("GET", "/xrays/{id}/file?token={other_xray_token}", everyone(404)),
     Row("GET", "/xrays/{id}/file", everyone(404)),
     Row("DELETE", "/xrays/{id}/file?token={valid_token}", everyone(405)),
-    # -- resumable uploads (DESIGN §13) ------------------------------------------
+    # -- resumable uploads (design §13) ------------------------------------------
     Row("GET", "/xray-uploads", everyone(404)),  # no route: sessions are found by id
     Row("GET", "/xray-uploads/{id}",
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),

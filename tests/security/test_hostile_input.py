@@ -1,4 +1,4 @@
-"""Hostile and careless input on every mutating endpoint, as every role (DESIGN §16).
+"""Hostile and careless input on every mutating endpoint, as every role (design §16).
 
 Each endpoint's valid body is bent in every way the class of problem allows:
 deep nesting, a non-object document, broken encodings, NUL characters, huge or
@@ -33,7 +33,7 @@ ROLES = (
     "other_paramedic",
 )
 NOT_UTC = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "2026-13-45T99:99:99Z"]
-# A device's time of an action (DESIGN §17) far in the future or a year old.
+# A device's time of an action (design §17) far in the future or a year old.
 OUT_OF_BOUNDS = ["2999-01-01T00:00:00Z", "2001-01-01T00:00:00Z"]
 
 
@@ -44,7 +44,7 @@ def before_the_assignment() -> str:
 
 
 def a_fix(**changes) -> dict:
-    """A valid location fix (DESIGN §20), taken a few seconds ago, with `changes`."""
+    """A valid location fix (design §20), taken a few seconds ago, with `changes`."""
     at = (timezone.now() - timedelta(seconds=5)).isoformat()
     return {"lat": 52.5, "lon": 13.4, "at": at, "accuracy_m": 5.0, **changes}
 
@@ -108,7 +108,7 @@ class Endpoint:
     strings: tuple[str, ...] = ()
     objects: tuple[str, ...] = ()  # nested {lat, lon} objects
     times: tuple[str, ...] = ()  # "object.field" paths of times
-    device_times: tuple[str, ...] = ()  # times of an action, bounded (DESIGN §17)
+    device_times: tuple[str, ...] = ()  # times of an action, bounded (design §17)
     extra: dict = field(default_factory=dict)
 
 

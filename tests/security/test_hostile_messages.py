@@ -1,4 +1,4 @@
-"""Hostile messages on the event bus: one message never stops emergency intake (DESIGN §16).
+"""Hostile messages on the event bus: one message never stops emergency intake (design §16).
 
 Each class once, through the consumer as deployed (`manage.py consume_emergency_requests`,
 a separate process) on RabbitMQ and PostgreSQL: an id or header the service cannot keep

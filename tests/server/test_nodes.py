@@ -1,4 +1,4 @@
-"""Two web nodes behind HAProxy, sharing PostgreSQL (DESIGN §20).
+"""Two web nodes behind HAProxy, sharing PostgreSQL (design §20).
 
 Each node is its own uvicorn process on its own port; HAProxy (Debian's package,
 run in the foreground with deploy/haproxy.cfg's settings) spreads the devices over

@@ -1,4 +1,4 @@
-"""Event streams (DESIGN §12) through a real ASGI server (uvicorn) in the test process."""
+"""Event streams (design §12) through a real ASGI server (uvicorn) in the test process."""
 
 import threading
 import time

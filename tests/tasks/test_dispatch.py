@@ -1,4 +1,4 @@
-"""Nearest-available dispatch (DESIGN §6): ranking, widening search, /candidates, auto-assign.
+"""Nearest-available dispatch (design §6): ranking, widening search, /candidates, auto-assign.
 
 Locations are set on the model fields directly (last_lat, last_lon and
 last_location_at together: a check constraint wants all three or none).
@@ -279,7 +279,7 @@ class TestWideningSearch:
 
 
 def brute_force_ranking(task: EmergencyTask, *, limit: int, now) -> list:
-    """DESIGN §6 spelled out in Python over every paramedic, for comparison."""
+    """design §6 spelled out in Python over every paramedic, for comparison."""
     stale_before = now - timedelta(minutes=STALE_MINUTES)
     critical = task.priority == TaskPriority.CRITICAL
     keyed = []
@@ -484,7 +484,7 @@ class TestAutoAssign:
 
 
 class TestRoster:
-    """DESIGN §14: with shifts planned, those on shift rank first; off_shift is flagged."""
+    """design §14: with shifts planned, those on shift rank first; off_shift is flagged."""
 
     @staticmethod
     def on_shift(*paramedics, offset_h=0):
