@@ -4,7 +4,15 @@ from rest_framework import serializers
 from api.fields import QueryParamsSerializer, StrictCharField, StrictUUIDField
 from paramedics.serializers import LocationSerializer
 
-from .models import EmergencyTask, Milestone, TaskHistory, TaskPriority, TaskStatus
+from .models import (
+    DEFAULT_CALL_TYPE,
+    CallType,
+    EmergencyTask,
+    Milestone,
+    TaskHistory,
+    TaskPriority,
+    TaskStatus,
+)
 from .selectors import may_see_patient_details
 from .validators import validate_external_id
 
@@ -73,6 +81,15 @@ class TaskMilestonesSerializer(serializers.Serializer):
 class TaskSerializer(serializers.ModelSerializer):
     """A task; `patient_details` only for supervisors and the assigned paramedic."""
 
+    call_type = serializers.CharField(
+        source="call_type_id", read_only=True, help_text="The code of its call type."
+    )
+    target_minutes = serializers.IntegerField(
+        read_only=True,
+        help_text="Its response target (call to on scene), set by its call type's plan "
+        "for its priority when it arrived.",
+    )
+
     location = TaskLocationSerializer(read_only=True)
     milestones = TaskMilestonesSerializer(source="*", read_only=True)
     patient_details = PatientDetailsField(
@@ -90,6 +107,8 @@ class TaskSerializer(serializers.ModelSerializer):
             "patient_id",
             "consultation_id",
             "priority",
+            "call_type",
+            "target_minutes",
             "description",
             "address",
             "location",
@@ -145,12 +164,36 @@ class TaskCreateSerializer(serializers.Serializer):
         help_text="The Patient Service's id of the patient (same characters as request_id).",
     )
     consultation_id = StrictCharField(max_length=64, required=False, allow_blank=True)
-    priority = serializers.ChoiceField(choices=TaskPriority.choices)
+    priority = serializers.ChoiceField(
+        choices=TaskPriority.choices,
+        required=False,
+        help_text="Required unless `call_type` is given; then it defaults to the call "
+        "type's default priority.",
+    )
+    call_type = StrictCharField(
+        max_length=32,
+        required=False,
+        help_text=f"The kind of call (design §18), e.g. `cardiac_arrest`; default "
+        f"`{DEFAULT_CALL_TYPE}`. Its response plan sets the task's target and the "
+        "certification dispatch prefers. An unknown code is 400 `unknown_call_type`.",
+    )
     description = StrictCharField(max_length=5000, required=False, allow_blank=True)
     address = StrictCharField(max_length=255, required=False, allow_blank=True)
     location = TaskLocationSerializer()
 
+    def validate_call_type(self, value: str) -> CallType:
+        call_type = CallType.objects.filter(code=value).first()
+        if call_type is None:
+            raise serializers.ValidationError(
+                "No call type has this code.", code="unknown_call_type"
+            )
+        return call_type
+
     def validate(self, attrs):
+        if "priority" not in attrs and "call_type" not in attrs:
+            raise serializers.ValidationError(
+                {"priority": [serializers.ErrorDetail("This field is required.", "required")]}
+            )
         location = attrs.pop("location")
         return {**attrs, "lat": location["lat"], "lon": location["lon"]}
 

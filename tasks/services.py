@@ -29,7 +29,9 @@ from paramedics.services import ParamedicUnavailable, paramedic_claim, paramedic
 from .dispatch import rank_candidates
 from .events import TaskEvent, record_task_event
 from .models import (
+    DEFAULT_CALL_TYPE,
     MILESTONES,
+    CallType,
     EmergencyTask,
     Milestone,
     ReminderKind,
@@ -190,21 +192,27 @@ def task_create(
     *,
     request_id: str,
     patient_id: str,
-    priority: str,
     lat: float,
     lon: float,
     created_by: AbstractBaseUser,
+    priority: str | None = None,
+    call_type: CallType | None = None,
     consultation_id: str = "",
     description: str = "",
     address: str = "",
 ) -> IntakeResult:
     """Receive an emergency request; the same request_id returns the same task.
 
+    The call type's plan (default `other`) gives the priority when none is sent
+    and the task's response target for its priority (design §18).
     Two identical requests racing each other meet at the unique index: the
     loser's INSERT fails, and it returns the winner's row instead.
     """
     existing = EmergencyTask.objects.filter(request_id=request_id).first()
     if existing is None:
+        if call_type is None:
+            call_type = CallType.objects.get(code=DEFAULT_CALL_TYPE)
+        priority = priority or call_type.default_priority
         try:
             with transaction.atomic():
                 task = EmergencyTask.objects.create(
@@ -212,6 +220,8 @@ def task_create(
                     patient_id=patient_id,
                     consultation_id=consultation_id,
                     priority=priority,
+                    call_type=call_type,
+                    target_minutes=call_type.target_minutes(priority),
                     description=description,
                     address=address,
                     lat=lat,

@@ -96,3 +96,5 @@ _.chunk_size  # unused variable (xrays/uploads.py:48)
 _.upload_handlers  # unused attribute (xrays/views.py:93)
 _.FILE_UPLOAD_MAX_MEMORY_SIZE  # Django's setting, set by a test (tests/server/test_body_limits.py)
 _.path_info  # set on the request built to re-check a stream's access (api/access.py); Django reads it
+_.target_critical_minutes  # read by name: CallType.target_minutes (tasks/models.py)
+_.target_routine_minutes  # read by name: CallType.target_minutes (tasks/models.py)

@@ -457,7 +457,7 @@ SPECTACULAR_SETTINGS = {
         "field errors are listed under `errors`."
     ),
     # The contract's version (semantic): the newest entry of docs/api-changelog.md.
-    "VERSION": "7.0.0",
+    "VERSION": "7.1.0",
     # 3.1: JSON Schema proper, so a nullable object is `oneOf [ref, null]`, which
     # validators and client generators honour (3.0's `nullable` beside `allOf` is ignored).
     "OAS_VERSION": "3.1.0",
