@@ -104,7 +104,7 @@ def active_board() -> dict[str, list[EmergencyTask]]:
     )
     tasks = (
         EmergencyTask.objects.filter(status__in=list(columns))
-        .select_related("paramedic")
+        .select_related("paramedic", "call_type")
         .annotate(priority_rank=priority_rank)
         .order_by("priority_rank", "created_at")
     )

@@ -4,6 +4,7 @@ from rest_framework import serializers
 from api.fields import QueryParamsSerializer, StrictCharField, StrictUUIDField
 from paramedics.serializers import LocationSerializer
 
+from .dispatch import Flag
 from .models import (
     DEFAULT_CALL_TYPE,
     CallType,
@@ -242,23 +243,51 @@ class CandidatesQuerySerializer(QueryParamsSerializer):
 
 
 class CandidateSerializer(serializers.Serializer):
+    """One ranked candidate (design §18): arrival, the plan's rules, and why."""
+
     rank = serializers.IntegerField()
     paramedic = serializers.UUIDField(source="paramedic.id")
     badge_number = serializers.CharField(source="paramedic.badge_number")
     name = serializers.CharField(source="paramedic.full_name")
     certification_level = serializers.CharField(source="paramedic.certification_level")
     base_station = serializers.CharField(source="paramedic.base_station_code")
-    distance_km = serializers.FloatField()
+    eta_seconds = serializers.IntegerField(
+        min_value=0,
+        help_text="Estimated arrival at the task, in seconds; for a stale location the "
+        "pessimistic value it is ranked on.",
+    )
+    meets_target = serializers.BooleanField(
+        help_text="Arrives within the task's `target_minutes` (its call type's plan)."
+    )
+    distance_km = serializers.FloatField(help_text="Great-circle distance from the task.")
+    travel_source = serializers.ChoiceField(
+        choices=[("estimate", "estimate"), ("road", "road")],
+        help_text="`road`: pgRouting over the road graph (ROUTING=pgrouting); `estimate`: "
+        "great-circle distance x ROUTING_DETOUR_FACTOR at the priority's speed (also "
+        "the fallback off the graph, with a reason).",
+    )
     location_age_s = serializers.IntegerField()
     stale = serializers.BooleanField(help_text="Location older than STALE_LOCATION_MINUTES.")
     preferred_certification = serializers.BooleanField(
-        allow_null=True, help_text="For critical tasks: paramedic or critical_care."
+        allow_null=True,
+        help_text="Has the certification the call type's plan asks for (or higher); null "
+        "when the plan asks for none.",
     )
     off_shift = serializers.BooleanField(
         help_text="The paramedic has shifts, but none now: ranked after those on shift "
         "(DESIGN §14). False for paramedics the roster does not plan."
     )
+    flags = serializers.ListField(
+        child=serializers.ChoiceField(choices=Flag.choices),
+        help_text="What a dispatcher should know: "
+        + "; ".join(f"`{flag.value}`: {flag.label}" for flag in Flag)
+        + ".",
+    )
     reasons = serializers.ListField(child=serializers.CharField())
+    recommendation = serializers.CharField(
+        allow_null=True,
+        help_text="Rank 1 only: whom the ranking recommends and why, in one line.",
+    )
 
 
 @extend_schema_serializer(many=False)  # the page itself, not a list to paginate
