@@ -74,6 +74,11 @@ class Candidate:
     recommendation: str | None = None
     travel_note: str = ""
 
+    @property
+    def eta_minutes(self) -> int:
+        """Whole minutes, rounded up: what a dispatcher is told."""
+        return math.ceil(self.eta_seconds / 60)
+
 
 def _distance_expression(lat: float, lon: float):
     """Haversine in SQL (PostgreSQL natively; SQLite through Django's functions)."""
@@ -257,7 +262,7 @@ def _flags(candidate: Candidate) -> list[str]:
 
 
 def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+    return f"{math.ceil(seconds / 60)} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def _reasons(
