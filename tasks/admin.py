@@ -29,7 +29,7 @@ class AssignForm(forms.Form):
     paramedic = forms.ModelChoiceField(
         queryset=Paramedic.objects.filter(status=ParamedicStatus.AVAILABLE),
         required=False,
-        empty_label="Nearest available (top candidate)",
+        empty_label="Recommended (the top candidate, design §18)",
     )
 
 
