@@ -36,10 +36,10 @@ from .models import (
     Milestone,
     ReminderKind,
     TaskHistory,
-    TaskPriority,
     TaskReminder,
     TaskStatus,
 )
+from .plans import DEFAULT_PLANS, plan_fields
 
 
 class NoCandidate(Conflict):
@@ -251,13 +251,26 @@ def task_create(
 
 def default_call_type() -> CallType:
     """The plan of a task that names none. Seeded by tasks/0005_call_types; made again
-    with the seed's values should it be missing (a database flushed since, as
-    transactional tests do), so intake never fails for want of it."""
+    from tasks.plans should it be missing (a database flushed since, as transactional
+    tests do), so intake never fails for want of it."""
+    plan = next(plan for plan in DEFAULT_PLANS if plan["code"] == DEFAULT_CALL_TYPE)
     call_type, _ = CallType.objects.get_or_create(
-        code=DEFAULT_CALL_TYPE,
-        defaults={"label": "Other", "default_priority": TaskPriority.URGENT},
+        code=DEFAULT_CALL_TYPE, defaults=plan_fields(plan)
     )
     return call_type
+
+
+def call_types_ensure_defaults() -> int:
+    """Put back any seeded plan (tasks.plans) that is missing; existing plans, edited or
+    not, are left alone. How many were made."""
+    existing = set(CallType.objects.values_list("code", flat=True))
+    missing = [
+        CallType(code=plan["code"], **plan_fields(plan))
+        for plan in DEFAULT_PLANS
+        if plan["code"] not in existing
+    ]
+    CallType.objects.bulk_create(missing, ignore_conflicts=True)
+    return len(missing)
 
 
 @transaction.atomic

@@ -4,6 +4,7 @@
 import pytest
 
 from tasks.models import CallType, EmergencyTask
+from tasks.services import call_types_ensure_defaults
 from tests.factories import TaskFactory
 from tests.helpers import client_for
 
@@ -43,6 +44,27 @@ def test_the_defaults_are_seeded_each_with_its_reasoning(db):
     assert (arrest.default_priority, arrest.certification) == ("critical", "paramedic")
     assert arrest.qualified_levels == ["paramedic", "critical_care"]
     assert plans["other"].qualified_levels is None
+
+
+def test_missing_defaults_are_put_back_and_edited_ones_left_alone(db):
+    CallType.objects.filter(code__in=["fall", "other"]).delete()
+    CallType.objects.filter(code="stroke").update(target_urgent_minutes=12)
+
+    assert call_types_ensure_defaults() == 2
+    assert call_types_ensure_defaults() == 0
+
+    assert set(CallType.objects.values_list("code", flat=True)) == SEEDED
+    assert CallType.objects.get(code="stroke").target_urgent_minutes == 12
+    assert CallType.objects.get(code="fall").target_minutes("urgent") == 20
+
+
+def test_intake_without_a_call_type_never_fails_for_want_of_the_default(service_client):
+    CallType.objects.filter(code="other").delete()  # as a flush between tests does
+
+    response = service_client.post("/api/v1/tasks", intake_body())
+
+    assert response.status_code == 201
+    assert CallType.objects.get(code="other").label == "Other"
 
 
 class TestIntake:

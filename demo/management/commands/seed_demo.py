@@ -34,6 +34,7 @@ from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus, St
 from paramedics.services import paramedic_create, shift_create, station_create
 from tasks.models import CallType, EmergencyTask, Milestone, TaskPriority, TaskStatus
 from tasks.services import (
+    call_types_ensure_defaults,
     task_assign,
     task_cancel,
     task_change_status,
@@ -294,6 +295,7 @@ class Command(BaseCommand):
             for p in paramedics
             if p.status == ParamedicStatus.AVAILABLE and p.last_lat is not None
         ]
+        call_types_ensure_defaults()
         call_types = {call_type.code: call_type for call_type in CallType.objects.all()}
         tasks = []
         for i, target in enumerate(plan):
