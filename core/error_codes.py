@@ -217,6 +217,7 @@ FIELD_ERRORS: dict[str, ErrorCode] = {
             ("duplicate_code", "Another station has this code."),
             ("unknown_station", "No station has this code."),
             ("unknown_paramedic", "No paramedic has this id."),
+            ("unknown_call_type", "No call type has this code (design §18)."),
             ("ends_before_start", "`ends_at` is not after `starts_at`."),
             ("shift_too_long", "A shift lasts at most 24 h."),
             ("shift_overlap", "The paramedic is in an overlapping shift."),

@@ -121,3 +121,42 @@ class LiveEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.kind} {self.subject_type}:{self.subject_id}"
+
+
+class RoadNode(models.Model):
+    """A junction of the road graph (design §18), an OpenStreetMap node id.
+
+    Written only by `manage.py load_roads` (COPY), read by integrations.routing.
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    lat = models.FloatField()
+    lon = models.FloatField()
+
+    class Meta:
+        # Snapping a point to its nearest node searches a small box around it.
+        indexes = [models.Index(fields=["lat", "lon"], name="roadnode_lat_lon_idx")]
+
+    def __str__(self) -> str:
+        return f"node {self.id}"
+
+
+class RoadEdge(models.Model):
+    """A drivable road segment between two nodes, in pgRouting's shape: `cost` is the
+    seconds from `source` to `target` at the road's speed, `reverse_cost` the way
+    back (-1: one-way). `lat`/`lon` (the source node's) let a search load only the
+    edges around the places it connects."""
+
+    id = models.BigAutoField(primary_key=True)
+    source = models.BigIntegerField()
+    target = models.BigIntegerField()
+    cost = models.FloatField()
+    reverse_cost = models.FloatField()
+    lat = models.FloatField()
+    lon = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["lat", "lon"], name="roadedge_lat_lon_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.target}"

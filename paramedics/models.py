@@ -22,6 +22,13 @@ class CertificationLevel(models.TextChoices):
     CRITICAL_CARE = "critical_care", "Critical Care Paramedic"
 
 
+def certified_at_least(level: str) -> list[str]:
+    """The certification levels that can do what `level` can (the choices run from the
+    least to the most trained), e.g. paramedic -> [paramedic, critical_care]."""
+    values = CertificationLevel.values
+    return values[values.index(level) :]
+
+
 class Station(models.Model):
     """A base station: where paramedics start their shifts (design §14).
 

@@ -8,7 +8,7 @@ from core.errors import ApplicationError
 from paramedics.models import Paramedic, ParamedicStatus
 
 from . import admin_views
-from .models import EmergencyTask, TaskHistory
+from .models import CallType, EmergencyTask, TaskHistory
 from .services import task_assign, task_cancel
 
 
@@ -29,8 +29,30 @@ class AssignForm(forms.Form):
     paramedic = forms.ModelChoiceField(
         queryset=Paramedic.objects.filter(status=ParamedicStatus.AVAILABLE),
         required=False,
-        empty_label="Nearest available (top candidate)",
+        empty_label="Recommended (the top candidate, design §18)",
     )
+
+
+@admin.register(CallType)
+class CallTypeAdmin(SupervisorAdminMixin, admin.ModelAdmin):
+    """Response plans (run cards, design §18): supervisors edit them here. A plan's
+    targets apply to tasks that arrive after the edit."""
+
+    list_display = [
+        "code",
+        "label",
+        "default_priority",
+        "certification",
+        "target_critical_minutes",
+        "target_urgent_minutes",
+        "target_routine_minutes",
+    ]
+    search_fields = ["code", "label"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Tasks refer to a plan by its code (and `other` is every task's default):
+        # a code stays what it was created as; nobody deletes a plan (the mixin).
+        return ["code"] if obj is not None else []
 
 
 @admin.register(EmergencyTask)
@@ -44,7 +66,7 @@ class EmergencyTaskAdmin(SupervisorAdminMixin, SupervisorPagesMixin, admin.Model
         "created_at",
         "assigned_at",
     ]
-    list_filter = ["status", "priority", "paramedic", "created_at"]
+    list_filter = ["status", "priority", "call_type", "paramedic", "created_at"]
     list_select_related = ["paramedic"]
     search_fields = ["request_id", "patient_id", "address"]
     date_hierarchy = "created_at"
@@ -63,9 +85,14 @@ class EmergencyTaskAdmin(SupervisorAdminMixin, SupervisorPagesMixin, admin.Model
         "started_at",
         "completed_at",
         "cancelled_at",
+        # Set with its target on arrival (design §18): a later change would leave the
+        # target of another plan.
+        "call_type",
+        "target_minutes",
     ]
     fields = [
         *readonly_fields[:5],
+        *readonly_fields[-2:],
         "priority",
         "patient_id",
         "consultation_id",
@@ -73,7 +100,7 @@ class EmergencyTaskAdmin(SupervisorAdminMixin, SupervisorPagesMixin, admin.Model
         "address",
         "lat",
         "lon",
-        *readonly_fields[5:],
+        *readonly_fields[5:-2],
     ]
 
     def has_add_permission(self, request) -> bool:

@@ -22,6 +22,7 @@ from .dispatch import rank_candidates
 from .models import EmergencyTask, TaskStatus
 from .selectors import (
     active_board,
+    plan_targets,
     response_targets,
     response_times,
     status_counts,
@@ -114,6 +115,7 @@ def overview_view(model_admin, request):
         "targets": response_targets(
             start, end, timedelta(minutes=settings.RESPONSE_TARGET_MINUTES)
         ),
+        "plan_targets": plan_targets(start, end),
         "chart": _bar_chart(per_hour, start, hours),
         "now": end,
     }

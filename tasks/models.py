@@ -6,6 +6,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from paramedics.models import CertificationLevel, certified_at_least
+
 from .validators import validate_external_id
 
 
@@ -51,6 +53,71 @@ class TaskPriority(models.TextChoices):
     ROUTINE = "routine", "Routine"
 
 
+# The call type of a task that names none (design §18); seeded by a migration.
+DEFAULT_CALL_TYPE = "other"
+TARGET_MINUTES_VALIDATORS = [MinValueValidator(1), MaxValueValidator(240)]
+
+
+class CallType(models.Model):
+    """A kind of call and its response plan (a run card, design §18).
+
+    Supervisors edit plans in the admin. A task keeps the target its plan gave it
+    when it arrived (`EmergencyTask.target_minutes`), so editing a plan never
+    rewrites how past tasks are measured.
+    """
+
+    code = models.SlugField(max_length=32, unique=True, help_text="What callers send.")
+    label = models.CharField(max_length=100)
+    default_priority = models.CharField(
+        max_length=10,
+        choices=TaskPriority.choices,
+        help_text="The priority of a task of this type that names none.",
+    )
+    certification = models.CharField(
+        max_length=20,
+        choices=CertificationLevel.choices,
+        blank=True,
+        help_text="The least certification the plan asks for (higher ones qualify too); "
+        "blank: any crew.",
+    )
+    target_critical_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=TARGET_MINUTES_VALIDATORS
+    )
+    target_urgent_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=TARGET_MINUTES_VALIDATORS
+    )
+    target_routine_minutes = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=TARGET_MINUTES_VALIDATORS,
+        help_text="Response targets (call to on scene) per priority; blank: "
+        "RESPONSE_TARGET_MINUTES.",
+    )
+    reasoning = models.TextField(blank=True, help_text="Why the plan is what it is.")
+
+    class Meta:
+        ordering = ["label"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(default_priority__in=TaskPriority.values),
+                name="call_type_priority_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def target_minutes(self, priority: str) -> int:
+        """The response target of a task of this type at `priority`."""
+        minutes = getattr(self, f"target_{priority}_minutes")
+        return minutes if minutes is not None else settings.RESPONSE_TARGET_MINUTES
+
+    @property
+    def qualified_levels(self) -> list[str] | None:
+        """The certifications that meet the plan; None when any crew does."""
+        return certified_at_least(self.certification) if self.certification else None
+
+
 class EmergencyTask(models.Model):
     """An emergency request from a patient, tracked from intake to the end.
 
@@ -73,6 +140,16 @@ class EmergencyTask(models.Model):
     patient_id = models.CharField(max_length=64, db_index=True, validators=[validate_external_id])
     consultation_id = models.CharField(max_length=64, blank=True)
     priority = models.CharField(max_length=10, choices=TaskPriority.choices, db_index=True)
+    call_type = models.ForeignKey(
+        CallType,
+        to_field="code",
+        on_delete=models.PROTECT,
+        default=DEFAULT_CALL_TYPE,
+        related_name="tasks",
+    )
+    target_minutes = models.PositiveSmallIntegerField(
+        help_text="The response target its plan gave it on arrival (design §18)."
+    )
     description = models.TextField(blank=True)
     address = models.CharField(max_length=255, blank=True)
     lat = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])

@@ -104,7 +104,7 @@ def active_board() -> dict[str, list[EmergencyTask]]:
     )
     tasks = (
         EmergencyTask.objects.filter(status__in=list(columns))
-        .select_related("paramedic")
+        .select_related("paramedic", "call_type")
         .annotate(priority_rank=priority_rank)
         .order_by("priority_rank", "created_at")
     )
@@ -188,6 +188,46 @@ def response_targets(start, end, target: timedelta) -> list[dict]:
             }
         )
     return figures
+
+
+def plan_targets(start, end) -> list[dict]:
+    """Per call type: tasks received in [start, end) that reached the scene, and the share
+    whose response time (call to on scene) met the target their plan gave them (design
+    §18). Negative response times are reported (`dropped`), never counted.
+
+    Each task has its own `target_minutes`; comparing an interval with a column of
+    minutes is not portable (SQLite has no interval type), so the few distinct targets
+    are read first and each becomes one condition: two queries.
+    """
+    begin, finish = RESPONSE_TIME
+    reached = EmergencyTask.objects.filter(
+        created_at__gte=start, created_at__lt=end, **{f"{finish}__isnull": False}
+    )
+    targets = set(reached.values_list("target_minutes", flat=True).distinct().order_by())
+    within = Q(pk__in=[])
+    for minutes in targets:
+        within |= Q(target_minutes=minutes, response__lte=timedelta(minutes=minutes))
+    rows = (
+        reached.annotate(response=_interval(begin, finish))
+        .values("call_type", "call_type__label")
+        .annotate(
+            total=Count("id", filter=Q(response__gte=ZERO)),
+            met=Count("id", filter=Q(response__gte=ZERO) & within),
+            dropped=Count("id", filter=Q(response__lt=ZERO)),
+        )
+        .order_by("call_type__label")
+    )
+    return [
+        {
+            "call_type": row["call_type"],
+            "label": row["call_type__label"],
+            "total": row["total"],
+            "met": row["met"],
+            "dropped": row["dropped"],
+            "share": row["met"] / row["total"] if row["total"] else None,
+        }
+        for row in rows
+    ]
 
 
 def status_counts() -> dict[str, int]:

@@ -4,7 +4,16 @@ from rest_framework import serializers
 from api.fields import QueryParamsSerializer, StrictCharField, StrictUUIDField
 from paramedics.serializers import LocationSerializer
 
-from .models import EmergencyTask, Milestone, TaskHistory, TaskPriority, TaskStatus
+from .dispatch import Flag
+from .models import (
+    DEFAULT_CALL_TYPE,
+    CallType,
+    EmergencyTask,
+    Milestone,
+    TaskHistory,
+    TaskPriority,
+    TaskStatus,
+)
 from .selectors import may_see_patient_details
 from .validators import validate_external_id
 
@@ -73,6 +82,15 @@ class TaskMilestonesSerializer(serializers.Serializer):
 class TaskSerializer(serializers.ModelSerializer):
     """A task; `patient_details` only for supervisors and the assigned paramedic."""
 
+    call_type = serializers.CharField(
+        source="call_type_id", read_only=True, help_text="The code of its call type."
+    )
+    target_minutes = serializers.IntegerField(
+        read_only=True,
+        help_text="Its response target (call to on scene), set by its call type's plan "
+        "for its priority when it arrived.",
+    )
+
     location = TaskLocationSerializer(read_only=True)
     milestones = TaskMilestonesSerializer(source="*", read_only=True)
     patient_details = PatientDetailsField(
@@ -90,6 +108,8 @@ class TaskSerializer(serializers.ModelSerializer):
             "patient_id",
             "consultation_id",
             "priority",
+            "call_type",
+            "target_minutes",
             "description",
             "address",
             "location",
@@ -145,12 +165,36 @@ class TaskCreateSerializer(serializers.Serializer):
         help_text="The Patient Service's id of the patient (same characters as request_id).",
     )
     consultation_id = StrictCharField(max_length=64, required=False, allow_blank=True)
-    priority = serializers.ChoiceField(choices=TaskPriority.choices)
+    priority = serializers.ChoiceField(
+        choices=TaskPriority.choices,
+        required=False,
+        help_text="Required unless `call_type` is given; then it defaults to the call "
+        "type's default priority.",
+    )
+    call_type = StrictCharField(
+        max_length=32,
+        required=False,
+        help_text=f"The kind of call (design §18), e.g. `cardiac_arrest`; default "
+        f"`{DEFAULT_CALL_TYPE}`. Its response plan sets the task's target and the "
+        "certification dispatch prefers. An unknown code is 400 `unknown_call_type`.",
+    )
     description = StrictCharField(max_length=5000, required=False, allow_blank=True)
     address = StrictCharField(max_length=255, required=False, allow_blank=True)
     location = TaskLocationSerializer()
 
+    def validate_call_type(self, value: str) -> CallType:
+        call_type = CallType.objects.filter(code=value).first()
+        if call_type is None:
+            raise serializers.ValidationError(
+                "No call type has this code.", code="unknown_call_type"
+            )
+        return call_type
+
     def validate(self, attrs):
+        if "priority" not in attrs and "call_type" not in attrs:
+            raise serializers.ValidationError(
+                {"priority": [serializers.ErrorDetail("This field is required.", "required")]}
+            )
         location = attrs.pop("location")
         return {**attrs, "lat": location["lat"], "lon": location["lon"]}
 
@@ -199,23 +243,51 @@ class CandidatesQuerySerializer(QueryParamsSerializer):
 
 
 class CandidateSerializer(serializers.Serializer):
+    """One ranked candidate (design §18): arrival, the plan's rules, and why."""
+
     rank = serializers.IntegerField()
     paramedic = serializers.UUIDField(source="paramedic.id")
     badge_number = serializers.CharField(source="paramedic.badge_number")
     name = serializers.CharField(source="paramedic.full_name")
     certification_level = serializers.CharField(source="paramedic.certification_level")
     base_station = serializers.CharField(source="paramedic.base_station_code")
-    distance_km = serializers.FloatField()
+    eta_seconds = serializers.IntegerField(
+        min_value=0,
+        help_text="Estimated arrival at the task, in seconds; for a stale location the "
+        "pessimistic value it is ranked on.",
+    )
+    meets_target = serializers.BooleanField(
+        help_text="Arrives within the task's `target_minutes` (its call type's plan)."
+    )
+    distance_km = serializers.FloatField(help_text="Great-circle distance from the task.")
+    travel_source = serializers.ChoiceField(
+        choices=[("estimate", "estimate"), ("road", "road")],
+        help_text="`road`: pgRouting over the road graph (ROUTING=pgrouting); `estimate`: "
+        "great-circle distance x ROUTING_DETOUR_FACTOR at the priority's speed (also "
+        "the fallback off the graph, with a reason).",
+    )
     location_age_s = serializers.IntegerField()
     stale = serializers.BooleanField(help_text="Location older than STALE_LOCATION_MINUTES.")
     preferred_certification = serializers.BooleanField(
-        allow_null=True, help_text="For critical tasks: paramedic or critical_care."
+        allow_null=True,
+        help_text="Has the certification the call type's plan asks for (or higher); null "
+        "when the plan asks for none.",
     )
     off_shift = serializers.BooleanField(
         help_text="The paramedic has shifts, but none now: ranked after those on shift "
         "(design §14). False for paramedics the roster does not plan."
     )
+    flags = serializers.ListField(
+        child=serializers.ChoiceField(choices=Flag.choices),
+        help_text="What a dispatcher should know: "
+        + "; ".join(f"`{flag.value}`: {flag.label}" for flag in Flag)
+        + ".",
+    )
     reasons = serializers.ListField(child=serializers.CharField())
+    recommendation = serializers.CharField(
+        allow_null=True,
+        help_text="Rank 1 only: whom the ranking recommends and why, in one line.",
+    )
 
 
 @extend_schema_serializer(many=False)  # the page itself, not a list to paginate

@@ -30,7 +30,9 @@ from paramedics.services import ParamedicUnavailable, paramedic_claim, paramedic
 from .dispatch import rank_candidates
 from .events import TaskEvent, record_task_event
 from .models import (
+    DEFAULT_CALL_TYPE,
     MILESTONES,
+    CallType,
     EmergencyTask,
     Milestone,
     ReminderKind,
@@ -38,6 +40,7 @@ from .models import (
     TaskReminder,
     TaskStatus,
 )
+from .plans import DEFAULT_PLANS, plan_fields
 
 
 class NoCandidate(Conflict):
@@ -177,21 +180,27 @@ def task_create(
     *,
     request_id: str,
     patient_id: str,
-    priority: str,
     lat: float,
     lon: float,
     created_by: AbstractBaseUser,
+    priority: str | None = None,
+    call_type: CallType | None = None,
     consultation_id: str = "",
     description: str = "",
     address: str = "",
 ) -> IntakeResult:
     """Receive an emergency request; the same request_id returns the same task.
 
+    The call type's plan (default `other`) gives the priority when none is sent
+    and the task's response target for its priority (design §18).
     Two identical requests racing each other meet at the unique index: the
     loser's INSERT fails, and it returns the winner's row instead.
     """
     existing = EmergencyTask.objects.filter(request_id=request_id).first()
     if existing is None:
+        if call_type is None:
+            call_type = default_call_type()
+        priority = priority or call_type.default_priority
         try:
             with transaction.atomic():
                 task = EmergencyTask.objects.create(
@@ -199,6 +208,8 @@ def task_create(
                     patient_id=patient_id,
                     consultation_id=consultation_id,
                     priority=priority,
+                    call_type=call_type,
+                    target_minutes=call_type.target_minutes(priority),
                     description=description,
                     address=address,
                     lat=lat,
@@ -223,6 +234,30 @@ def task_create(
         # Another caller's request id: do not reveal its task.
         raise Duplicate("This request_id belongs to another caller.", code="duplicate_request_id")
     return IntakeResult(task=existing, created=False)
+
+
+def default_call_type() -> CallType:
+    """The plan of a task that names none. Seeded by tasks/0005_call_types; made again
+    from tasks.plans should it be missing (a database flushed since, as transactional
+    tests do), so intake never fails for want of it."""
+    plan = next(plan for plan in DEFAULT_PLANS if plan["code"] == DEFAULT_CALL_TYPE)
+    call_type, _ = CallType.objects.get_or_create(
+        code=DEFAULT_CALL_TYPE, defaults=plan_fields(plan)
+    )
+    return call_type
+
+
+def call_types_ensure_defaults() -> int:
+    """Put back any seeded plan (tasks.plans) that is missing; existing plans, edited or
+    not, are left alone. How many were made."""
+    existing = set(CallType.objects.values_list("code", flat=True))
+    missing = [
+        CallType(code=plan["code"], **plan_fields(plan))
+        for plan in DEFAULT_PLANS
+        if plan["code"] not in existing
+    ]
+    CallType.objects.bulk_create(missing, ignore_conflicts=True)
+    return len(missing)
 
 
 @transaction.atomic

@@ -18,12 +18,13 @@ from tests.factories import ParamedicFactory, UserFactory
 from tests.helpers import STRICT_SERVICES, client_for
 from tests.integrations.workers import broker_reachable, broker_url
 from tests.pacs import PASSWORD, USER, OrthancServer, orthanc_missing
+from tests.roads import pgrouting_missing
 from tests.s3 import SeaweedServer, weed_binary
 
 # Every API response in the suite is checked against the served schema.
 pytest_plugins = ["tests.contract"]
 
-SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser", "pacs", "haproxy")
+SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser", "pacs", "haproxy", "pgrouting")
 
 
 def _service_missing(name: str) -> str | None:
@@ -39,6 +40,10 @@ def _service_missing(name: str) -> str | None:
         return orthanc_missing()
     if name == "haproxy":
         return haproxy_missing()
+    if name == "pgrouting":
+        if connection.vendor != "postgresql":
+            return "needs PostgreSQL with pgRouting: set DATABASE_URL=postgres://..."
+        return pgrouting_missing()
     return None
 
 

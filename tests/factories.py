@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus, Shift, Station
 from paramedics.services import shift_create
-from tasks.models import EmergencyTask, TaskPriority
-from tasks.services import task_assign, task_create
+from tasks.models import CallType, EmergencyTask, TaskPriority
+from tasks.services import call_types_ensure_defaults, task_assign, task_create
 
 User = get_user_model()
 
@@ -101,6 +101,10 @@ class TaskFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
         # Through the intake service, so the "received" history row exists too.
+        # A call type may be given by its code.
+        if isinstance(kwargs.get("call_type"), str):
+            call_types_ensure_defaults()  # a transactional test may have flushed them
+            kwargs["call_type"] = CallType.objects.get(code=kwargs["call_type"])
         return task_create(**kwargs).task
 
 

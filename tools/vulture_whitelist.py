@@ -99,3 +99,5 @@ _.path_info  # set on the request built to re-check a stream's access (api/acces
 _.pstr_t  # unused attribute (integrations/consumer.py: py-amqp reads it)
 _.newest_at  # a receipt's field, read by TrailReceiptSerializer (paramedics/services/locations.py)
 _.trails  # a World attribute the authorization table names in `needs` (tests/security/conftest.py)
+_.target_critical_minutes  # read by name: CallType.target_minutes (tasks/models.py)
+_.target_routine_minutes  # read by name: CallType.target_minutes (tasks/models.py)

@@ -352,6 +352,21 @@ TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default
 # and the response-time target the dispatch overview measures against.
 IDEMPOTENCY_KEY_HOURS = max(48, env.int("IDEMPOTENCY_KEY_HOURS", default=48))
 RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
+# Dispatch plans and travel time (design §18). ROUTING: `estimate` (great-circle
+# distance x ROUTING_DETOUR_FACTOR at a speed by priority) or `pgrouting` (road times
+# over the graph `manage.py load_roads` loaded; off the graph, the estimate).
+ROUTING = env("ROUTING", default="estimate")
+if ROUTING not in ("estimate", "pgrouting"):
+    raise ImproperlyConfigured("ROUTING must be `estimate` or `pgrouting`")
+ROUTING_DETOUR_FACTOR = env.float("ROUTING_DETOUR_FACTOR", default=1.35)
+# Average speeds: with lights and siren (critical, urgent), and without (routine).
+ROUTING_EMERGENCY_SPEED_KMH = env.float("ROUTING_EMERGENCY_SPEED_KMH", default=60.0)
+ROUTING_SPEED_KMH = env.float("ROUTING_SPEED_KMH", default=45.0)
+# A point further than this from every road node is off the graph.
+ROUTING_SNAP_MAX_METERS = env.float("ROUTING_SNAP_MAX_METERS", default=300.0)
+# A qualified crew is still preferred when it arrives at most this much after the
+# fastest, even past the target.
+QUALIFIED_EXTRA_MINUTES = env.int("QUALIFIED_EXTRA_MINUTES", default=3)
 # How far a device's clock may be off the server's: a device time (`at`) is refused
 # further ahead than this, or earlier than the task's assignment less this.
 DEVICE_CLOCK_SKEW_SECONDS = env.int("DEVICE_CLOCK_SKEW_SECONDS", default=120)
@@ -472,7 +487,7 @@ SPECTACULAR_SETTINGS = {
         "field errors are listed under `errors`."
     ),
     # The contract's version (semantic): the newest entry of docs/api-changelog.md.
-    "VERSION": "7.1.0",
+    "VERSION": "7.2.0",
     # 3.1: JSON Schema proper, so a nullable object is `oneOf [ref, null]`, which
     # validators and client generators honour (3.0's `nullable` beside `allOf` is ignored).
     "OAS_VERSION": "3.1.0",

@@ -1,8 +1,13 @@
 """The demo shift command: realistic data in every state, safe to run twice."""
 
+from unittest import mock
+
+import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from paramedics.models import Paramedic, Shift, ShiftAssignment, Station
+from tasks.dispatch import rank_candidates
 from tasks.models import EmergencyTask, TaskStatus
 from xrays.models import XrayImage
 
@@ -55,3 +60,34 @@ def test_it_fills_a_shift_with_every_state_once(db, capsys):
         EmergencyTask.objects.count(),
         Shift.objects.count(),
     ) == counts
+
+
+@pytest.mark.parametrize("hour", [3, 14])  # a night shift, a day shift
+def test_the_demos_critical_fall_recommends_whom_a_dispatcher_would_send(db, hour):
+    """The issue's case, demo-0029 (Kantstrasse 154, critical): the recommendation is the
+    fastest crew, or a crew with the plan's certification within its allowance, and
+    says why; at any hour the demo is seeded (the roster decides who is on shift)."""
+    moment = timezone.now().replace(hour=hour, minute=30)
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        call_command("seed_demo", password="demo-pass-123456")
+        task = EmergencyTask.objects.get(request_id="demo-0029")
+        ranked = rank_candidates(task)
+
+    assert (task.priority, task.call_type_id, task.target_minutes) == ("critical", "fall", 8)
+    assert task.address == "Kantstrasse 154, Berlin"
+    top = ranked[0]
+    tier = [c for c in ranked if c.off_shift == top.off_shift]
+    fastest = min(c.eta_seconds for c in tier)
+    qualified = [c for c in tier if c.preferred_certification]
+    if top.preferred_certification:
+        assert top.meets_target or top.eta_seconds <= fastest + 3 * 60
+        assert top.eta_seconds == min(c.eta_seconds for c in qualified)
+    else:
+        assert top.eta_seconds == fastest
+        assert any("intercept" in r or r.startswith("no ") for r in top.reasons)
+    assert top.recommendation.startswith(top.paramedic.badge_number)
+
+    # Each task has the call type of its complaint.
+    pairs = set(EmergencyTask.objects.values_list("description", "call_type"))
+    assert ("Fall at home, hip pain", "fall") in pairs
+    assert len({call_type for _, call_type in pairs}) >= 5

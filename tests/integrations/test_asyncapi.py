@@ -133,11 +133,16 @@ def test_emergency_requests_are_described_by_the_post_tasks_body(document):
     check = validator(document, EVENT_TYPE)
     check.validate(request_event(new_task_body()))
     schema = document["components"]["schemas"]["TaskCreateRequest"]
-    assert set(schema["required"]) == {"request_id", "patient_id", "priority", "location"}
+    # `priority` may be left to the call type's plan (design §18).
+    assert set(schema["required"]) == {"request_id", "patient_id", "location"}
+    assert {"priority", "call_type"} <= set(schema["properties"])
+    planned = {key: value for key, value in new_task_body().items() if key != "priority"}
+    check.validate(request_event({**planned, "call_type": "stroke"}))
     for wrong in (
         {**new_task_body(), "priority": "whenever"},
         {key: value for key, value in new_task_body().items() if key != "location"},
         {**new_task_body(), "request_id": "bad id"},
+        {**new_task_body(), "call_type": 5},
     ):
         with pytest.raises(ValidationError):
             check.validate(request_event(wrong))

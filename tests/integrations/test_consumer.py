@@ -52,6 +52,14 @@ def test_a_request_becomes_a_task_created_by_the_service_account(consumer_accoun
     assert list(task.history.values_list("note", flat=True)) == ["received"]
 
 
+def test_a_request_with_a_call_type_gets_its_plan(consumer_account):
+    body = request_body("bus-req-plan", call_type="stroke")
+    del body["priority"]
+    emergency_request_received(cloud_event(body))
+    task = EmergencyTask.objects.get(request_id="bus-req-plan")
+    assert (task.call_type_id, task.priority, task.target_minutes) == ("stroke", "urgent", 15)
+
+
 def test_the_same_request_again_is_the_same_task(consumer_account):
     event = cloud_event(request_body("bus-req-2"))
     assert emergency_request_received(event) == InboxOutcome.CREATED
@@ -73,6 +81,7 @@ def test_the_same_request_again_is_the_same_task(consumer_account):
         (cloud_event(request_body("bad id with spaces")), "request_id"),
         (cloud_event(request_body("r", patient_id=None)), "patient_id"),
         (cloud_event({"request_id": "r"}), "location"),
+        (cloud_event(request_body("r", call_type="heartburn")), "No call type"),
     ],
     ids=[
         "wrong-type",
@@ -84,6 +93,7 @@ def test_the_same_request_again_is_the_same_task(consumer_account):
         "bad-request-id",
         "null-patient",
         "missing-fields",
+        "unknown-call-type",
     ],
 )
 def test_what_can_never_succeed_is_rejected_with_its_reason(consumer_account, event, reason):

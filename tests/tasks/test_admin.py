@@ -71,15 +71,15 @@ class TestChangelist:
                 else:
                     TaskFactory()
 
-        # Session, user, its groups, the paramedics of the filter, COUNT(*) filtered and
-        # unfiltered, the user's and its groups' permissions, the page with paramedics
-        # joined, the date hierarchy's first/last and its days; SAVEPOINT and RELEASE
-        # around the list (the test runs in a transaction).
+        # Session, user, its groups, the call types and the paramedics of the filters,
+        # COUNT(*) filtered and unfiltered, the user's and its groups' permissions, the
+        # page with paramedics joined, the date hierarchy's first/last and its days;
+        # SAVEPOINT and RELEASE around the list (the test runs in a transaction).
         add_tasks(3)
-        with django_assert_num_queries(11 + 2):
+        with django_assert_num_queries(12 + 2):
             assert console_client.get(CHANGELIST).status_code == 200
         add_tasks(27)
-        with django_assert_num_queries(11 + 2):
+        with django_assert_num_queries(12 + 2):
             response = console_client.get(CHANGELIST)
         assert response.status_code == 200
         assert response.context["cl"].result_count == 30
@@ -156,10 +156,11 @@ class TestChangePage:
         short, long = task_with_cycles(1), task_with_cycles(10)
         # Session, user, the task, the user's groups, the history with its actors and
         # paramedics, the user's and its groups' permissions, the content type (admin
-        # log link; cached per process, so cleared first), the task's creator.
+        # log link; cached per process, so cleared first), the task's creator and its
+        # call type.
         for task in (short, long):
             ContentType.objects.clear_cache()
-            with django_assert_num_queries(9):
+            with django_assert_num_queries(10):
                 assert console_client.get(change_url(task)).status_code == 200
 
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tasks.models import EmergencyTask, TaskStatus
-from tasks.selectors import response_targets, response_times
+from tasks.selectors import plan_targets, response_targets, response_times
 from tasks.services import task_cancel, task_change_status, task_record_milestone
 from tests.factories import ParamedicFactory, StationFactory, TaskFactory, UserFactory, put_on_task
 
@@ -84,6 +84,89 @@ def test_assigning_from_the_board_uses_the_service_and_the_admin_log(
     again = console_client.post(reverse("admin:tasks_board_assign", args=[task.pk]), follow=True)
     assert again.status_code == 200
     assert "cannot go from assigned" in again.content.decode()
+
+
+def test_the_boards_picker_names_its_recommendation_and_why(console_client, db):
+    """The issue's case: a cardiac arrest with an EMT 3.7 km away, a paramedic 11 km
+    away, and an EMR 29.6 km away that the old "Nearest available" picked."""
+    now = timezone.now()
+    task = TaskFactory(
+        request_id="arrest-1",
+        call_type="cardiac_arrest",
+        priority="critical",
+        lat=52.5060,
+        lon=13.3000,
+    )
+    for badge, level, north_km in (
+        ("DEMO-023", "emr", 29.6),
+        ("DEMO-016", "emt", 3.7),
+        (
+            "DEMO-014",
+            "paramedic",
+            11.0,
+        ),
+    ):
+        ParamedicFactory(
+            badge_number=badge,
+            certification_level=level,
+            last_lat=task.lat + north_km / 111.195,
+            last_lon=task.lon,
+            last_location_at=now,
+        )
+
+    html = console_client.get(BOARD).content.decode()
+    card = html.split('data-task="arrest-1"')[1]
+
+    default = card.split("<option", 2)[1]
+    assert 'value="">Recommended: DEMO-016 ' in default
+    assert "emt, about 5 min, meets the target" in default
+    assert "qualified responder 10 min further: consider an intercept (DEMO-014" in default
+    options = card.split("<option")[2:]
+    assert "1. DEMO-016" in options[0] and "· emt · ETA 5 min (estimate, 3.7 km)" in options[0]
+    assert "meets target · below_plan" in options[0]
+    assert "2. DEMO-014" in options[1] and "misses target · misses_target" in options[1]
+    assert "3. DEMO-023" in options[2]
+    assert 'data-recommended="DEMO-016"' in card
+    assert "Cardiac arrest, target 8 min. Why: arrives in about 5 min" in card
+
+    # The default choice assigns whom it names.
+    console_client.post(reverse("admin:tasks_board_assign", args=[task.pk]))
+    task.refresh_from_db()
+    assert task.paramedic.badge_number == "DEMO-016"
+
+
+def test_the_overview_reports_the_share_within_each_plans_target(console_client, db):
+    now = timezone.now()
+    called = now - timedelta(hours=1)
+    # (call type, priority, minutes to on scene): arrest 8 min, fall (urgent) 20 min.
+    for i, (call_type, priority, minutes) in enumerate(
+        [
+            ("cardiac_arrest", "critical", 7),
+            ("cardiac_arrest", "critical", 8),
+            ("cardiac_arrest", "critical", 9),
+            ("fall", "urgent", 19),
+            ("fall", "urgent", -1),  # a device clock behind: left out
+        ]
+    ):
+        task = put_on_task(
+            ParamedicFactory(), request_id=f"p-{i}", call_type=call_type, priority=priority
+        )
+        EmergencyTask.objects.filter(pk=task.pk).update(
+            created_at=called, on_scene_at=called + timedelta(minutes=minutes)
+        )
+    TaskFactory(call_type="stroke")  # not on scene: not counted
+
+    figures = plan_targets(now - timedelta(hours=6), now)
+
+    assert [(f["call_type"], f["total"], f["met"], f["dropped"], f["share"]) for f in figures] == [
+        ("cardiac_arrest", 3, 2, 0, pytest.approx(2 / 3)),
+        ("fall", 1, 1, 1, 1.0),
+    ]
+    html = console_client.get(OVERVIEW).content.decode()
+    assert (
+        '<tr data-call-type="cardiac_arrest"><th>Cardiac arrest</th><td>3</td><td>2</td>'
+        "<td>67 %</td>"
+    ) in html
 
 
 # A fixed shift, in minutes after each call: (priority, assigned, en route, on scene,
@@ -202,8 +285,9 @@ def test_the_overview_never_counts_a_negative_interval(console_client, db):
 # counts by status, then for each of the 6 response intervals a COUNT(*) of its tasks
 # (its median and 90th percentile are read by one ORDER BY ... OFFSET query each
 # only when there are tasks to pick from: none here), the target shares by
-# priority (one grouped query), and the 10 longest waiting.
-OVERVIEW_QUERIES = 3 + 1 + 2 + 1 + 6 + 1 + 1
+# priority (one grouped query), the shares per call type (its distinct targets, one
+# grouped query), and the 10 longest waiting.
+OVERVIEW_QUERIES = 3 + 1 + 2 + 1 + 6 + 1 + 2 + 1
 
 
 def test_the_overview_queries_do_not_grow_with_tasks(console_client, db, django_assert_num_queries):

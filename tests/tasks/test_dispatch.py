@@ -12,15 +12,18 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from integrations.models import RoadNode
+from integrations.roads import load_road_graph
+from integrations.routing import haversine_km
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus
-from tasks.dispatch import haversine_km, rank_candidates
+from tasks.dispatch import DISPATCH_POOL, rank_candidates
 from tasks.models import EmergencyTask, TaskPriority, TaskStatus
 from tests.factories import ParamedicFactory, TaskFactory, put_on_task, shift_for
+from tests.roads import KAMPPI, SENATE_SQUARE, helsinki_graph
 
 BERLIN = (52.5200, 13.4050)
 POTSDAM = (52.3906, 13.0645)
 STALE_MINUTES = 15
-CRITICAL_CERTS = {CertificationLevel.PARAMEDIC, CertificationLevel.CRITICAL_CARE}
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +69,14 @@ class TestRanking:
         assert ranked[1].distance_km == pytest.approx(27.2, abs=0.5)
         assert ranked[1].distance_km == pytest.approx(haversine_km(*BERLIN, *POTSDAM), abs=0.001)
         assert ranked[0].distance_km == pytest.approx(3.0, abs=0.05)
-        assert ranked[1].reasons[0] == f"{ranked[1].distance_km:.1f} km from the task"
+        assert ranked[1].reasons[0] == (
+            f"arrives in about 37 min (straight-line estimate, {ranked[1].distance_km:.1f} km away)"
+        )
+        assert ranked[1].eta_seconds == round(ranked[1].distance_km * 1.35 / 60 * 3600)
+        assert (ranked[1].meets_target, ranked[0].meets_target) == (False, True)
+        assert "misses_target" in ranked[1].flags
+        assert ranked[0].recommendation is not None
+        assert ranked[1].recommendation is None
 
     def test_it_computes_haversine_for_known_pairs(self):
         assert haversine_km(*BERLIN, *BERLIN) == 0
@@ -93,23 +103,23 @@ class TestRanking:
 
         assert rank_candidates(task) == []
 
-    def test_it_ranks_stale_locations_after_fresh_ones(self, db):
+    def test_it_ranks_a_stale_location_on_a_pessimistic_arrival(self, db):
         task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1])
+        # 20 min old: it may have driven 15 km (at 45 km/h) since: about 1,296 s.
         stale_close = located(*offset_km(BERLIN, north_km=1), age_min=STALE_MINUTES + 5)
-        stale_far = located(*offset_km(BERLIN, north_km=2), age_min=STALE_MINUTES * 10)
-        fresh_far = located(*offset_km(BERLIN, north_km=50), age_min=STALE_MINUTES - 5)
-        fresh_farther = located(*offset_km(BERLIN, north_km=60), age_min=0)
+        fresh_10 = located(*offset_km(BERLIN, north_km=10), age_min=STALE_MINUTES - 5)  # 810 s
+        fresh_20 = located(*offset_km(BERLIN, north_km=20), age_min=0)  # 1,620 s
 
         ranked = rank_candidates(task)
 
-        assert ids(ranked) == [fresh_far.pk, fresh_farther.pk, stale_close.pk, stale_far.pk]
-        assert [c.stale for c in ranked] == [False, False, True, True]
-        for candidate in ranked[2:]:
-            assert any("stale" in reason for reason in candidate.reasons), candidate.reasons
-            assert candidate.location_age_s > STALE_MINUTES * 60
-        for candidate in ranked[:2]:
-            assert not any("stale" in reason for reason in candidate.reasons)
-            assert candidate.location_age_s < STALE_MINUTES * 60
+        assert ids(ranked) == [fresh_10.pk, stale_close.pk, fresh_20.pk]
+        assert [c.stale for c in ranked] == [False, True, False]
+        assert ranked[1].eta_seconds == pytest.approx((1 + 15) * 1.35 / 60 * 3600, abs=3)
+        assert "stale_location" in ranked[1].flags
+        assert any("widened for up to 15.0 km" in r for r in ranked[1].reasons)
+        for candidate in (ranked[0], ranked[2]):
+            assert "stale_location" not in candidate.flags
+            assert any("location is fresh" in r for r in candidate.reasons)
 
     def test_it_reads_the_stale_threshold_from_settings(self, db, settings):
         task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1])
@@ -121,72 +131,141 @@ class TestRanking:
         settings.STALE_LOCATION_MINUTES = 10
         assert ids(rank_candidates(task)) == [far.pk, close.pk]
 
-    def test_it_flags_a_location_in_the_stale_tier_as_stale(self, db):
-        """Tier and flag must agree, also a fraction of a second past the threshold.
-
-        The tier is chosen with an exact timestamp comparison, but `stale` compares
-        the *truncated* age in whole seconds (`int(age) > threshold`), so a fix that
-        is 900.4 s old lands in the stale tier while being flagged fresh.
-        """
+    def test_a_location_just_past_the_threshold_is_widened_and_flagged(self, db):
+        """Widening and flag agree, also a fraction of a second past the threshold."""
         task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1])
         now = timezone.now()
-        fresh = located(*offset_km(BERLIN, north_km=30))
+        fresh = located(*offset_km(BERLIN, north_km=12))  # 972 s
         just_stale = ParamedicFactory(
             last_lat=BERLIN[0],
             last_lon=BERLIN[1],
             last_location_at=now - timedelta(minutes=STALE_MINUTES, milliseconds=400),
-        )
+        )  # 15 min at 45 km/h: 11.25 km, 911 s
 
         with mock.patch("tasks.dispatch.timezone.now", return_value=now):
             ranked = rank_candidates(task)
 
-        assert ids(ranked) == [fresh.pk, just_stale.pk]  # ranked as stale...
-        assert ranked[1].stale is True  # ...so it must say so
-        assert any("stale" in reason for reason in ranked[1].reasons)
+        assert ids(ranked) == [just_stale.pk, fresh.pk]
+        assert ranked[0].stale is True
+        assert ranked[0].eta_seconds == pytest.approx(11.25 * 1.35 / 60 * 3600, abs=2)
+        assert any("stale" in reason for reason in ranked[0].reasons)
 
-    def test_it_prefers_advanced_certification_for_critical_tasks(self, db):
-        task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1], priority=TaskPriority.CRITICAL)
-        emr = located(*offset_km(BERLIN, north_km=1), certification_level=CertificationLevel.EMR)
-        emt = located(*offset_km(BERLIN, north_km=2), certification_level=CertificationLevel.EMT)
-        critical_care = located(
-            *offset_km(BERLIN, north_km=30), certification_level=CertificationLevel.CRITICAL_CARE
-        )
-        paramedic = located(
-            *offset_km(BERLIN, north_km=20), certification_level=CertificationLevel.PARAMEDIC
-        )
-        stale_paramedic = located(
-            *offset_km(BERLIN, north_km=0.5),
-            age_min=STALE_MINUTES * 3,
-            certification_level=CertificationLevel.PARAMEDIC,
-        )
+    def test_it_ranks_by_arrival_at_the_priority_speed(self, db):
+        routine = TaskFactory(lat=BERLIN[0], lon=BERLIN[1], priority=TaskPriority.ROUTINE)
+        located(*offset_km(BERLIN, north_km=4))
 
-        ranked = rank_candidates(task)
+        [candidate] = rank_candidates(routine)
 
-        # Fresh before stale first, then certification, then distance.
-        assert ids(ranked) == [paramedic.pk, critical_care.pk, emr.pk, emt.pk, stale_paramedic.pk]
-        assert [c.preferred_certification for c in ranked] == [True, True, False, False, True]
-        assert any("preferred for a critical task" in r for r in ranked[0].reasons)
-        assert any("ranked after paramedic/critical_care" in r for r in ranked[2].reasons)
-
-    @pytest.mark.parametrize("priority", [TaskPriority.URGENT, TaskPriority.ROUTINE])
-    def test_it_ignores_certification_for_non_critical_tasks(self, db, priority):
-        task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1], priority=priority)
-        emr = located(*offset_km(BERLIN, north_km=1), certification_level=CertificationLevel.EMR)
-        critical_care = located(
-            *offset_km(BERLIN, north_km=30), certification_level=CertificationLevel.CRITICAL_CARE
-        )
-
-        ranked = rank_candidates(task)
-
-        assert ids(ranked) == [emr.pk, critical_care.pk]
-        assert [c.preferred_certification for c in ranked] == [None, None]
-        assert not any("certified" in r for c in ranked for r in c.reasons)
+        assert candidate.eta_seconds == pytest.approx(4 * 1.35 / 45 * 3600, abs=2)
+        assert candidate.travel_source == "estimate"
+        assert candidate.meets_target is True  # other: RESPONSE_TARGET_MINUTES, 9
+        assert any("meets the 9 min target" in r for r in candidate.reasons)
 
     def test_it_honours_the_limit(self, db):
         task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1])
         paramedics = [located(*offset_km(BERLIN, north_km=km)) for km in (1, 2, 3, 4, 5, 6)]
 
         assert ids(rank_candidates(task, limit=3)) == [p.pk for p in paramedics[:3]]
+
+
+class TestPlan:
+    """The call type's plan (design §18): cardiac arrest asks for a paramedic, 8 min."""
+
+    def arrest(self, **fields):
+        return TaskFactory(
+            lat=BERLIN[0], lon=BERLIN[1], call_type="cardiac_arrest", priority="critical", **fields
+        )
+
+    def crew(self, km, level, **fields):
+        return located(*offset_km(BERLIN, north_km=km), certification_level=level, **fields)
+
+    def test_a_qualified_crew_meeting_the_target_comes_first(self, db):
+        task = self.arrest()
+        emt = self.crew(1, CertificationLevel.EMT)  # 81 s
+        paramedic = self.crew(5, CertificationLevel.PARAMEDIC)  # 405 s, within 480
+
+        ranked = rank_candidates(task)
+
+        assert ids(ranked) == [paramedic.pk, emt.pk]
+        assert [c.preferred_certification for c in ranked] == [True, False]
+        assert [c.meets_target for c in ranked] == [True, True]
+        assert "meets the plan (paramedic or higher) and the target: preferred" in (
+            ranked[0].reasons
+        )
+        assert "below_plan" in ranked[1].flags
+        assert "certified emt: below the plan's paramedic" in ranked[1].reasons
+
+    def test_past_the_target_a_qualified_crew_still_leads_within_the_extra_minutes(
+        self, db, settings
+    ):
+        settings.QUALIFIED_EXTRA_MINUTES = 3
+        task = self.arrest()
+        emt = self.crew(5, CertificationLevel.EMT)  # 405 s
+        critical_care = self.crew(7, CertificationLevel.CRITICAL_CARE)  # 567 s: +162 s
+
+        ranked = rank_candidates(task)
+
+        assert ids(ranked) == [critical_care.pk, emt.pk]
+        assert ranked[0].meets_target is False
+        assert any("within 3 min of the fastest: preferred" in r for r in ranked[0].reasons)
+        settings.QUALIFIED_EXTRA_MINUTES = 2
+        assert ids(rank_candidates(task)) == [emt.pk, critical_care.pk]
+
+    def test_too_far_a_qualified_crew_gives_way_to_the_fastest_with_an_intercept(self, db):
+        """The issue's case: an EMT 3.7 km away, a paramedic 11 km away."""
+        task = self.arrest()
+        far_off_emr = self.crew(30, CertificationLevel.EMR)
+        emt = self.crew(3.7, CertificationLevel.EMT, badge_number="DEMO-016")  # 300 s
+        paramedic = self.crew(11, CertificationLevel.PARAMEDIC, badge_number="DEMO-014")  # 891 s
+
+        ranked = rank_candidates(task)
+
+        assert ids(ranked) == [emt.pk, paramedic.pk, far_off_emr.pk]
+        assert (
+            "qualified responder 10 min further: consider an intercept "
+            "(DEMO-014, paramedic or higher)"
+        ) in ranked[0].reasons
+        assert ranked[0].recommendation.startswith("DEMO-016 ")
+        assert "consider an intercept" in ranked[0].recommendation
+        assert "meets the target" in ranked[0].recommendation
+
+    def test_with_nobody_qualified_the_fastest_is_recommended_and_says_so(self, db):
+        task = self.arrest()
+        emt = self.crew(2, CertificationLevel.EMT)
+
+        [candidate] = rank_candidates(task)
+
+        assert candidate.paramedic == emt
+        assert "no paramedic or higher available: the fastest crew" in candidate.reasons
+
+    def test_a_plan_without_certification_ranks_by_arrival_alone(self, db):
+        task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1], priority="critical")  # other
+        emr = self.crew(1, CertificationLevel.EMR)
+        critical_care = self.crew(3, CertificationLevel.CRITICAL_CARE)
+
+        ranked = rank_candidates(task)
+
+        assert ids(ranked) == [emr.pk, critical_care.pk]
+        assert [c.preferred_certification for c in ranked] == [None, None]
+        assert not any("below_plan" in c.flags for c in ranked)
+
+    def test_a_qualified_crew_beyond_the_nearest_pool_is_still_found(self, db):
+        task = self.arrest()
+        for i in range(DISPATCH_POOL + 5):
+            self.crew(0.5 + i * 0.1, CertificationLevel.EMT)
+        paramedic = self.crew(5, CertificationLevel.PARAMEDIC)  # 405 s: meets 8 min
+
+        ranked = rank_candidates(task, limit=3)
+
+        assert ranked[0].paramedic == paramedic
+
+    def test_the_top_does_not_depend_on_the_limit(self, db):
+        task = self.arrest()
+        rng = random.Random(5)
+        for _ in range(40):
+            self.crew(rng.uniform(0.5, 12), rng.choice(CertificationLevel.values))
+
+        assert ids(rank_candidates(task, limit=10))[:5] == ids(rank_candidates(task, limit=5))
 
 
 class TestWideningSearch:
@@ -279,19 +358,30 @@ class TestWideningSearch:
 
 
 def brute_force_ranking(task: EmergencyTask, *, limit: int, now) -> list:
-    """design §6 spelled out in Python over every paramedic, for comparison."""
+    """Design §18 spelled out in Python over every paramedic, for comparison."""
     stale_before = now - timedelta(minutes=STALE_MINUTES)
-    critical = task.priority == TaskPriority.CRITICAL
-    keyed = []
+    emergency = task.priority != TaskPriority.ROUTINE
+    speed = 60 if emergency else 45
+    levels = task.call_type.qualified_levels
+    timed = []
     for p in Paramedic.objects.all():
         if p.status != ParamedicStatus.AVAILABLE or p.last_location_at is None:
             continue
-        stale = p.last_location_at < stale_before
-        unqualified = critical and p.certification_level not in CRITICAL_CERTS
         distance = haversine_km(task.lat, task.lon, p.last_lat, p.last_lon)
-        keyed.append(((stale, unqualified, distance), p))
-    keyed.sort(key=lambda pair: pair[0])
-    return [p.pk for _, p in keyed[:limit]]
+        if p.last_location_at < stale_before:
+            distance += (now - p.last_location_at).total_seconds() / 3600 * 45
+        eta = distance * 1.35 / speed * 3600
+        timed.append((eta, p.certification_level in (levels or ()), p))
+    timed.sort(key=lambda row: row[0])
+    if levels and timed:
+        fastest = timed[0][0]
+        preferred = [
+            row
+            for row in timed
+            if row[1] and (row[0] <= task.target_minutes * 60 or row[0] <= fastest + 180)
+        ]
+        timed = preferred + [row for row in timed if row not in preferred]
+    return [p.pk for _, _, p in timed[:limit]]
 
 
 def test_it_matches_a_brute_force_ranking(db):
@@ -328,14 +418,20 @@ def test_it_matches_a_brute_force_ranking(db):
             put_on_task(paramedic, lat=lat, lon=lon)
 
     priorities = list(TaskPriority.values)
-    for _ in range(10):
+    plans = ["other", "cardiac_arrest", "stroke", "breathing_problem"]
+    for _ in range(12):
         lat, lon = random_point(350) if rng.random() < 0.7 else random_point(10)
-        task = TaskFactory(lat=lat, lon=lon, priority=rng.choice(priorities))
+        task = TaskFactory(
+            lat=lat, lon=lon, priority=rng.choice(priorities), call_type=rng.choice(plans)
+        )
         now = timezone.now()
 
         ranked = rank_candidates(task, limit=10)
 
-        assert ids(ranked) == brute_force_ranking(task, limit=10, now=now), task.priority
+        assert ids(ranked) == brute_force_ranking(task, limit=10, now=now), (
+            task.priority,
+            task.call_type_id,
+        )
         for candidate in ranked:
             p = candidate.paramedic
             assert candidate.distance_km == pytest.approx(
@@ -350,34 +446,42 @@ class TestCandidatesEndpoint:
         return f"/api/v1/tasks/{task.pk}/candidates" + (f"?{query}" if query else "")
 
     def test_it_lists_ranked_candidates_with_reasons(self, supervisor_client, db):
-        task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1], priority=TaskPriority.CRITICAL)
+        task = TaskFactory(
+            lat=BERLIN[0], lon=BERLIN[1], priority="critical", call_type="cardiac_arrest"
+        )
         near = located(
             *offset_km(BERLIN, north_km=2), age_min=2, certification_level=CertificationLevel.EMT
         )
         potsdam = located(*POTSDAM, age_min=3, certification_level=CertificationLevel.PARAMEDIC)
-        stale = located(*BERLIN, age_min=STALE_MINUTES + 20)
+        # 35 min old: up to 26 km since, so about 35 min away.
+        stale = located(*BERLIN, age_min=STALE_MINUTES + 20, certification_level="emt")
 
         response = supervisor_client.get(self.url(task))
 
         assert response.status_code == 200, response.content
         data = response.json()
-        assert [row["paramedic"] for row in data] == [str(potsdam.pk), str(near.pk), str(stale.pk)]
+        assert [row["paramedic"] for row in data] == [str(near.pk), str(stale.pk), str(potsdam.pk)]
         first = data[0]
         assert first["rank"] == 1
-        assert first["badge_number"] == potsdam.badge_number
-        assert first["certification_level"] == "paramedic"
-        assert first["distance_km"] == pytest.approx(27.2, abs=0.5)
-        assert 170 <= first["location_age_s"] <= 190
-        assert first["stale"] is False
-        assert first["preferred_certification"] is True
-        assert isinstance(first["reasons"], list)
-        assert first["reasons"]
+        assert first["badge_number"] == near.badge_number
+        assert first["certification_level"] == "emt"
+        assert first["distance_km"] == pytest.approx(2.0, abs=0.05)
+        assert first["eta_seconds"] == round(first["distance_km"] * 1.35 / 60 * 3600)
+        assert (first["meets_target"], first["travel_source"]) == (True, "estimate")
+        assert 110 <= first["location_age_s"] <= 130
+        assert (first["stale"], first["preferred_certification"]) == (False, False)
+        assert first["flags"] == ["below_plan"]
+        assert any("consider an intercept" in r for r in first["reasons"])
+        assert "consider an intercept" in first["recommendation"]
         assert [row["rank"] for row in data] == [1, 2, 3]
-        assert data[1]["certification_level"] == "emt"
-        assert data[1]["preferred_certification"] is False
-        assert data[2]["stale"] is True
-        assert any("stale" in r for r in data[2]["reasons"])
-        assert data[2]["location_age_s"] >= (STALE_MINUTES + 20) * 60
+        assert data[1]["stale"] is True
+        assert data[1]["flags"] == ["stale_location", "below_plan", "misses_target"]
+        assert data[1]["location_age_s"] >= (STALE_MINUTES + 20) * 60
+        last = data[2]
+        assert (last["preferred_certification"], last["meets_target"]) == (True, False)
+        assert last["flags"] == ["misses_target"]
+        assert last["distance_km"] == pytest.approx(27.2, abs=0.5)
+        assert [row["recommendation"] for row in data[1:]] == [None, None]
 
     def test_it_honours_limit(self, supervisor_client, db):
         task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1])
@@ -405,27 +509,35 @@ class TestCandidatesEndpoint:
         assert response.json() == []
 
     def test_it_keeps_query_count_flat(self, supervisor_client, django_assert_num_queries, db):
-        task = TaskFactory(lat=BERLIN[0], lon=BERLIN[1], priority=TaskPriority.CRITICAL)
+        task = TaskFactory(
+            lat=BERLIN[0], lon=BERLIN[1], priority="critical", call_type="cardiac_arrest"
+        )
         rng = random.Random(7)
 
-        def add(count):
+        def add(count, spread_km):
             for _ in range(count):
                 located(
-                    *offset_km(BERLIN, north_km=rng.uniform(-50, 50), east_km=rng.uniform(-50, 50)),
+                    *offset_km(
+                        BERLIN,
+                        north_km=rng.uniform(-spread_km, spread_km),
+                        east_km=rng.uniform(-spread_km, spread_km),
+                    ),
                     age_min=rng.choice([1, STALE_MINUTES + 30]),
                     certification_level=rng.choice(CertificationLevel.values),
                 )
 
         # A sparse roster costs the most: the JWT user (with its paramedic), its
-        # groups, the task, whether any shift exists (no: no roster tiers), then one
-        # nearest-in-box query per tier and search radius: 4 tiers (critical:
-        # fresh/stale x preferred certification) x 6 radii.
-        add(5)
-        with django_assert_num_queries(4 + 4 * 6):
+        # groups, the task, its call type, whether any shift exists (no: one roster
+        # tier), then the nearest in the box, once per search radius (6), and the
+        # nearest with the plan's certification, once per radius (6). The travel
+        # estimate asks the database nothing.
+        add(5, 50)
+        with django_assert_num_queries(5 + 6 + 6):
             assert supervisor_client.get(self.url(task, limit=10)).status_code == 200
-        # A dense one fewer: the first tier holds 10 within 80 km (radii 5, 20, 80).
-        add(195)
-        with django_assert_num_queries(4 + 3):
+        # A dense one fewer: the pool of 25 within 5 km (one radius), the 25 qualified
+        # within 20 km (radii 5 and 20).
+        add(300, 15)
+        with django_assert_num_queries(5 + 1 + 2):
             response = supervisor_client.get(self.url(task, limit=10))
         assert len(response.json()) == 10
 
@@ -543,3 +655,51 @@ class TestRoster:
         response = supervisor_client.post(f"/api/v1/tasks/{task.pk}/assign", {}, format="json")
         assert response.status_code == 200, response.content
         assert response.json()["paramedic"] == str(on_shift.pk)
+
+
+@pytest.mark.pgrouting
+class TestRoadRanking:
+    """ROUTING=pgrouting over the real Helsinki graph (tests/roads.py)."""
+
+    @pytest.fixture(autouse=True)
+    def helsinki(self, settings, db):
+        load_road_graph(helsinki_graph())
+        settings.ROUTING = "pgrouting"
+        return list(RoadNode.objects.values_list("lat", "lon"))
+
+    def test_it_ranks_by_road_and_falls_back_off_the_graph(
+        self, helsinki, django_assert_num_queries
+    ):
+        task = TaskFactory(lat=SENATE_SQUARE[0], lon=SENATE_SQUARE[1], priority="critical")
+        rng = random.Random(11)
+        on_graph = [located(*rng.choice(helsinki)) for _ in range(30)]
+        berlin = located(*BERLIN)
+
+        # Whether any shift exists, the 25 nearest (one radius), then the road times:
+        # SAVEPOINT, snap all, one pgr_dijkstraCost, RELEASE.
+        with django_assert_num_queries(2 + 4):
+            ranked = rank_candidates(task, limit=10)
+
+        assert len(ranked) == 10
+        assert berlin.pk not in ids(ranked)  # 1,100 km away: beyond the pool of 25
+        road = [c for c in ranked if c.travel_source == "road"]
+        assert len(road) >= 5
+        assert [c.eta_seconds for c in ranked] == sorted(c.eta_seconds for c in ranked)
+        assert all("by road" in c.reasons[0] for c in road)
+        estimated = [c for c in ranked if c.travel_source == "estimate"]
+        for c in estimated:
+            assert "no_road_time" in c.flags
+            assert any("straight-line estimate" in r for r in c.reasons[1:2])
+        assert {c.paramedic.pk for c in ranked} <= {p.pk for p in on_graph} | {berlin.pk}
+
+    def test_a_crew_off_the_graph_is_timed_by_estimate_with_the_reason(self, helsinki):
+        task = TaskFactory(lat=SENATE_SQUARE[0], lon=SENATE_SQUARE[1], priority="critical")
+        near = located(*KAMPPI)
+        off_graph = located(60.2100, 24.9500)  # 4.5 km north, beyond the extract
+
+        ranked = rank_candidates(task)
+
+        assert ids(ranked) == [near.pk, off_graph.pk]
+        assert (ranked[0].travel_source, ranked[1].travel_source) == ("road", "estimate")
+        assert "off the road graph: straight-line estimate" in ranked[1].reasons
+        assert ranked[1].flags == ["no_road_time"]

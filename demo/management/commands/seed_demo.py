@@ -32,8 +32,9 @@ from pydicom.data import get_testdata_file
 from core.roles import SERVICES, SUPERVISORS
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus, Station
 from paramedics.services import paramedic_create, shift_create, station_create
-from tasks.models import EmergencyTask, Milestone, TaskPriority, TaskStatus
+from tasks.models import CallType, EmergencyTask, Milestone, TaskPriority, TaskStatus
 from tasks.services import (
+    call_types_ensure_defaults,
     task_assign,
     task_cancel,
     task_change_status,
@@ -106,15 +107,16 @@ STREETS = [
     "Muellerstrasse",
     "Hermannstrasse",
 ]
+# What callers report, and the call type (design §18) a call taker would choose for it.
 COMPLAINTS = [
-    "Chest pain",
-    "Fall from ladder, suspected wrist fracture",
-    "Breathing difficulty",
-    "Cycling accident, leg injury",
-    "Unconscious person",
-    "Severe allergic reaction",
-    "Fall at home, hip pain",
-    "Sports injury, ankle",
+    ("Collapsed, not breathing: CPR by a bystander", "cardiac_arrest"),
+    ("Fall from ladder, suspected wrist fracture", "minor_injury"),
+    ("Breathing difficulty", "breathing_problem"),
+    ("Cycling accident, hit by a car", "major_trauma"),
+    ("Sudden weakness of one side, slurred speech", "stroke"),
+    ("Severe allergic reaction", "other"),
+    ("Fall at home, hip pain", "fall"),
+    ("Sports injury, ankle", "minor_injury"),
 ]
 DEMO_BADGE = "DEMO-001"
 
@@ -293,6 +295,8 @@ class Command(BaseCommand):
             for p in paramedics
             if p.status == ParamedicStatus.AVAILABLE and p.last_lat is not None
         ]
+        call_types_ensure_defaults()
+        call_types = {call_type.code: call_type for call_type in CallType.objects.all()}
         tasks = []
         for i, target in enumerate(plan):
             station_lat, station_lon = rng.choice(list(STATIONS.values()))
@@ -301,12 +305,16 @@ class Command(BaseCommand):
                 if target in (TaskStatus.PENDING, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
                 else timedelta(minutes=rng.randint(60, 12 * 60))
             )
+            patient_id = f"patient-{rng.randint(1000, 9999)}"
+            priority = rng.choice(list(TaskPriority.values))
+            description, call_type = rng.choice(COMPLAINTS)
             task = task_create(
                 request_id=f"demo-{i + 1:04d}",
-                patient_id=f"patient-{rng.randint(1000, 9999)}",
+                patient_id=patient_id,
                 consultation_id=f"consult-{i + 1:04d}",
-                priority=rng.choice(list(TaskPriority.values)),
-                description=rng.choice(COMPLAINTS),
+                priority=priority,
+                call_type=call_types[call_type],
+                description=description,
                 address=f"{rng.choice(STREETS)} {rng.randint(1, 200)}, Berlin",
                 lat=station_lat + rng.uniform(-0.04, 0.04),
                 lon=station_lon + rng.uniform(-0.06, 0.06),
