@@ -48,6 +48,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # No server access log: the service logs each request itself, without query strings
 # (they may carry signed download tokens) and with the client address rule of
 # TRUSTED_PROXY_COUNT (core.middleware.AccessLogMiddleware).
-# Workers are uvicorn's (ASGI): an open event stream (DESIGN §12) waits on the event
+# Workers are uvicorn's (ASGI): an open event stream (design §12) waits on the event
 # loop and holds no thread; the REST views run as before, in the worker's threads.
 CMD ["gunicorn", "config.asgi:application", "-k", "config.asgi_worker.Worker", "--bind", "0.0.0.0:8000", "--timeout", "120"]

@@ -66,7 +66,7 @@ beat: $(VENV)/.installed-base
 consumer: $(VENV)/.installed-base
 	$(LOCAL) $(BIN)/python manage.py consume_emergency_requests
 
-# A local PACS for doctor review (DESIGN §15): Orthanc with DICOMweb on 127.0.0.1:8042
+# A local PACS for doctor review (design §15): Orthanc with DICOMweb on 127.0.0.1:8042
 # (Debian: apt-get install orthanc orthanc-dicomweb), in the foreground, data under
 # var/orthanc. Run `make run` beside it with the XRAY_SERVICE_* variables README shows.
 PACS_PORT ?= 8042

@@ -1,4 +1,4 @@
-"""JWT endpoints (DESIGN §5, §16).
+"""JWT endpoints (design §5, §16).
 
 - Obtain: throttled per client address and, for failed logins, per account.
 - Refresh: one refresh token buys exactly one new pair, also when the same token

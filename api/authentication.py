@@ -9,7 +9,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 
 def session_is_current(token, user) -> bool:
-    """False for a token issued before the user's password last changed (DESIGN §16).
+    """False for a token issued before the user's password last changed (design §16).
 
     With CHECK_REVOKE_TOKEN simplejwt writes a hash of the password hash into
     every token it issues (REVOKE_TOKEN_CLAIM); a password change or reset

@@ -1,4 +1,4 @@
-"""Conditional GET (DESIGN §12): an ETag from a version the writes already keep.
+"""Conditional GET (design §12): an ETag from a version the writes already keep.
 
 The validator is computed from a narrow query (a row's `updated_at`, or an
 aggregate over a list's rows) through the same scoped queryset as the full

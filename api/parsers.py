@@ -1,4 +1,4 @@
-"""The API's JSON parser: bounded in size and depth (DESIGN §16)."""
+"""The API's JSON parser: bounded in size and depth (design §16)."""
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError

@@ -5,7 +5,7 @@ UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-
 
 
 class OptionalSlashRouter(SimpleRouter):
-    """Routes that answer with or without a trailing slash (DESIGN §5)."""
+    """Routes that answer with or without a trailing slash (design §5)."""
 
     def __init__(self):
         super().__init__()

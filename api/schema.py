@@ -1,4 +1,4 @@
-"""OpenAPI: every operation documents the API's error shape (DESIGN §5)."""
+"""OpenAPI: every operation documents the API's error shape (design §5)."""
 
 from django.conf import settings
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme

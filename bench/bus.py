@@ -1,4 +1,4 @@
-"""Benchmark the event bus (DESIGN §11) against plain loops, in one run.
+"""Benchmark the event bus (design §11) against plain loops, in one run.
 
     .venv/bin/python bench/bus.py        # about 1-2 minutes, stops by itself
 

@@ -1,4 +1,4 @@
-"""Benchmark outbox delivery through a real Celery worker (DESIGN §8).
+"""Benchmark outbox delivery through a real Celery worker (design §8).
 
     .venv/bin/python bench/delivery.py             # the benchmark, 1.5-3 minutes
     .venv/bin/python bench/delivery.py --profile   # in-process cProfile of the worker path

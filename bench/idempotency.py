@@ -1,4 +1,4 @@
-"""The cost of safe replay (DESIGN §17) on PostgreSQL: table growth and time per write.
+"""The cost of safe replay (design §17) on PostgreSQL: table growth and time per write.
 
     .venv/bin/python bench/idempotency.py [--writes 1000]
 

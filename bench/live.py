@@ -1,4 +1,4 @@
-"""Benchmark event streams (DESIGN §12) on the production server stack, in one run.
+"""Benchmark event streams (design §12) on the production server stack, in one run.
 
     .venv/bin/python bench/live.py [--streams 1000] [--per-user 1] [--assignments 60]
 

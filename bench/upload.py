@@ -1,4 +1,4 @@
-"""Benchmark X-ray uploads through the service against plain boto3 (DESIGN §7).
+"""Benchmark X-ray uploads through the service against plain boto3 (design §7).
 
     .venv/bin/python bench/upload.py [--asgi]
 
@@ -508,7 +508,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-# --- resumable upload sessions (DESIGN §13) ---------------------------------------
+# --- resumable upload sessions (design §13) ---------------------------------------
 #
 #     .venv/bin/python bench/upload.py --sessions
 #

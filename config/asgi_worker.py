@@ -2,7 +2,7 @@
 
 uvicorn rewrites the client address from X-Forwarded-For for peers it trusts
 (127.0.0.1 by default). The service decides that itself (TRUSTED_PROXY_COUNT,
-core.net, DESIGN §16), so the server must pass the socket's address through.
+core.net, design §16), so the server must pass the socket's address through.
 Django has no ASGI lifespan handler: the protocol is off rather than tried and
 reported unsupported at every start.
 """

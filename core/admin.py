@@ -1,4 +1,4 @@
-"""The admin console: access follows the roles (DESIGN §4), input is validated (§16)."""
+"""The admin console: access follows the roles (design §4), input is validated (§16)."""
 
 from contextlib import contextmanager, nullcontext
 

@@ -207,6 +207,10 @@ FIELD_ERRORS: dict[str, ErrorCode] = {
             ("invalid_sha256", "Not a sha256 in hexadecimal."),
             ("invalid_time", "A device time out of bounds (see the top-level code)."),
             ("future_timestamp", "A location's `recorded_at` in the future."),
+            (
+                "invalid_window",
+                "`until` not after `since`, or the window longer than LOCATION_WINDOW_MAX_HOURS.",
+            ),
             ("duplicate", "Listed twice in one request."),
             ("duplicate_badge_number", "Another paramedic has this badge number."),
             ("duplicate_email", "Another paramedic has this email."),

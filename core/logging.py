@@ -1,4 +1,4 @@
-"""Structured logs with a request id (DESIGN §10, §8: no patient data in logs).
+"""Structured logs with a request id (design §10, §8: no patient data in logs).
 
 Every request gets an id (the caller's X-Request-ID if it looks like one, else a
 new UUID), echoed in the response header and attached to every log line

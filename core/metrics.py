@@ -1,4 +1,4 @@
-"""/metrics in Prometheus' text format (DESIGN §10), via prometheus-client.
+"""/metrics in Prometheus' text format (design §10), via prometheus-client.
 
 Readable with `Authorization: Bearer <METRICS_TOKEN>`, or from a loopback
 client address (core.net's one rule: behind declared proxies, the real client).

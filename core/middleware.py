@@ -58,7 +58,7 @@ class AccessLogMiddleware:
 
     The service writes its own access log (the servers' are switched off): the
     path is logged without its query string, which may carry a signed download
-    token (DESIGN §16), and the client address follows the one rule of
+    token (design §16), and the client address follows the one rule of
     core.net.client_address. The request id is attached by core.logging.
     """
 

@@ -2,7 +2,7 @@ from django.db import models
 
 
 class IdempotencyRecord(models.Model):
-    """The first answer to a field write sent with an Idempotency-Key (DESIGN §17).
+    """The first answer to a field write sent with an Idempotency-Key (design §17).
 
     One row per (owner, key): a device that repeats a write after a lost answer,
     or replays a queue after a dead zone, gets the stored answer again instead of

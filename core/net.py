@@ -1,4 +1,4 @@
-"""Who is calling: the client address used by throttles and logs (DESIGN §16)."""
+"""Who is calling: the client address used by throttles and logs (design §16)."""
 
 import ipaddress
 

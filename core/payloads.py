@@ -1,4 +1,4 @@
-"""JSON from outside, bounded (DESIGN §16): never a RecursionError, never unbounded.
+"""JSON from outside, bounded (design §16): never a RecursionError, never unbounded.
 
 Every JSON document the service accepts (API bodies, and messages from other
 services) is read through `load_json`, so a body nested a thousand levels deep

@@ -1,4 +1,4 @@
-"""DRF permission classes shared by several apps, in the terms of DESIGN §4.
+"""DRF permission classes shared by several apps, in the terms of design §4.
 
 They answer "may this role use the endpoint at all" (403 otherwise); which
 objects a caller sees is decided by each app's `*_visible_to` selectors, so
@@ -20,6 +20,13 @@ class IsSupervisorOrParamedic(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return is_supervisor(request.user) or paramedic_of(request.user) is not None
+
+
+class IsParamedic(BasePermission):
+    """A paramedic acting as itself (a device); the view limits it to its own profile."""
+
+    def has_permission(self, request, view) -> bool:
+        return paramedic_of(request.user) is not None
 
 
 class CanReadXrays(BasePermission):

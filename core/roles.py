@@ -1,4 +1,4 @@
-"""Who a user is, in the terms of DESIGN §4. One place for each role rule."""
+"""Who a user is, in the terms of design §4. One place for each role rule."""
 
 from django.core.exceptions import ObjectDoesNotExist
 

@@ -1,10 +1,10 @@
-"""The AsyncAPI 3.0 document of the event bus (DESIGN §11), written from the catalogue.
+"""The AsyncAPI 3.0 document of the event bus (design §11), written from the catalogue.
 
 `make schema` writes it to docs/asyncapi.yaml next to the OpenAPI schema; the
 tests fail when the committed file differs from what the code describes, and
 check real messages against it; CI validates it with AsyncAPI's own parser.
 Names (exchanges, queues, source) are those of the settings, by default the
-ones DESIGN §11 fixes.
+ones design §11 fixes.
 """
 
 import copy
@@ -170,7 +170,11 @@ def document(api_schema: dict) -> dict:
             "description": (
                 "Acknowledged once the task is committed. A message that can never succeed "
                 f"goes to `{settings.EVENT_INBOUND_DEAD_QUEUE}` with its reason; while the "
-                "database is down the message is retried, never dropped."
+                "database is down the message is retried, never dropped. The message_id, "
+                "content type, ce- headers and CloudEvent attributes must be UTF-8 text "
+                "without control characters, ids and type at most 128 characters. A "
+                "message delivered more than EVENT_CONSUMER_MAX_DELIVERIES (5) times "
+                "without being finished is dead-lettered as poison."
             ),
             "messages": [_ref("channels", channel, "messages", entry.type)],
             "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING}},
@@ -186,9 +190,27 @@ def document(api_schema: dict) -> dict:
                 "type": "object",
                 "required": ["x-dead-reason"],
                 "properties": {
-                    "x-dead-reason": {"type": "string", "maxLength": 500},
+                    "x-dead-reason": {
+                        "type": "string",
+                        "maxLength": 500,
+                        "description": (
+                            "Why: e.g. `not JSON: ...`, `not a CloudEvent 1.0: ...`, "
+                            "`message_id holds a control or unprintable character`, "
+                            "`invalid data: ...`, `handler failed: ...` (an error in the "
+                            "service), `poison: delivered N times without being finished`, "
+                            "`headers cannot be decoded (...)`."
+                        ),
+                    },
                     "x-original-exchange": {"type": "string"},
                     "x-original-routing-key": {"type": "string"},
+                    "x-dead-dropped-headers": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": (
+                            "How many of the original headers were left out: ones AMQP "
+                            "cannot encode again, or past 64 KiB. The rest are copied."
+                        ),
+                    },
                 },
             },
             "payload": {"description": "The message's body exactly as it arrived."},
@@ -226,7 +248,7 @@ def document(api_schema: dict) -> dict:
             "title": "Paramedic Service events",
             "version": api_schema.get("info", {}).get("version", "1.0.0"),
             "description": (
-                "CloudEvents 1.0 in structured JSON mode on RabbitMQ (DESIGN §11). Every "
+                "CloudEvents 1.0 in structured JSON mode on RabbitMQ (design §11). Every "
                 "event the service records is published to a durable topic exchange with "
                 "the kind as routing key, persistent, `message_id` = the event `id`; "
                 "subscribers must tolerate duplicates (same `id`). Emergency requests are "

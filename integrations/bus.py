@@ -1,4 +1,4 @@
-"""The event bus (DESIGN §11): outbox rows published as CloudEvents to RabbitMQ.
+"""The event bus (design §11): outbox rows published as CloudEvents to RabbitMQ.
 
 Every event the domain records also gets a row for the bus (Destination.BUS)
 when EVENT_BUS_URL is set. Rows are published to the durable topic exchange

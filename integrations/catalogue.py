@@ -1,4 +1,4 @@
-"""The event bus's catalogue (DESIGN §11): what the service publishes and consumes.
+"""The event bus's catalogue (design §11): what the service publishes and consumes.
 
 Domain apps describe each event kind they record, and each message type they
 consume, at start-up (AppConfig.ready), next to the code that builds or reads

@@ -1,4 +1,4 @@
-"""The DICOM copy a PACS receives (DESIGN §15), built without loading the image.
+"""The DICOM copy a PACS receives (design §15), built without loading the image.
 
 A domain app describes the copy (`CopyRequest`): where the original is stored, its
 format, the identifiers to set on it, and for a PNG/JPEG the UIDs and tags of the

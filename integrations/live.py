@@ -1,4 +1,4 @@
-"""Live events (DESIGN §12): an ordered log of changes and its fan-out to open streams.
+"""Live events (design §12): an ordered log of changes and its fan-out to open streams.
 
 `record` writes a LiveEvent in the change's transaction. On PostgreSQL the insert
 takes a transaction-level advisory lock first (a trigger), so ids are handed out
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 # Summed over the server's processes in multiprocess mode (PROMETHEUS_MULTIPROC_DIR).
 OPEN_STREAMS = Gauge(
     "paramedic_live_streams_open",
-    "Event streams (DESIGN §12) open now.",
+    "Event streams (design §12) open now.",
     multiprocess_mode="livesum",
 )
 STREAMS_CLOSED = Counter(
@@ -73,20 +73,24 @@ REPLAY_PAGE = 500
 ORDER_LOCK = 0x6C697665
 
 
-def record(*, kind: str, subject_type: str, subject_id, paramedic_id=None, former=None):
+def record(*, kind: str, subject_type: str, subject_id, audience=None, former=None):
     """Log a change for the streams; call inside the change's transaction.
+
+    `audience` is whose stream it goes to besides the all-seeing ones (an id the
+    caller's domain gives meaning: for a task, its paramedic); `former`, the audience
+    the subject just left.
 
     On PostgreSQL a trigger (migration 0005) takes the advisory lock, draws the id
     under it and queues the NOTIFY, all within this one INSERT.
     """
-    if former == paramedic_id:
+    if former == audience:
         former = None
     event = LiveEvent.objects.create(
         kind=kind,
         subject_type=subject_type,
         subject_id=subject_id,
-        paramedic_id=paramedic_id,
-        former_paramedic_id=former,
+        audience_id=audience,
+        former_audience_id=former,
     )
     if connection.vendor != "postgresql":  # there the trigger's NOTIFY announces it
         if connection.in_atomic_block:
@@ -96,13 +100,13 @@ def record(*, kind: str, subject_type: str, subject_id, paramedic_id=None, forme
     return event
 
 
-def events_after(last_id: int, *, paramedic_id=None, limit: int = REPLAY_PAGE) -> list[LiveEvent]:
+def events_after(last_id: int, *, audience=None, limit: int = REPLAY_PAGE) -> list[LiveEvent]:
     """The replay after `Last-Event-ID`: the events a stream missed, in order (all of
-    them for a supervisor's, or those concerning one paramedic)."""
+    them for an all-seeing stream, or those for one audience)."""
     since = timezone.now() - timedelta(hours=settings.LIVE_RETENTION_HOURS)
     events = LiveEvent.objects.filter(id__gt=last_id, created_at__gte=since)
-    if paramedic_id is not None:
-        events = events.filter(Q(paramedic_id=paramedic_id) | Q(former_paramedic_id=paramedic_id))
+    if audience is not None:
+        events = events.filter(Q(audience_id=audience) | Q(former_audience_id=audience))
     return list(events.order_by("id")[:limit])
 
 
@@ -130,7 +134,7 @@ CLOSED = object()
 
 @dataclass(eq=False)
 class Subscription:
-    """One open stream: everything (paramedic_id None) or one paramedic's events.
+    """One open stream: everything (audience None) or one audience's events.
 
     Its queue holds at most `backlog` events; an event that finds it full closes the
     stream (`too_slow`): the reader resumes from the last id it got, by replay.
@@ -139,7 +143,7 @@ class Subscription:
     loop: asyncio.AbstractEventLoop
     hub: "Hub"
     id: str
-    paramedic_id: object = None
+    audience: object = None
     owner: object = None  # whose stream it is (a user's id): the cap on streams per owner
     backlog: int = 1000
     opened: int = 0  # the hub's count when it opened: the smallest is the oldest
@@ -151,9 +155,9 @@ class Subscription:
         self.queue = asyncio.Queue(maxsize=self.backlog + 1)
 
     def wants(self, event: LiveEvent) -> bool:
-        if self.paramedic_id is None:
+        if self.audience is None:
             return True
-        return self.paramedic_id in (event.paramedic_id, event.former_paramedic_id)
+        return self.audience in (event.audience_id, event.former_audience_id)
 
     def take_queued(self) -> list:
         """Everything queued now, without waiting (on the stream's loop)."""
@@ -211,16 +215,14 @@ class Hub:
             raise DATABASE_DOWN[0]("the live-event hub could not read the database")
         return self.last_id
 
-    def subscribe(
-        self, paramedic_id=None, *, owner=None, stream_id: str | None = None
-    ) -> Subscription:
+    def subscribe(self, audience=None, *, owner=None, stream_id: str | None = None) -> Subscription:
         """On the stream's event loop, after `start`. An owner's streams in this
         process beyond LIVE_MAX_STREAMS_PER_USER are closed, the oldest first."""
         subscription = Subscription(
             loop=asyncio.get_running_loop(),
             hub=self,
             id=stream_id or new_stream_id(),
-            paramedic_id=paramedic_id,
+            audience=audience,
             owner=owner,
             backlog=settings.LIVE_STREAM_BACKLOG,
         )

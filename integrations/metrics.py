@@ -1,4 +1,4 @@
-"""The outbox and the event bus as Prometheus sees them (DESIGN §10), read at scrape time.
+"""The outbox and the event bus as Prometheus sees them (design §10), read at scrape time.
 
 Counted from the database, so whichever process answers /metrics reports what
 every web process, worker, relay and consumer did.

@@ -17,7 +17,7 @@ class OutboxState(models.TextChoices):
 
 
 class OutboxEvent(models.Model):
-    """One delivery of one event to one outside service (DESIGN §8).
+    """One delivery of one event to one outside service (design §8).
 
     Written in the same transaction as the change that causes it. `id` is sent
     as the Idempotency-Key, so a repeated delivery is recognised by the receiver.
@@ -67,22 +67,26 @@ class OutboxEvent(models.Model):
 
 
 class InboxOutcome(models.TextChoices):
+    HANDLING = "handling", "Being handled (not finished)"
     CREATED = "created", "Created"
     DUPLICATE = "duplicate", "Duplicate (already processed)"
     DEAD = "dead", "Dead-lettered"
 
 
 class InboxMessage(models.Model):
-    """What became of each message consumed from the bus (DESIGN §11), by its id.
+    """What became of each message consumed from the bus (design §11), by its id.
 
     A redelivered message updates its row. Metrics count these; support looks up
-    why a message was dead-lettered.
+    why a message was dead-lettered. `attempts` counts the deliveries since the
+    message was last finished: each is counted (outcome `handling`) before it is
+    handled, so a message that kills its consumer every time is seen as poison.
     """
 
     message_id = models.CharField(max_length=128, unique=True)
     kind = models.CharField(max_length=128, blank=True)  # the CloudEvent type
     outcome = models.CharField(max_length=16, choices=InboxOutcome.choices)
     reason = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(auto_now=True, db_index=True)
 
     def __str__(self) -> str:
@@ -90,7 +94,7 @@ class InboxMessage(models.Model):
 
 
 class LiveEvent(models.Model):
-    """One change pushed to open streams (DESIGN §12), in commit order.
+    """One change pushed to open streams (design §12), in commit order.
 
     Written in the change's transaction (integrations.live.record), so a rolled-back
     change leaves none; read by the streams of every process, live and on replay
@@ -102,16 +106,17 @@ class LiveEvent(models.Model):
     kind = models.CharField(max_length=40)
     subject_type = models.CharField(max_length=16)  # "task" | "paramedic"
     subject_id = models.UUIDField()
-    # Whose stream it goes to besides supervisors': the paramedic concerned, and the
-    # one the subject just left (a declined or reassigned task).
-    paramedic_id = models.UUIDField(null=True, blank=True)
-    former_paramedic_id = models.UUIDField(null=True, blank=True)
+    # Whose stream it goes to besides the all-seeing ones, and the audience the subject
+    # just left: ids the writing app gives meaning to (for a task, the paramedic
+    # concerned, and the one who declined it or was reassigned).
+    audience_id = models.UUIDField(null=True, blank=True)
+    former_audience_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         indexes = [
-            models.Index(fields=["paramedic_id", "id"], name="live_paramedic_idx"),
-            models.Index(fields=["former_paramedic_id", "id"], name="live_former_idx"),
+            models.Index(fields=["audience_id", "id"], name="live_audience_idx"),
+            models.Index(fields=["former_audience_id", "id"], name="live_former_idx"),
         ]
 
     def __str__(self) -> str:

@@ -176,7 +176,7 @@ class ParamedicAdmin(SupervisorAdminMixin, admin.ModelAdmin):
         self._set_status(request, queryset, ParamedicStatus.OFF_DUTY)
 
 
-# --- Rosters (DESIGN §14) ----------------------------------------------------------
+# --- Rosters (design §14) ----------------------------------------------------------
 
 
 class StationAdminForm(forms.ModelForm):

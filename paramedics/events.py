@@ -1,4 +1,4 @@
-"""The events the roster emits (DESIGN §8, §11, §14): their kinds and what they carry.
+"""The events the roster emits (design §8, §11, §14): their kinds and what they carry.
 
 Recorded with the change, in its transaction, through `record_paramedic_event`;
 what outside services do with them is subscribed in paramedics.handlers.

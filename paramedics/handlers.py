@@ -1,4 +1,4 @@
-"""What delivering a roster event to each outside service means (DESIGN §8, §14).
+"""What delivering a roster event to each outside service means (design §8, §14).
 
 Subscribed in ParamedicsConfig.ready(); integrations/ never imports this app.
 """

@@ -30,7 +30,7 @@ def certified_at_least(level: str) -> list[str]:
 
 
 class Station(models.Model):
-    """A base station: where paramedics start their shifts (DESIGN §14).
+    """A base station: where paramedics start their shifts (design §14).
 
     Paramedics refer to it by its code (the column they always had), so the API
     keeps accepting and returning the code.
@@ -194,7 +194,7 @@ class Paramedic(models.Model):
 
 
 class Shift(models.Model):
-    """Who is on duty at a station, and when (DESIGN §14)."""
+    """Who is on duty at a station, and when (design §14)."""
 
     # Longest shift a supervisor may plan.
     MAX_LENGTH_HOURS = 24
@@ -266,3 +266,42 @@ class ShiftAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.paramedic_id} on {self.shift_id}"
+
+
+class LocationFix(models.Model):
+    """One position a paramedic's device reported (design §20): the location trail.
+
+    Keyed by (paramedic, at): a device sending a batch again, or one fix in two
+    batches, stores it once (the insert skips keys it already holds). On PostgreSQL
+    the table is partitioned by day on `at` (migration 0008, core.partitions): the
+    purge drops whole days older than LOCATION_RETENTION_DAYS instead of deleting
+    rows one by one.
+    """
+
+    pk = models.CompositePrimaryKey("paramedic_id", "at")
+    # The primary key's index leads with it: no index of its own.
+    paramedic = models.ForeignKey(
+        Paramedic, on_delete=models.CASCADE, related_name="location_fixes", db_index=False
+    )
+    # The device's time of the fix (design §17's bounds), and when the service got it.
+    at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    lat = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
+    lon = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)])
+    accuracy_m = models.FloatField(null=True, blank=True)
+    speed_mps = models.FloatField(null=True, blank=True)
+    heading_deg = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["paramedic_id", "at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(lat__gte=-90, lat__lte=90), name="location_fix_lat_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(lon__gte=-180, lon__lte=180), name="location_fix_lon_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.paramedic_id} at {self.at:%Y-%m-%d %H:%M:%S} UTC"

@@ -1,4 +1,4 @@
-"""Shifts in and out of spreadsheets (CSV, XLSX) through django-import-export (DESIGN §14).
+"""Shifts in and out of spreadsheets (CSV, XLSX) through django-import-export (design §14).
 
 Columns: `id` (blank for a new shift), `station` (a station code), `starts_at`,
 `ends_at` (ISO 8601; without an offset, UTC), `paramedics` (badge numbers separated

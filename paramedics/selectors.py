@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from core.roles import is_supervisor, paramedic_of
 
-from .models import Paramedic, Shift, ShiftAssignment, Station
+from .models import LocationFix, Paramedic, Shift, ShiftAssignment, Station
 
 
 def paramedics_visible_to(user) -> QuerySet[Paramedic]:
@@ -26,24 +26,38 @@ def paramedics_visible_to(user) -> QuerySet[Paramedic]:
     return paramedics.filter(pk=me.pk) if me else paramedics.none()
 
 
+def own_paramedic(user, paramedic_id) -> Paramedic:
+    """The caller's own profile when the URL names it, answered from the profile
+    already loaded with its user (no query); anyone else's, or none, is a 404."""
+    me = paramedic_of(user)
+    try:
+        if me is not None and uuid.UUID(str(paramedic_id)) == me.pk:
+            return me
+    except ValueError:
+        pass
+    raise Http404("No such paramedic.")
+
+
 def paramedic_visible_to(user, paramedic_id) -> Paramedic:
     """The paramedic named in a URL, if the caller may act on it; else 404.
 
-    A paramedic addressing itself is answered from the profile already loaded
-    with its user (no query), the common case for devices polling their tasks.
+    A paramedic addressing itself is answered by own_paramedic (no query), the
+    common case for devices polling their tasks.
     """
-    me = paramedic_of(user)
-    if me is not None and not is_supervisor(user):
-        try:
-            if uuid.UUID(str(paramedic_id)) == me.pk:
-                return me
-        except ValueError:
-            pass
-        raise Http404("No such paramedic.")
+    if paramedic_of(user) is not None and not is_supervisor(user):
+        return own_paramedic(user, paramedic_id)
     return get_object_or_404(paramedics_visible_to(user), pk=paramedic_id)
 
 
-# --- Rosters (DESIGN §14) ----------------------------------------------------------
+def location_trail(paramedic: Paramedic, *, since: datetime, until: datetime):
+    """A paramedic's fixes in [since, until), oldest first: a range of the primary
+    key (paramedic, at), and on PostgreSQL only the days the window touches."""
+    return LocationFix.objects.filter(paramedic=paramedic, at__gte=since, at__lt=until).order_by(
+        "at"
+    )
+
+
+# --- Rosters (design §14) ----------------------------------------------------------
 
 
 def covering(at: datetime) -> Q:

@@ -1,9 +1,13 @@
 import math
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from api.fields import (
     StrictCharField,
@@ -14,7 +18,7 @@ from api.fields import (
     WholeObjectSerializer,
 )
 
-from .models import CertificationLevel, Paramedic, Shift, Station
+from .models import CertificationLevel, LocationFix, Paramedic, Shift, Station
 from .services import SELECTABLE_STATUSES
 from .validators import validate_badge_number, validate_e164_phone, validate_station_code
 
@@ -120,7 +124,7 @@ class ParamedicSelfUpdateSerializer(serializers.Serializer):
     last_location = LocationSerializer(required=False, allow_null=True)
 
 
-# --- Rosters (DESIGN §14) ----------------------------------------------------------
+# --- Rosters (design §14) ----------------------------------------------------------
 
 
 class PointSerializer(WholeObjectSerializer):
@@ -209,3 +213,101 @@ class ShiftWriteSerializer(serializers.Serializer):
         "One already on an overlapping shift: 409 `shift_overlap`.",
     )
     notes = StrictCharField(max_length=2000, required=False, allow_blank=True)
+
+
+# --- Location trails (design §20) ---------------------------------------------------
+
+FIX_TIME_HELP = (
+    "The device's time of the fix (design §17's bounds: at most 2 minutes ahead of the "
+    "service's clock, DEVICE_CLOCK_SKEW_SECONDS, and at most 24 hours back; else the "
+    "batch is 400 `invalid_time`, each bad fix named by its position). A paramedic's "
+    "fixes are keyed by it: a fix sent again is stored once."
+)
+
+
+class FixSerializer(WholeObjectSerializer):
+    lat = StrictFloatField(min_value=-90, max_value=90)
+    lon = StrictFloatField(min_value=-180, max_value=180)
+    at = serializers.DateTimeField(help_text=FIX_TIME_HELP)
+    accuracy_m = StrictFloatField(
+        min_value=0, max_value=100_000, required=False, allow_null=True,
+        help_text="Horizontal accuracy in metres (radius, 68%).",
+    )  # fmt: skip
+    speed_mps = StrictFloatField(
+        min_value=0, max_value=1_000, required=False, allow_null=True,
+        help_text="Ground speed in metres per second.",
+    )  # fmt: skip
+    heading_deg = StrictFloatField(
+        min_value=0, max_value=360, required=False, allow_null=True,
+        help_text="Direction of travel in degrees clockwise from true north.",
+    )  # fmt: skip
+
+    def validate(self, attrs):
+        for name, value in attrs.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise serializers.ValidationError({name: "Must be a finite number."})
+        return attrs
+
+
+class LocationBatchSerializer(serializers.Serializer):
+    fixes = FixSerializer(
+        many=True,
+        allow_empty=False,
+        help_text="The fixes, in any order; at most LOCATION_BATCH_MAX (120) in one batch.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Read when the request is, so the setting holds without a restart of imports;
+        # the list's length is checked before any fix is.
+        self.fields["fixes"].max_length = settings.LOCATION_BATCH_MAX
+
+
+class TrailReceiptSerializer(serializers.Serializer):
+    received = serializers.IntegerField(
+        help_text="Fixes in the batch: each is stored now or was before (a device may "
+        "forget them all)."
+    )
+    newest_at = serializers.DateTimeField(
+        help_text="The batch's newest fix; it is the paramedic's last_location unless a "
+        "newer one was already stored."
+    )
+
+
+class LocationFixSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LocationFix
+        fields = ["at", "lat", "lon", "accuracy_m", "speed_mps", "heading_deg", "received_at"]
+        read_only_fields = fields
+
+
+class LocationWindowSerializer(serializers.Serializer):
+    """`?since=&until=` of a trail: a bounded window, so one read never scans a month."""
+
+    since = serializers.DateTimeField(
+        required=False, help_text="From this time (inclusive); default: an hour before until."
+    )
+    until = serializers.DateTimeField(
+        required=False, help_text="To this time (exclusive); default: now."
+    )
+
+    def validate(self, attrs):
+        until = attrs.get("until") or timezone.now()
+        since = attrs.get("since") or until - timedelta(hours=1)
+        if until <= since:
+            raise serializers.ValidationError(
+                {"until": [ErrorDetail("until must be after since.", code="invalid_window")]}
+            )
+        if until - since > timedelta(hours=settings.LOCATION_WINDOW_MAX_HOURS):
+            raise serializers.ValidationError(
+                {
+                    "until": [
+                        ErrorDetail(
+                            f"The window spans at most {settings.LOCATION_WINDOW_MAX_HOURS} "
+                            "hours (LOCATION_WINDOW_MAX_HOURS).",
+                            code="invalid_window",
+                        )
+                    ]
+                }
+            )
+        return {"since": since, "until": until}

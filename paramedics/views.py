@@ -14,14 +14,23 @@ from api.filters import RejectUnknownQueryParams
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.schema import error_responses
 from core.errors import ApplicationError
-from core.permissions import IsSupervisor, IsSupervisorOrParamedic
+from core.permissions import IsParamedic, IsSupervisor, IsSupervisorOrParamedic
 from core.roles import is_supervisor
 
 from .filters import ParamedicFilter, ShiftFilter
 from .models import Paramedic, Shift, Station
 from .permissions import check_self_update
-from .selectors import current_and_upcoming_shifts, paramedics_visible_to, shifts_with_people
+from .selectors import (
+    current_and_upcoming_shifts,
+    location_trail,
+    own_paramedic,
+    paramedics_visible_to,
+    shifts_with_people,
+)
 from .serializers import (
+    LocationBatchSerializer,
+    LocationFixSerializer,
+    LocationWindowSerializer,
     ParamedicSelfUpdateSerializer,
     ParamedicSerializer,
     ParamedicWriteSerializer,
@@ -29,8 +38,10 @@ from .serializers import (
     ShiftWriteSerializer,
     StationSerializer,
     StationWriteSerializer,
+    TrailReceiptSerializer,
 )
 from .services import (
+    location_fixes_record,
     paramedic_create,
     paramedic_update,
     shift_create,
@@ -111,10 +122,13 @@ class ParamedicViewSet(
     search_fields = ["first_name", "last_name", "badge_number"]
     ordering_fields = ["last_name", "badge_number", "created_at", "updated_at", "status"]
     lookup_value_regex = "[^/]+"
+    extra_query_params: tuple[str, ...] = ()  # per action (see api.filters)
 
     def get_permissions(self):
-        if self.action in ("list", "create"):
+        if self.action in ("list", "create", "locations"):
             return [IsAuthenticated(), IsSupervisor()]
+        if self.action == "record_locations":
+            return [IsAuthenticated(), IsParamedic()]
         return [IsAuthenticated(), IsSupervisorOrParamedic()]
 
     def get_queryset(self):
@@ -164,8 +178,61 @@ class ParamedicViewSet(
         page = self.paginate_queryset(self.filter_queryset(shifts))
         return self.get_paginated_response(ShiftSerializer(page, many=True).data)
 
+    @extend_schema(
+        operation_id="list_paramedic_locations",
+        summary="A paramedic's location trail (supervisors)",
+        description=(
+            "Its fixes in `[since, until)`, oldest first, by the device's time. The "
+            "window spans at most LOCATION_WINDOW_MAX_HOURS (24); else 400 with "
+            "`invalid_window` under `errors.until`. Fixes are kept "
+            "LOCATION_RETENTION_DAYS (30)."
+        ),
+        parameters=[LocationWindowSerializer],
+        responses={200: LocationFixSerializer(many=True)},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="locations",
+        filter_backends=[RejectUnknownQueryParams],
+        filterset_class=None,
+        extra_query_params=("since", "until"),
+    )
+    def locations(self, request, pk=None):
+        paramedic = self.get_object()
+        window = LocationWindowSerializer(data=request.query_params)
+        window.is_valid(raise_exception=True)
+        fixes = location_trail(paramedic, **window.validated_data)
+        page = self.paginate_queryset(fixes)
+        return self.get_paginated_response(LocationFixSerializer(page, many=True).data)
 
-# --- Rosters (DESIGN §14): supervisors only ----------------------------------------
+    @extend_schema(
+        operation_id="record_paramedic_locations",
+        summary="Send a batch of location fixes (the paramedic itself)",
+        description=(
+            "A device sends the fixes it took (every few seconds, or a dead zone's "
+            "backlog) in batches of up to LOCATION_BATCH_MAX (120). Every fix is kept "
+            "(`GET .../locations`); the newest becomes `last_location` when it is newer "
+            "than the stored one, so dispatch ranks by it. Safe to repeat: a fix already "
+            "stored (same paramedic and `at`) is not stored twice, and a repeated batch "
+            "answers the same. 400 `invalid_time` when a fix's `at` is out of bounds "
+            "(each named under `errors.fixes` by position; nothing of the batch is kept)."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=LocationBatchSerializer,
+        responses={200: TrailReceiptSerializer, **error_responses(422)},
+    )
+    @locations.mapping.post
+    @idempotent(owner=lambda view, request, pk: f"paramedic:{own_paramedic(request.user, pk).pk}")
+    def record_locations(self, request, pk=None):
+        paramedic = own_paramedic(request.user, pk)
+        batch = LocationBatchSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        receipt = location_fixes_record(paramedic=paramedic, fixes=batch.validated_data["fixes"])
+        return Response(TrailReceiptSerializer(receipt).data)
+
+
+# --- Rosters (design §14): supervisors only ----------------------------------------
 
 
 @extend_schema_view(

@@ -173,7 +173,7 @@ def _human(duration: timedelta | None) -> str | None:
     return f"{hours} h {minutes} min"
 
 
-# The map's colours for a paramedic's location age (DESIGN §14): fresh, ageing, stale.
+# The map's colours for a paramedic's location age (design §14): fresh, ageing, stale.
 FRESH_LOCATION_SECONDS = 5 * 60
 
 

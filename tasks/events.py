@@ -1,4 +1,4 @@
-"""The events a task emits (DESIGN §8, §11): their kinds and what they carry.
+"""The events a task emits (design §8, §11): their kinds and what they carry.
 
 Every state change records its event in the change's own transaction through
 `record_task_event`; what other services do with it is subscribed in
@@ -48,7 +48,7 @@ def task_event_payload(task: EmergencyTask, history: TaskHistory | None) -> dict
         "address": task.address,
         "location": {"lat": task.lat, "lon": task.lon},
         # When it happened (the device's time where it reported one) and, for a
-        # milestone, which (DESIGN §17).
+        # milestone, which (design §17).
         "at": (history.at if history else timezone.now()).isoformat(),
         "milestone": (history.milestone or None) if history else None,
     }
@@ -174,6 +174,6 @@ def record_task_event(
             kind=kind,
             subject_type=AGGREGATE_TYPE,
             subject_id=task.pk,
-            paramedic_id=task.paramedic_id,
+            audience=task.paramedic_id,
             former=history.paramedic_id if history else None,
         )

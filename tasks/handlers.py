@@ -1,4 +1,4 @@
-"""What delivering a task event to each outside service means (DESIGN §8).
+"""What delivering a task event to each outside service means (design §8).
 
 Subscribed in TasksConfig.ready(); integrations/ calls these with the
 destination's client and the outbox row, and never imports this app.

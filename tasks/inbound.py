@@ -1,4 +1,4 @@
-"""Emergency requests arriving on the event bus (DESIGN §11).
+"""Emergency requests arriving on the event bus (design §11).
 
 The Patient Service publishes `patient.emergency.requested` CloudEvents whose data
 is the `POST /tasks` body. Each becomes a task exactly as that endpoint makes one:

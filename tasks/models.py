@@ -19,12 +19,12 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-# A paramedic holds at most one task in these states (DESIGN §6).
+# A paramedic holds at most one task in these states (design §6).
 ACTIVE_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS)
 
 
 class Milestone(models.TextChoices):
-    """Field milestones of a task (DESIGN §17, after NEMSIS eTimes), in their order.
+    """Field milestones of a task (design §17, after NEMSIS eTimes), in their order.
 
     Each is recorded at most once, with the device's time; any may be skipped, none
     may come after a later one. `acknowledged` belongs to an assigned task,
@@ -170,14 +170,14 @@ class EmergencyTask(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    # Field milestones, at the device's time of the action (DESIGN §17).
+    # Field milestones, at the device's time of the action (design §17).
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     en_route_at = models.DateTimeField(null=True, blank=True)
     on_scene_at = models.DateTimeField(null=True, blank=True)
     at_patient_at = models.DateTimeField(null=True, blank=True)
     transporting_at = models.DateTimeField(null=True, blank=True)
     at_destination_at = models.DateTimeField(null=True, blank=True)
-    # From the Patient Service (DESIGN §8); shown to the assigned paramedic and
+    # From the Patient Service (design §8); shown to the assigned paramedic and
     # supervisors only, never logged.
     patient_details = models.JSONField(null=True, blank=True)
     patient_details_fetched_at = models.DateTimeField(null=True, blank=True)
@@ -234,7 +234,7 @@ class TaskHistory(models.Model):
     """One row per status change or milestone, written in the change's transaction.
 
     `at` is when it happened: the device's time where the device reported one
-    (DESIGN §17), else the server's; `recorded_at` is always when the server
+    (design §17), else the server's; `recorded_at` is always when the server
     recorded it. Offline catch-up (`removed`) compares `recorded_at`.
     """
 
@@ -257,7 +257,7 @@ class TaskHistory(models.Model):
         ordering = ["recorded_at", "id"]
         verbose_name_plural = "task history"
         indexes = [
-            # "Which tasks left this paramedic since T" (DESIGN §17 catch-up).
+            # "Which tasks left this paramedic since T" (design §17 catch-up).
             models.Index(fields=["paramedic", "recorded_at"], name="history_paramedic_recorded_idx")
         ]
 

@@ -1,4 +1,4 @@
-"""Which tasks a caller may see (DESIGN §4). Views scope every query through here."""
+"""Which tasks a caller may see (design §4). Views scope every query through here."""
 
 import math
 from datetime import timedelta
@@ -38,7 +38,7 @@ def tasks_visible_to(user) -> QuerySet[EmergencyTask]:
 
 
 def tasks_removed_from(paramedic, since) -> list:
-    """Ids of tasks that left the paramedic's list at or after `since` (DESIGN §17).
+    """Ids of tasks that left the paramedic's list at or after `since` (design §17).
 
     Declined, reassigned, or cancelled after it let go: a history row about this
     paramedic recorded since then, on a task that is no longer its own. A device
@@ -69,7 +69,7 @@ def load_history(task: EmergencyTask) -> EmergencyTask:
 
 
 def may_see_patient_details(user, task: EmergencyTask) -> bool:
-    """Only supervisors and the paramedic assigned to the task (DESIGN §8)."""
+    """Only supervisors and the paramedic assigned to the task (design §8)."""
     if is_supervisor(user):
         return True
     me = paramedic_of(user)
@@ -79,7 +79,7 @@ def may_see_patient_details(user, task: EmergencyTask) -> bool:
 # --- Dispatch overview (admin) -------------------------------------------------
 
 PRIORITY_ORDER = {TaskPriority.CRITICAL: 0, TaskPriority.URGENT: 1, TaskPriority.ROUTINE: 2}
-# (label, start field, end field) of each response interval (DESIGN §17). The
+# (label, start field, end field) of each response interval (design §17). The
 # milestones are the device's times; created_at and assigned_at the server's.
 RESPONSE_INTERVALS = (
     ("Call to assignment", "created_at", "assigned_at"),

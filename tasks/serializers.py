@@ -275,7 +275,7 @@ class CandidateSerializer(serializers.Serializer):
     )
     off_shift = serializers.BooleanField(
         help_text="The paramedic has shifts, but none now: ranked after those on shift "
-        "(DESIGN §14). False for paramedics the roster does not plan."
+        "(design §14). False for paramedics the roster does not plan."
     )
     flags = serializers.ListField(
         child=serializers.ChoiceField(choices=Flag.choices),
@@ -292,7 +292,7 @@ class CandidateSerializer(serializers.Serializer):
 
 @extend_schema_serializer(many=False)  # the page itself, not a list to paginate
 class ParamedicTaskPageSerializer(serializers.Serializer):
-    """A page of a paramedic's tasks, and what left its list (DESIGN §17 catch-up)."""
+    """A page of a paramedic's tasks, and what left its list (design §17 catch-up)."""
 
     count = serializers.IntegerField(min_value=0)
     next = serializers.URLField(allow_null=True, read_only=True)

@@ -1,4 +1,4 @@
-"""The task state machine (DESIGN §6). Every status change happens here.
+"""The task state machine (design §6). Every status change happens here.
 
 Each transition runs in one transaction that locks the task row (then the
 paramedic row: always in that order, so two transitions cannot deadlock),
@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict, Duplicate, InvalidTransition, NotFound
+from core.field_time import clock_skew, device_time_problem
 from core.roles import is_supervisor
 from paramedics.services import ParamedicUnavailable, paramedic_claim, paramedic_release
 
@@ -68,10 +69,6 @@ TIMESTAMP_FIELD = {
 }
 # Attempts at the next candidate when auto-assign loses a race for the first.
 AUTO_ASSIGN_ATTEMPTS = 5
-# How far back a device's time may lie: a device reporting after a
-# long dead zone. How far its clock may be off ours (either way) is the setting
-# DEVICE_CLOCK_SKEW_SECONDS.
-DEVICE_TIME_BEHIND = timedelta(hours=24)
 # The status a task must be in to record each milestone; en_route is its start.
 MILESTONE_STATUS = {
     Milestone.ACKNOWLEDGED: TaskStatus.ASSIGNED,
@@ -132,19 +129,18 @@ def _device_time(
 ) -> datetime:
     """When the action happened: the device's `at` within its bounds, or now.
 
-    A device time is refused (400 `invalid_time`) more than the clock skew
-    (DEVICE_CLOCK_SKEW_SECONDS) in the future, more than DEVICE_TIME_BEHIND in
-    the past, before the task's assignment to its paramedic less that skew (the
+    A device time is refused (400 `invalid_time`) outside the bounds of every
+    device time (core.field_time: the clock skew ahead, DEVICE_TIME_BEHIND back),
+    before the task's assignment to its paramedic less that skew (the
     server's time: nothing this crew did happened before it was sent), or
     before the task's previous milestone: field records keep their order.
     """
     if at is None:
         return now
-    skew = timedelta(seconds=settings.DEVICE_CLOCK_SKEW_SECONDS)
-    if at > now + skew:
-        raise InvalidTime(f"The time lies more than {_span(skew)} in the future.")
-    if at < now - DEVICE_TIME_BEHIND:
-        raise InvalidTime(f"The time lies more than {_span(DEVICE_TIME_BEHIND)} in the past.")
+    problem = device_time_problem(at, now=now)
+    if problem:
+        raise InvalidTime(problem)
+    skew = clock_skew()
     if task.assigned_at is not None and at < task.assigned_at - skew:
         raise InvalidTime(
             f"The time lies before the task was assigned to this paramedic ({task.assigned_at})."
@@ -152,15 +148,6 @@ def _device_time(
     if not_before is not None and at < not_before:
         raise InvalidTime(f"The time lies before the task's previous milestone ({not_before}).")
     return at
-
-
-def _span(delta: timedelta) -> str:
-    """A bound as people say it: "24 hours", "2 minutes", "90 seconds"."""
-    seconds = int(delta.total_seconds())
-    for unit, size in (("hours", 3600), ("minutes", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} seconds"
 
 
 def _latest_milestone(task: EmergencyTask, before: Milestone | None = None) -> datetime | None:
@@ -341,7 +328,7 @@ def task_change_status(
 ) -> EmergencyTask:
     """Start, complete or decline a task (and cancel, through task_cancel).
 
-    `at` is the device's time of the action (DESIGN §17); the status timestamps
+    `at` is the device's time of the action (design §17); the status timestamps
     take it, the history keeps it beside the server's time. `paramedic_id`, when
     given, must be the task's paramedic: the field endpoint is scoped to one
     paramedic's tasks.
@@ -377,7 +364,7 @@ def _change_status(
         task.assigned_at = task.acknowledged_at = None
         update_fields += ["paramedic", "assigned_at", "acknowledged_at"]
     if move == "start":
-        task.en_route_at = when  # starting is going en route (DESIGN §17)
+        task.en_route_at = when  # starting is going en route (design §17)
         update_fields.append("en_route_at")
     if to_status in TIMESTAMP_FIELD:
         setattr(task, TIMESTAMP_FIELD[to_status], when)
@@ -407,7 +394,7 @@ def task_record_milestone(
     note: str = "",
     paramedic_id=None,
 ) -> EmergencyTask:
-    """Record a field milestone (DESIGN §17): at most once, in order, at the device's time.
+    """Record a field milestone (design §17): at most once, in order, at the device's time.
 
     `en_route` starts an assigned task (the same move as status `in_progress`);
     `acknowledged` belongs to an assigned task, the others to one in progress.

@@ -1,4 +1,4 @@
-"""Server-Sent Events for field devices and the dispatch board (DESIGN §12).
+"""Server-Sent Events for field devices and the dispatch board (design §12).
 
 The views are DRF views: authentication, permissions, throttling, scoping (another
 paramedic's stream is a 404) and JSON errors are the REST endpoints' own. What
@@ -316,7 +316,7 @@ async def _frames(
             live.hub.close_streams(displaced, "too_many_streams")
         yield f"retry: {RETRY_MILLISECONDS}\nid: {last}\n\n"
         while True:  # the replay, in pages, then whatever arrived meanwhile
-            missed = await briefly(live.events_after, last, paramedic_id=view.paramedic_id)
+            missed = await briefly(live.events_after, last, audience=view.paramedic_id)
             if missed and (reason := await _refused(briefly, access, since=time.monotonic())):
                 yield ending(reason)
                 return

@@ -1,4 +1,4 @@
-"""Identifiers that come from the Patient Service (DESIGN §16).
+"""Identifiers that come from the Patient Service (design §16).
 
 `request_id` and `patient_id` end up in the Patient Service's URLs. The clients
 encode every value as one path segment anyway (integrations.clients.base.url_for);

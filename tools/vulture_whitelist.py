@@ -98,3 +98,6 @@ _.FILE_UPLOAD_MAX_MEMORY_SIZE  # Django's setting, set by a test (tests/server/t
 _.path_info  # set on the request built to re-check a stream's access (api/access.py); Django reads it
 _.target_critical_minutes  # read by name: CallType.target_minutes (tasks/models.py)
 _.target_routine_minutes  # read by name: CallType.target_minutes (tasks/models.py)
+_.pstr_t  # unused attribute (integrations/consumer.py: py-amqp reads it)
+_.newest_at  # a receipt's field, read by TrailReceiptSerializer (paramedics/services/locations.py)
+_.trails  # a World attribute the authorization table names in `needs` (tests/security/conftest.py)

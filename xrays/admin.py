@@ -77,7 +77,7 @@ class XrayImageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="PACS (doctor review)")
     def pacs(self, obj: XrayImage):
-        """Where the PACS holds the image (DESIGN §15): its own URLs, signed in there."""
+        """Where the PACS holds the image (design §15): its own URLs, signed in there."""
         if not obj.pacs_retrieve_url:
             return "Not stored in a PACS (yet): see the outbox event for its state."
         return format_html(
@@ -101,7 +101,7 @@ class XrayImageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(XrayUploadSession)
 class XrayUploadSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Upload sessions for support (DESIGN §13): where a device's upload stands.
+    """Upload sessions for support (design §13): where a device's upload stands.
 
     "Parts received" asks storage (one listing per open session on the page), so
     it shows what storage really holds, as GET /xray-uploads/{id} does.

@@ -1,4 +1,4 @@
-"""Short-lived download URLs (DESIGN §7).
+"""Short-lived download URLs (design §7).
 
 S3: a presigned GET (signed by the storage, verified by S3). Filesystem: a
 URL to our own download view carrying a signed, expiring token for exactly

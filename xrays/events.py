@@ -1,4 +1,4 @@
-"""The events an X-ray record emits (DESIGN §8, §11): their kinds and what they carry."""
+"""The events an X-ray record emits (design §8, §11): their kinds and what they carry."""
 
 import uuid
 from datetime import UTC
@@ -136,7 +136,7 @@ def minted_copy_uids(xray: XrayImage) -> dict[str, dict[str, str]]:
 
 
 def pacs_copy_description(xray: XrayImage) -> dict:
-    """What the PACS copy carries (DESIGN §15; docs/decisions.md lists the tags).
+    """What the PACS copy carries (design §15; docs/decisions.md lists the tags).
 
     Every copy: AccessionNumber = the consultation, PatientID = the task's patient
     (IssuerOfPatientID names whose ids those are). A DICOM keeps its UIDs unless

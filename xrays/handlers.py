@@ -1,4 +1,4 @@
-"""What delivering an X-ray event to the X-ray Service means (DESIGN §8).
+"""What delivering an X-ray event to the X-ray Service means (design §8).
 
 Subscribed in XraysConfig.ready(); integrations/ never imports this app.
 """

@@ -40,9 +40,9 @@ class XrayImage(models.Model):
     dicom_body_part = models.CharField(max_length=64, blank=True)
     # NULL (not ""): uploads without a key must not collide in the unique constraint.
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
-    # The X-ray Service's id for this record, once it has been told (DESIGN §8).
+    # The X-ray Service's id for this record, once it has been told (design §8).
     xray_service_id = models.CharField(max_length=128, blank=True)
-    # What the PACS stored (DESIGN §15, XRAY_SERVICE_KIND=dicomweb): the UIDs of the copy
+    # What the PACS stored (design §15, XRAY_SERVICE_KIND=dicomweb): the UIDs of the copy
     # sent (for a PNG/JPEG, of its Secondary Capture) and its WADO-RS retrieve URL.
     pacs_study_uid = models.CharField(max_length=64, blank=True)
     pacs_series_uid = models.CharField(max_length=64, blank=True)
@@ -89,7 +89,7 @@ OPEN_UPLOAD_STATES = (UploadState.UPLOADING, UploadState.COMPLETING)
 
 
 class XrayUploadSession(models.Model):
-    """A resumable upload of one X-ray straight to storage (DESIGN §13).
+    """A resumable upload of one X-ray straight to storage (design §13).
 
     The device PUTs the parts to presigned URLs (S3 multipart, or the service's
     own part URLs in filesystem mode); on completion the service checks the

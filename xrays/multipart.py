@@ -1,4 +1,4 @@
-"""Multipart uploads straight to storage (DESIGN §13): one protocol, two stores.
+"""Multipart uploads straight to storage (design §13): one protocol, two stores.
 
 S3 mode: an S3 multipart upload; the device PUTs each part to a presigned URL,
 and S3 checks each URL's signature and expiry (a URL names one key, one upload

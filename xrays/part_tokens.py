@@ -1,4 +1,4 @@
-"""Part URLs of filesystem mode (DESIGN §13): the service stands in for S3.
+"""Part URLs of filesystem mode (design §13): the service stands in for S3.
 
 Like a presigned S3 URL, a part URL is a capability for exactly one part of one
 upload session until it expires: the signed token names the session, its

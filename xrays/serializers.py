@@ -16,7 +16,7 @@ class DicomTagsSerializer(serializers.Serializer):
 
 
 class PacsSerializer(serializers.Serializer):
-    """Where doctors review the image: what the PACS stored (DESIGN §15)."""
+    """Where doctors review the image: what the PACS stored (design §15)."""
 
     study_instance_uid = serializers.CharField(source="pacs_study_uid")
     series_instance_uid = serializers.CharField(source="pacs_series_uid")
@@ -104,7 +104,7 @@ class XrayUploadSerializer(serializers.Serializer):
     captured_at = serializers.DateTimeField(required=False)
 
 
-# --- Resumable uploads (DESIGN §13) ---------------------------------------------
+# --- Resumable uploads (design §13) ---------------------------------------------
 
 
 class UploadSessionCreateSerializer(serializers.Serializer):

@@ -1,4 +1,4 @@
-"""Storing an X-ray: validate, store the file, then record it (DESIGN §7).
+"""Storing an X-ray: validate, store the file, then record it (design §7).
 
 Order matters for "no record without its file and no file without its
 record": the file is stored first, outside any transaction; the row is then
@@ -48,7 +48,7 @@ def xray_set_service_id(*, xray_id, service_id: str) -> None:
 
 
 def xray_set_pacs(*, xray_id, study_uid: str, series_uid: str, sop_uid: str, retrieve_url: str):
-    """Remember what the PACS stored for the record (DESIGN §15)."""
+    """Remember what the PACS stored for the record (design §15)."""
     XrayImage.objects.filter(pk=xray_id).update(
         pacs_study_uid=study_uid[:64],
         pacs_series_uid=series_uid[:64],

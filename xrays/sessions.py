@@ -1,4 +1,4 @@
-"""Resumable X-ray uploads straight to storage (DESIGN §13).
+"""Resumable X-ray uploads straight to storage (design §13).
 
 A device opens a session (`upload_session_create`), PUTs the parts to the URLs
 it is given (S3 presigned, or the service's own in filesystem mode), asks which

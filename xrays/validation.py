@@ -1,4 +1,4 @@
-"""What an uploaded file really is, decided from its bytes (DESIGN §7).
+"""What an uploaded file really is, decided from its bytes (design §7).
 
 Names and Content-Type headers are ignored. Images are checked by decoding
 their headers only: Pillow (PNG/JPEG only, with its decompression-bomb limit)

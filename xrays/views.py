@@ -185,7 +185,7 @@ class XrayFileView(APIView):
         )
 
 
-# --- Resumable uploads (DESIGN §13) ---------------------------------------------
+# --- Resumable uploads (design §13) ---------------------------------------------
 
 SESSION_DESCRIPTION = (
     "Parts go straight to storage: PUT each part's bytes to its `url` (no Authorization "

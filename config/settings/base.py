@@ -1,6 +1,6 @@
 """Settings shared by every mode.
 
-Each environment variable switches its own part (DESIGN §3): DATABASE_URL ->
+Each environment variable switches its own part (design §3): DATABASE_URL ->
 PostgreSQL, CELERY_BROKER_URL -> RabbitMQ, S3_BUCKET -> S3. Unset means the
 embedded default, so `make run` needs nothing but Python.
 """
@@ -21,7 +21,7 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 
 # Known to everyone who can read this repository: for `make run` and tests only.
-# Production settings have no default and refuse this one (DESIGN §16).
+# Production settings have no default and refuse this one (design §16).
 DEVELOPMENT_SECRET_KEY = "insecure-local-only-key-never-use-it-in-production-0123456789"
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -266,13 +266,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.purge_idempotency_records",
         "schedule": env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
     },
+    "maintain-location-trail": {
+        "task": "paramedics.maintain_location_trail",
+        "schedule": env.float("LOCATION_PURGE_SECONDS", default=3600.0),
+    },
     "sweep-xray-uploads": {
         "task": "xrays.sweep_uploads",
         "schedule": env.float("XRAY_UPLOAD_SWEEP_SECONDS", default=900.0),
     },
 }
 
-# --- Live updates (DESIGN §12) ----------------------------------------------
+# --- Live updates (design §12) ----------------------------------------------
 # A comment line this often keeps proxies from closing an idle stream.
 LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=15.0)
 # Events are kept this long for replay after Last-Event-ID (at least 24 h).
@@ -288,7 +292,7 @@ LIVE_MAX_STREAMS_PER_USER = env.int("LIVE_MAX_STREAMS_PER_USER", default=5)
 # and the reader resumes from its last id, by replay.
 LIVE_STREAM_BACKLOG = env.int("LIVE_STREAM_BACKLOG", default=1000)
 
-# --- Outbox delivery (DESIGN §8) -------------------------------------------
+# --- Outbox delivery (design §8) -------------------------------------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
 # Delivered rows are kept this long (support looks up what was sent); pending and
 # dead rows are kept until delivered or retried. Received messages' outcomes too.
@@ -303,7 +307,7 @@ OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=100)
 # same destination (in a burst one job does the work of many).
 OUTBOX_DELIVER_BATCH = env.int("OUTBOX_DELIVER_BATCH", default=20)
 
-# --- Event bus (DESIGN §11): unset means no publishing ------------------------
+# --- Event bus (design §11): unset means no publishing ------------------------
 EVENT_BUS_URL = env("EVENT_BUS_URL", default="")
 EVENT_EXCHANGE = env("EVENT_EXCHANGE", default="paramedic.events")
 EVENT_SOURCE = env("EVENT_SOURCE", default="/paramedic-service")
@@ -320,13 +324,16 @@ EVENT_INBOUND_DEAD_QUEUE = env(
 )
 # The service account the consumer creates tasks as (group `services`).
 EVENT_CONSUMER_USERNAME = env("EVENT_CONSUMER_USERNAME", default="patient-service")
+# A message delivered more often than this without being finished (its consumer died
+# on it each time) is poison: dead-lettered instead of handled again.
+EVENT_CONSUMER_MAX_DELIVERIES = env.int("EVENT_CONSUMER_MAX_DELIVERIES", default=5)
 
-# --- Outside services: unset means events are logged (DESIGN §8) -------------
+# --- Outside services: unset means events are logged (design §8) -------------
 PATIENT_SERVICE_URL = env("PATIENT_SERVICE_URL", default="")
 NOTIFICATION_SERVICE_URL = env("NOTIFICATION_SERVICE_URL", default="")
 XRAY_SERVICE_URL = env("XRAY_SERVICE_URL", default="")
 INTEGRATION_TOKEN = env("INTEGRATION_TOKEN", default="")
-# DESIGN §15: `json` (POST /xrays, §8) or `dicomweb` (STOW-RS to a PACS; the URL is
+# design §15: `json` (POST /xrays, §8) or `dicomweb` (STOW-RS to a PACS; the URL is
 # then its DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web). Basic auth with
 # XRAY_SERVICE_USER, else INTEGRATION_TOKEN as a bearer token.
 XRAY_SERVICE_KIND = env("XRAY_SERVICE_KIND", default="json")
@@ -341,7 +348,7 @@ XRAY_SERVICE_TIMEOUT_SECONDS = env.float("XRAY_SERVICE_TIMEOUT_SECONDS", default
 STALE_LOCATION_MINUTES = env.int("STALE_LOCATION_MINUTES", default=15)
 TASK_START_REMINDER_MINUTES = env.int("TASK_START_REMINDER_MINUTES", default=10)
 TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default=5)
-# Field time (DESIGN §17): how long an Idempotency-Key is remembered (at least 48 h),
+# Field time (design §17): how long an Idempotency-Key is remembered (at least 48 h),
 # and the response-time target the dispatch overview measures against.
 IDEMPOTENCY_KEY_HOURS = max(48, env.int("IDEMPOTENCY_KEY_HOURS", default=48))
 RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
@@ -363,7 +370,15 @@ QUALIFIED_EXTRA_MINUTES = env.int("QUALIFIED_EXTRA_MINUTES", default=3)
 # How far a device's clock may be off the server's: a device time (`at`) is refused
 # further ahead than this, or earlier than the task's assignment less this.
 DEVICE_CLOCK_SKEW_SECONDS = env.int("DEVICE_CLOCK_SKEW_SECONDS", default=120)
-# Rosters (DESIGN §14): `available` only while on a shift; the dispatch map's tiles
+# Location trails (design §20): fixes one POST may carry (a device flushing 10 minutes
+# of fixes every 5 s; SQLite takes 124 rows in one INSERT), how long fixes are kept,
+# the longest window one GET of a trail may span, and how many days ahead PostgreSQL's
+# daily partitions are created.
+LOCATION_BATCH_MAX = env.int("LOCATION_BATCH_MAX", default=120)
+LOCATION_RETENTION_DAYS = env.int("LOCATION_RETENTION_DAYS", default=30)
+LOCATION_WINDOW_MAX_HOURS = env.int("LOCATION_WINDOW_MAX_HOURS", default=24)
+LOCATION_PARTITION_DAYS_AHEAD = env.int("LOCATION_PARTITION_DAYS_AHEAD", default=7)
+# Rosters (design §14): `available` only while on a shift; the dispatch map's tiles
 # ({z}/{x}/{y} URL template, empty: no background map, the markers still show).
 ROSTER_REQUIRES_SHIFT = env.bool("ROSTER_REQUIRES_SHIFT", default=False)
 MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
@@ -381,7 +396,7 @@ IMPORT_MAX_COMPRESSION_RATIO = env.int("IMPORT_MAX_COMPRESSION_RATIO", default=1
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=5000)
 IMPORT_MAX_CELL_CHARS = env.int("IMPORT_MAX_CELL_CHARS", default=2000)
 XRAY_MAX_UPLOAD_BYTES = env.int("XRAY_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
-# Resumable uploads (DESIGN §13): how long a session may take, the part size (S3: at
+# Resumable uploads (design §13): how long a session may take, the part size (S3: at
 # least 5 MiB; 8 MiB makes a 200 MB X-ray 25 parts), how long a part URL lives, how long
 # a completing request holds a session, and how old an object or multipart upload
 # nobody owns must be before the sweep removes it.
@@ -397,7 +412,7 @@ XRAY_ORPHAN_GRACE_MINUTES = env.int("XRAY_ORPHAN_GRACE_MINUTES", default=60)
 # stays in memory up to this and is spooled to a temporary file beyond it.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
-# --- Who is calling, and how often (DESIGN §16) ----------------------------------
+# --- Who is calling, and how often (design §16) ----------------------------------
 # How many proxies in front of the service append to X-Forwarded-For; 0: none, the
 # socket's peer is the client (core.net.client_address).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
@@ -405,7 +420,7 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=10)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
 
-# /metrics (DESIGN §10): readable with this bearer token, or from a loopback client.
+# /metrics (design §10): readable with this bearer token, or from a loopback client.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- API ---------------------------------------------------------------------
@@ -472,7 +487,7 @@ SPECTACULAR_SETTINGS = {
         "field errors are listed under `errors`."
     ),
     # The contract's version (semantic): the newest entry of docs/api-changelog.md.
-    "VERSION": "7.1.0",
+    "VERSION": "7.2.0",
     # 3.1: JSON Schema proper, so a nullable object is `oneOf [ref, null]`, which
     # validators and client generators honour (3.0's `nullable` beside `allOf` is ignored).
     "OAS_VERSION": "3.1.0",

@@ -1,4 +1,4 @@
-"""HTTP clients for the outside services (DESIGN §8), one module each.
+"""HTTP clients for the outside services (design §8), one module each.
 
 Each call carries the bearer token and the outbox event id as Idempotency-Key,
 has timeouts, and never logs request or response bodies (patient data).

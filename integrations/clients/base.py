@@ -33,7 +33,7 @@ def _pool(base_url: str) -> httpx.Client:
 
 
 def url_for(base_url: str, *segments: str) -> str:
-    """`base_url` followed by one percent-encoded path segment per value (DESIGN §16).
+    """`base_url` followed by one percent-encoded path segment per value (design §16).
 
     The only way the clients build a URL. A value from a client (a request or
     patient id) can never add a segment, a query or a fragment: "/", "?", "#"

@@ -1,4 +1,4 @@
-"""DICOMweb STOW-RS to a PACS (DESIGN §15): the X-ray Service when
+"""DICOMweb STOW-RS to a PACS (design §15): the X-ray Service when
 XRAY_SERVICE_KIND=dicomweb.
 
 The copy (integrations.dicom) goes as one `multipart/related; type="application/dicom"`

@@ -1,4 +1,4 @@
-"""Create the role groups of DESIGN §4 (supervisors, services, doctors).
+"""Create the role groups of design §4 (supervisors, services, doctors).
 
 What each role may do is decided in code (core.roles), not by model permissions.
 """

@@ -1,4 +1,4 @@
-# Stations (DESIGN §14), step 1 of 3: the table, and base_station may be NULL.
+# Stations (design §14), step 1 of 3: the table, and base_station may be NULL.
 
 import django.core.validators
 import django.db.models.functions.text

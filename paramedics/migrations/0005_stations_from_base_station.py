@@ -1,4 +1,4 @@
-"""Stations (DESIGN §14), step 2 of 3: every base_station text becomes a station.
+"""Stations (design §14), step 2 of 3: every base_station text becomes a station.
 
 Spellings that differ only in case ("North", "north") are one station, as the
 `base_station` filter always treated them; its code is the most used spelling

@@ -1,4 +1,4 @@
-# Stations (DESIGN §14), step 3 of 3: base_station refers to a station by its code
+# Stations (design §14), step 3 of 3: base_station refers to a station by its code
 # (same column, same values; now a foreign key).
 
 import django.db.models.deletion

@@ -1,4 +1,4 @@
-# Shifts (DESIGN §14): who is on duty where and when. On PostgreSQL the database
+# Shifts (design §14): who is on duty where and when. On PostgreSQL the database
 # refuses two overlapping shifts of one paramedic (an exclusion constraint over
 # the paramedic and the shift's period, which needs btree_gist for the `=` on a
 # uuid); SQLite runs the same migration without it (the service checks there).

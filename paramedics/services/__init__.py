@@ -1,7 +1,14 @@
-"""Every write to a Paramedic, a Station or a Shift goes through these functions, one
-module per sub-domain: profiles and availability, stations, shifts, and the roster's
-shift-end job."""
+"""Every write to a Paramedic, a Station, a Shift or the location trail goes through
+these functions, one module per sub-domain: profiles and availability, location
+trails, stations, shifts, and the roster's shift-end job."""
 
+from .locations import (
+    InvalidFixTime,
+    TrailMaintenance,
+    TrailReceipt,
+    location_fixes_record,
+    location_trail_maintain,
+)
 from .profiles import (
     LOCATION_FUTURE_TOLERANCE,
     SELECTABLE_STATUSES,
@@ -30,13 +37,18 @@ __all__ = [
     "LOCATION_FUTURE_TOLERANCE",
     "ROSTER_ACTOR_USERNAME",
     "SELECTABLE_STATUSES",
+    "InvalidFixTime",
     "NotOnShift",
     "ParamedicUnavailable",
     "ShiftOverlap",
+    "TrailMaintenance",
+    "TrailReceipt",
     "check_no_overlap",
     "ensure_paramedic_unique",
     "ensure_station_code_free",
     "find_overlap",
+    "location_fixes_record",
+    "location_trail_maintain",
     "paramedic_claim",
     "paramedic_create",
     "paramedic_release",

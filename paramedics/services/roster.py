@@ -33,7 +33,7 @@ def roster_actor():
 
 
 def roster_release_ended_shifts(*, now: datetime | None = None, batch: int = 500) -> int:
-    """Take `available` paramedics off duty when their shift has ended (DESIGN §14).
+    """Take `available` paramedics off duty when their shift has ended (design §14).
 
     One `on_task` is left alone until its task is over (it is `available` again
     then, and the next run takes it off duty); one already on its next shift stays

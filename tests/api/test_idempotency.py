@@ -1,4 +1,4 @@
-"""Safe replay of field writes (DESIGN §17): one Idempotency-Key, one effect, one answer."""
+"""Safe replay of field writes (design §17): one Idempotency-Key, one effect, one answer."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""JSON bodies are bounded in depth and size (DESIGN §16): 400/413, never a 500."""
+"""JSON bodies are bounded in depth and size (design §16): 400/413, never a 500."""
 
 import logging
 

@@ -1,4 +1,4 @@
-"""OpenAPI schema and the offline Swagger UI (DESIGN §10)."""
+"""OpenAPI schema and the offline Swagger UI (design §10)."""
 
 import re
 from pathlib import Path

@@ -106,7 +106,7 @@ def test_chromium_is_the_systems_not_a_download():
 
 
 def test_the_overview_and_board_with_the_demo_shift(page, live_server):
-    """Field time (DESIGN §17) as a supervisor sees it, on seed_demo's realistic shift."""
+    """Field time (design §17) as a supervisor sees it, on seed_demo's realistic shift."""
     call_command("seed_demo", password="demo-pass-123456")
 
     page.goto(f"{live_server.url}/admin/login/")

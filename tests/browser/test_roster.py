@@ -1,4 +1,4 @@
-"""The roster pages in a real browser (DESIGN §14): the week view's gaps, a CSV import
+"""The roster pages in a real browser (design §14): the week view's gaps, a CSV import
 through the admin, and the dispatch map with no tile server reachable.
 
 Screenshots go under var/screenshots/ (roster-*.png), like the console's.

@@ -1,4 +1,4 @@
-"""Each environment variable switches its own part (DESIGN §3).
+"""Each environment variable switches its own part (design §3).
 
 Settings are read in a fresh interpreter per case, exactly as the process
 would read them at start.

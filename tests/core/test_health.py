@@ -1,4 +1,4 @@
-"""/healthz and /readyz (DESIGN §10)."""
+"""/healthz and /readyz (design §10)."""
 
 from core import health
 

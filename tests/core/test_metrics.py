@@ -1,4 +1,4 @@
-"""/metrics (DESIGN §10): who may read it, and that its numbers are the service's."""
+"""/metrics (design §10): who may read it, and that its numbers are the service's."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""What the deployed server prints and how its entry points start (DESIGN §16).
+"""What the deployed server prints and how its entry points start (design §16).
 
 The Dockerfile's own command is started here as it runs in the container
 (production settings), so a change to the server or its flags is tested as is.

@@ -19,7 +19,7 @@ def test_it_fills_a_shift_with_every_state_once(db, capsys):
     assert statuses == set(TaskStatus.values)
     assert Paramedic.objects.count() >= 20
     assert len(set(Paramedic.objects.values_list("base_station", flat=True))) == 4
-    # Stations with a location and a week of shifts (DESIGN §14), with some gaps.
+    # Stations with a location and a week of shifts (design §14), with some gaps.
     assert Station.objects.filter(lat__isnull=False, min_staff=2).count() == 4
     assert Shift.objects.count() == 4 * 8 * 2 - 1
     assert Shift.objects.filter(assignments__isnull=True).count() == 0

@@ -1,4 +1,4 @@
-"""Faults: PostgreSQL restarts in the middle of a burst of requests (DESIGN §5, §6, §8).
+"""Faults: PostgreSQL restarts in the middle of a burst of requests (design §5, §6, §8).
 
 What must not be lost: an emergency request (POST /api/v1/tasks). A caller that
 got 201/200 has a task in the database exactly once, with its "received"

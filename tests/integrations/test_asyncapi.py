@@ -1,4 +1,4 @@
-"""docs/asyncapi.yaml (DESIGN §11): the committed catalogue is the code's, and what the
+"""docs/asyncapi.yaml (design §11): the committed catalogue is the code's, and what the
 service really publishes fits it. CI also validates the file with AsyncAPI's own
 parser (`make asyncapi-check`).
 """
@@ -87,7 +87,7 @@ def test_what_a_tasks_life_uploads_and_a_shift_publish_fits_the_document(
     assert upload(medic, paramedic, task, image_bytes("PNG")).status_code == 201
     assert upload(medic, paramedic, task, dicom_bytes(), name="scan.dcm").status_code == 201
     task_change_status(task_id=task_id, to_status=TaskStatus.COMPLETED, actor=paramedic.user)
-    # The roster (DESIGN §14): the paramedic's shift ends, it goes off duty.
+    # The roster (design §14): the paramedic's shift ends, it goes off duty.
     now = timezone.now()
     shift_for(paramedic, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(minutes=1))
     assert roster_release_ended_shifts(now=now + timedelta(minutes=2)) == 1

@@ -1,4 +1,4 @@
-"""Publishing to the event bus on a real RabbitMQ (DESIGN §11).
+"""Publishing to the event bus on a real RabbitMQ (design §11).
 
 Each test has an exchange of its own (so parallel tests never see each other's
 events) and binds a queue of its own to it, as a subscriber would. The process's

@@ -1,4 +1,4 @@
-"""Emergency requests from the event bus (DESIGN §11).
+"""Emergency requests from the event bus (design §11).
 
 The handler's rules run on any database. The consumer itself runs as deployed
 (`manage.py consume_emergency_requests`, a separate process) on a real RabbitMQ
@@ -8,47 +8,26 @@ and PostgreSQL; each test has exchange and queue names of its own.
 import json
 import signal
 import time
-import uuid
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from cloudevents.core.bindings.rabbitmq import to_structured
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
-from kombu import Connection, Exchange, Queue
 
 from integrations.consumer import Rejected
 from integrations.models import InboxMessage, InboxOutcome
 from tasks.inbound import EVENT_TYPE, emergency_request_received
 from tasks.models import EmergencyTask
 from tests.factories import TaskFactory, UserFactory
-from tests.integrations.workers import ConsumerProcess, broker_url, database_url
+from tests.integrations.bus import (
+    PatientService,
+    body_of,
+    cloud_event,
+    request_body,
+    tasks_for,
+    wait_for,
+)
+from tests.integrations.workers import ConsumerProcess, database_url
 from tests.processes import TcpProxy
-
-
-def request_body(request_id: str, **changes) -> dict:
-    return {
-        "request_id": request_id,
-        "patient_id": "patient-7",
-        "priority": "critical",
-        "description": "Fall from a ladder",
-        "location": {"lat": 52.52, "lon": 13.405},
-        **changes,
-    }
-
-
-def cloud_event(data, *, type_=EVENT_TYPE, event_id: str | None = None) -> CloudEvent:
-    return CloudEvent(
-        attributes={
-            "id": event_id or str(uuid.uuid4()),
-            "source": "/patient-service",
-            "type": type_,
-            "datacontenttype": "application/json",
-        },
-        data=data,
-    )
-
 
 # --- the handler (any database) ---------------------------------------------------
 
@@ -145,63 +124,6 @@ def test_without_a_usable_service_account_nothing_is_created(settings, db, accou
 # --- the consumer process on RabbitMQ and PostgreSQL ---------------------------------
 
 
-class PatientService:
-    """Publishes to the consumer's exchange as the Patient Service does (confirmed)."""
-
-    def __init__(self, consumer: ConsumerProcess):
-        self.connection = Connection(broker_url(), transport_options={"confirm_publish": True})
-        self.exchange = Exchange(consumer.exchange, type="topic", durable=True, auto_delete=False)
-        self.queue_name, self.dead_queue_name = consumer.queue, consumer.dead_queue
-        self.out_exchange = consumer.out_exchange
-
-    def send(self, body: bytes, *, content_type="application/cloudevents+json", **properties):
-        self.connection.Producer().publish(
-            body,
-            exchange=self.exchange,
-            routing_key="emergency.requested",
-            content_type=content_type,
-            content_encoding="utf-8",
-            delivery_mode=2,
-            retry=True,
-            **properties,
-        )
-
-    def request(self, data, *, type_=EVENT_TYPE, event_id: str | None = None) -> str:
-        event = cloud_event(data, type_=type_, event_id=event_id)
-        message = to_structured(event, JSONFormat())
-        self.send(message.body, content_type=message.content_type, message_id=event.get_id())
-        return event.get_id()
-
-    def depth(self, name: str) -> int:
-        """Messages waiting in a queue (ready, not yet delivered to a consumer)."""
-        channel = self.connection.channel()
-        try:
-            return Queue(name, durable=True)(channel).queue_declare(passive=True).message_count
-        finally:
-            channel.close()
-
-    def dead_letters(self, count: int, timeout: float = 20) -> list:
-        channel = self.connection.channel()
-        queue = Queue(self.dead_queue_name, durable=True)(channel)
-        found, deadline = [], time.monotonic() + timeout
-        while len(found) < count and time.monotonic() < deadline:
-            message = queue.get(no_ack=True)
-            if message is None:
-                time.sleep(0.1)
-                continue
-            found.append(message)
-        channel.close()
-        return found
-
-    def close(self) -> None:
-        channel = self.connection.channel()
-        for name in (self.queue_name, self.dead_queue_name):
-            Queue(name)(channel).delete()
-        self.exchange(channel).delete()
-        Exchange(self.out_exchange)(channel).delete()
-        self.connection.release()
-
-
 @pytest.fixture
 def consumer(tmp_path, service_user):
     process = ConsumerProcess(tmp_path, username=service_user.username)
@@ -214,23 +136,6 @@ def patient_service(consumer):
     publisher = PatientService(consumer)
     yield publisher
     publisher.close()
-
-
-def wait_for(predicate, timeout: float = 20, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def body_of(message) -> bytes:
-    return message.body if isinstance(message.body, bytes) else message.body.encode()
-
-
-def tasks_for(request_id: str) -> int:
-    return EmergencyTask.objects.filter(request_id=request_id).count()
 
 
 @pytest.mark.postgres

@@ -1,5 +1,5 @@
 """The outbox in-process: events written with their change, delivered after commit,
-retried with backoff, dead after N attempts, retried by a supervisor (DESIGN §8).
+retried with backoff, dead after N attempts, retried by a supervisor (design §8).
 
 These run with eager Celery against real HTTP stand-ins on 127.0.0.1; the
 same code on RabbitMQ with a real worker is in test_worker.py.
@@ -149,7 +149,7 @@ class TestDelivery:
 
 
 class TestHostileIdentifiers:
-    """A value from a client never shapes an outgoing call (DESIGN §16)."""
+    """A value from a client never shapes an outgoing call (design §16)."""
 
     REQUEST_ID = "x/../../admin/wipe?x="
     PATIENT_ID = "../../internal/secrets?all=1#"

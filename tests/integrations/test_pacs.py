@@ -1,4 +1,4 @@
-"""Doctor review through a real PACS (DESIGN §15): Orthanc with DICOMweb, started by
+"""Doctor review through a real PACS (design §15): Orthanc with DICOMweb, started by
 the tests on loopback (tests/pacs.py), XRAY_SERVICE_KIND=dicomweb.
 
 Uploads go through the API; the outbox delivers them by STOW-RS; what arrived is

@@ -1,4 +1,4 @@
-"""A 200 MB DICOM study to a real PACS with flat worker memory (DESIGN §7, §15).
+"""A 200 MB DICOM study to a real PACS with flat worker memory (design §7, §15).
 
 Everything real: the upload through the API into S3 (SeaweedFS), a Celery worker on
 RabbitMQ and PostgreSQL delivering the outbox row, and Orthanc receiving the STOW.

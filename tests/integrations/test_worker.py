@@ -1,5 +1,5 @@
 """Delivery with real parts: Celery worker and beat on RabbitMQ, PostgreSQL, and
-HTTP stand-ins on 127.0.0.1. Each test says what must not be lost (DESIGN §8).
+HTTP stand-ins on 127.0.0.1. Each test says what must not be lost (design §8).
 """
 
 import time

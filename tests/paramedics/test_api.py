@@ -1,4 +1,4 @@
-"""Paramedic endpoints: creation, validation, updates, listing (DESIGN §5)."""
+"""Paramedic endpoints: creation, validation, updates, listing (design §5)."""
 
 from datetime import timedelta
 
@@ -273,7 +273,7 @@ class TestUpdate:
 
 
 class TestPartialLocation:
-    """A PATCH replaces a location whole (DESIGN §16): a partial one is 400, not 500."""
+    """A PATCH replaces a location whole (design §16): a partial one is 400, not 500."""
 
     @pytest.mark.parametrize(
         ("location", "missing"),

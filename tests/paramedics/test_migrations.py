@@ -1,4 +1,4 @@
-"""The migration from free-text base_station to stations loses nothing (DESIGN §14)."""
+"""The migration from free-text base_station to stations loses nothing (design §14)."""
 
 import pytest
 from django.db import connection

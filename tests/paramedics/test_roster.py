@@ -1,4 +1,4 @@
-"""Rosters (DESIGN §14): stations, shifts, the overlap rule, the shift-end job, the
+"""Rosters (design §14): stations, shifts, the overlap rule, the shift-end job, the
 shift rule for `available`, and a paramedic's own shifts."""
 
 from datetime import timedelta

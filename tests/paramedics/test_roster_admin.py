@@ -1,4 +1,4 @@
-"""The roster in the admin (DESIGN §14): stations, shifts, the week view of coverage,
+"""The roster in the admin (design §14): stations, shifts, the week view of coverage,
 and shifts imported and exported as CSV/XLSX with per-row errors."""
 
 import io

@@ -1,4 +1,4 @@
-"""The cast and the world of the security tests (DESIGN §4).
+"""The cast and the world of the security tests (design §4).
 
 Roles:
 
@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from core.roles import SERVICES
 from paramedics.models import Paramedic, Shift, Station
+from paramedics.services import location_fixes_record
 from tasks.models import EmergencyTask
 from tests.factories import ParamedicFactory, TaskFactory, UserFactory, put_on_task, shift_for
 from tests.helpers import Caller, upload
@@ -48,6 +49,7 @@ class World:
     other_task  created by `other_service`, assigned to B
     pending     created by `service`, still pending (for /assign)
     spare       available with a fresh location: the only candidate
+    trails      A's and B's location trails, a fix each (made on first use)
     station     A's and B's station; shift: A's shift, running now (made on first use)
     xray        A's X-ray of `task`; other_xray: B's of `other_task` (made on first use),
                 with the bytes `xray_content` and `other_xray_content`
@@ -88,6 +90,13 @@ class World:
             ends_at=now + timedelta(hours=7),
         )
 
+    @cached_property
+    def trails(self) -> None:
+        """A's and B's location trails: a fix each, a minute ago."""
+        at = timezone.now() - timedelta(minutes=1)
+        for who, lat in ((self.paramedic, 1.0), (self.other_paramedic, 2.0)):
+            location_fixes_record(paramedic=who, fixes=[{"lat": lat, "lon": 0, "at": at}])
+
     @staticmethod
     def _upload(who: Paramedic, task: EmergencyTask, content: bytes) -> XrayImage:
         response = upload(Caller(who.user), who, task, content, name="scan.png")
@@ -102,7 +111,7 @@ class World:
     def other_xray(self) -> XrayImage:
         return self._upload(self.other_paramedic, self.other_task, self.other_xray_content)
 
-    # Download tokens for /xrays/{id}/file (filesystem mode, DESIGN §7).
+    # Download tokens for /xrays/{id}/file (filesystem mode, design §7).
     @property
     def valid_token(self) -> str:
         url = download_link(self.xray).url  # what GET /xrays/{id} hands out
@@ -124,7 +133,7 @@ class World:
         """A valid token, but for B's X-ray."""
         return signing.dumps(str(self.other_xray.pk), salt=TOKEN_SALT)
 
-    # Resumable uploads (DESIGN §13), filesystem mode: part 1 already sent.
+    # Resumable uploads (design §13), filesystem mode: part 1 already sent.
     def _open_session(self, who: Paramedic, task: EmergencyTask) -> XrayUploadSession:
         content = self.upload_content
         session = upload_session_create(

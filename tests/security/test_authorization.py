@@ -24,7 +24,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import Resolver404, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
-from paramedics.models import Paramedic, ParamedicStatus, Shift, Station
+from paramedics.models import LocationFix, Paramedic, ParamedicStatus, Shift, Station
 from tasks.models import EmergencyTask, TaskStatus
 from tests.helpers import API, Caller, db_state, full_profile, new_paramedic_body, new_task_body
 from tests.xrays.samples import image_bytes
@@ -241,6 +241,21 @@ def _check_own_shifts(w, role, response):
     assert _ids(response) == {str(w.shift.id)}
 
 
+def _check_own_trail(w, role, response):
+    assert [row["lat"] for row in response.json()["results"]] == [1.0]
+
+
+def _fixes(w):
+    return {"fixes": [{"lat": 3.0, "lon": 4.0, "at": timezone.now().isoformat()}]}
+
+
+def _check_fixes_recorded(w, role, response):
+    assert response.json()["received"] == 1
+    assert list(LocationFix.objects.values_list("paramedic_id", "lat")) == [(w.paramedic.id, 3.0)]
+    w.paramedic.refresh_from_db()
+    assert w.paramedic.last_lat == 3.0
+
+
 def _check_me(w, role, response):
     user = w.users[role]
     expected_paramedic = {"own_paramedic": w.paramedic, "other_paramedic": w.other_paramedic}
@@ -354,7 +369,7 @@ DEFAULT_SUBJECT = {
     "xray-uploads": "upload_session",
 }
 
-# Who may do what (DESIGN §4, §5). Refusals: 401 anonymous, 403 a role outside its
+# Who may do what (design §4, §5). Refusals: 401 anonymous, 403 a role outside its
 # rights, 404 when even existence must not leak (another's task, X-ray, profile).
 # A method the route does not have is 405 -- after the permission check, so a role
 # with no business on the route at all still gets 403.
@@ -400,7 +415,7 @@ TABLE = [
         body=lambda w: {"milestone": "acknowledged"}, check=_check_acknowledged),
     Row("DELETE", "/paramedics/{id}/tasks/{task_id}/milestones",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
-    # -- live updates (DESIGN §12) -----------------------------------------------
+    # -- live updates (design §12) -----------------------------------------------
     Row("GET", "/paramedics/{id}/events",
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
         check=_check_event_stream),
@@ -427,11 +442,19 @@ TABLE = [
         check=_check_own_xrays_only, needs=("xray", "other_xray")),
     Row("DELETE", "/paramedics/{id}/xrays",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=405, own=405, other=405)),
-    # -- a paramedic's shifts (DESIGN §14) ----------------------------------------
+    # -- a paramedic's shifts (design §14) ----------------------------------------
     Row("GET", "/paramedics/{id}/shifts",
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
         check=_check_own_shifts, needs=("shift",)),
     Row("DELETE", "/paramedics/{id}/shifts",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+    # -- location trails (design §20): a device sends its own, supervisors read -----
+    Row("GET", "/paramedics/{id}/locations", SUPERVISOR_ONLY(200),
+        check=_check_own_trail, needs=("trails",)),
+    Row("POST", "/paramedics/{id}/locations",
+        roles(anon=401, sup=403, svc=403, other_svc=403, doc=403, own=200, other=404),
+        body=_fixes, check=_check_fixes_recorded),
+    Row("DELETE", "/paramedics/{id}/locations",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
     # -- stations and shifts: supervisors only ----------------------------------
     Row("GET", "/stations", SUPERVISOR_ONLY(200), check=_check_stations),
@@ -498,7 +521,7 @@ TABLE = [
     Row("GET", "/xrays/{id}/file?token={other_xray_token}", everyone(404)),
     Row("GET", "/xrays/{id}/file", everyone(404)),
     Row("DELETE", "/xrays/{id}/file?token={valid_token}", everyone(405)),
-    # -- resumable uploads (DESIGN §13) ------------------------------------------
+    # -- resumable uploads (design §13) ------------------------------------------
     Row("GET", "/xray-uploads", everyone(404)),  # no route: sessions are found by id
     Row("GET", "/xray-uploads/{id}",
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),

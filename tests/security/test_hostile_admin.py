@@ -1,4 +1,4 @@
-"""The admin console validates like the API (DESIGN §16): hostile query strings and
+"""The admin console validates like the API (design §16): hostile query strings and
 form posts are a message or a 400, never a 500, and change nothing."""
 
 import pytest

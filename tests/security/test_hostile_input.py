@@ -1,4 +1,4 @@
-"""Hostile and careless input on every mutating endpoint, as every role (DESIGN §16).
+"""Hostile and careless input on every mutating endpoint, as every role (design §16).
 
 Each endpoint's valid body is bent in every way the class of problem allows:
 deep nesting, a non-object document, broken encodings, NUL characters, huge or
@@ -33,7 +33,7 @@ ROLES = (
     "other_paramedic",
 )
 NOT_UTC = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "2026-13-45T99:99:99Z"]
-# A device's time of an action (DESIGN §17) far in the future or a year old.
+# A device's time of an action (design §17) far in the future or a year old.
 OUT_OF_BOUNDS = ["2999-01-01T00:00:00Z", "2001-01-01T00:00:00Z"]
 
 
@@ -42,6 +42,47 @@ def before_the_assignment() -> str:
     when the world was made) was assigned to its paramedic."""
     return (timezone.now() - timedelta(hours=23, minutes=50)).isoformat()
 
+
+def a_fix(**changes) -> dict:
+    """A valid location fix (design §20), taken a few seconds ago, with `changes`."""
+    at = (timezone.now() - timedelta(seconds=5)).isoformat()
+    return {"lat": 52.5, "lon": 13.4, "at": at, "accuracy_m": 5.0, **changes}
+
+
+# A batch's `fixes` bent every way: too many, non-finite, out of range, out of the
+# device-time bounds, times UTC cannot hold, wrong types, nested junk.
+HOSTILE_FIXES = [
+    [a_fix()] * 10_000,
+    [a_fix(lat=float("nan"))],
+    [a_fix(lon=float("inf"))],
+    [a_fix(lat=1e308 * 10)],
+    [a_fix(lat=91)],
+    [a_fix(lat=-90.0001)],
+    [a_fix(lon=180.5)],
+    [a_fix(lon=-181)],
+    [a_fix(lat=True)],
+    [a_fix(lat="52.5")],
+    [a_fix(lat=None)],
+    [a_fix(accuracy_m=-1)],
+    [a_fix(speed_mps=1e9)],
+    [a_fix(heading_deg=361)],
+    [a_fix(heading_deg="north")],
+    *[[a_fix(), a_fix(at=value)] for value in OUT_OF_BOUNDS],
+    *[[a_fix(at=value)] for value in NOT_UTC],
+    [a_fix(at=None)],
+    [a_fix(at=12345)],
+    [a_fix(at="yesterday")],
+    [{"lat": 52.5, "lon": 13.4}],
+    [{}],
+    [None],
+    [[a_fix()]],
+    [[[[]]]],
+    [a_fix(lat={"$gt": 1})],
+    [a_fix(at={"$date": 1})],
+    [1, 2],
+    {"0": a_fix()},
+    [a_fix(extra={"a": [{"b": [1] * 1000}]}), "junk"],
+]
 
 RAW_BODIES = {
     "deep list": "[" * 1000 + "]" * 1000,
@@ -67,7 +108,7 @@ class Endpoint:
     strings: tuple[str, ...] = ()
     objects: tuple[str, ...] = ()  # nested {lat, lon} objects
     times: tuple[str, ...] = ()  # "object.field" paths of times
-    device_times: tuple[str, ...] = ()  # times of an action, bounded (DESIGN §17)
+    device_times: tuple[str, ...] = ()  # times of an action, bounded (design §17)
     extra: dict = field(default_factory=dict)
 
 
@@ -109,6 +150,13 @@ ENDPOINTS = [
         strings=("milestone", "note"),
         times=("at",),
         device_times=("at",),
+    ),
+    Endpoint(
+        "POST",
+        "/paramedics/{id}/locations",
+        lambda w: {"fixes": [a_fix()]},
+        strings=("fixes",),
+        extra={"fixes": HOSTILE_FIXES},
     ),
     Endpoint(
         "POST",

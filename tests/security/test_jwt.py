@@ -197,7 +197,7 @@ def test_refresh_token_of_a_deleted_user_is_401(db):
     _assert_401(_refresh(refresh), code="no_active_account")
 
 
-# --- Sessions end when the password changes (DESIGN §16) ----------------------------
+# --- Sessions end when the password changes (design §16) ----------------------------
 
 
 def _change_password_by_api(supervisor, paramedic):
@@ -268,7 +268,7 @@ def test_a_token_without_the_session_claim_is_refused(paramedic):
     _assert_401(_refresh(str(refresh)), code="password_changed")
 
 
-# --- One refresh token, one new pair (DESIGN §16) -----------------------------------
+# --- One refresh token, one new pair (design §16) -----------------------------------
 
 
 def test_a_refresh_token_is_spent_once(paramedic):

@@ -1,4 +1,4 @@
-"""Login throttling that a client cannot talk its way around (DESIGN §16).
+"""Login throttling that a client cannot talk its way around (design §16).
 
 The client address comes from the socket unless TRUSTED_PROXY_COUNT says how many
 proxies append X-Forwarded-For; failed logins are also limited per account, and

@@ -1,4 +1,4 @@
-"""Who counts as which role (DESIGN §4), beyond the table's seven callers."""
+"""Who counts as which role (design §4), beyond the table's seven callers."""
 
 import pytest
 

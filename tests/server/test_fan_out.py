@@ -1,4 +1,4 @@
-"""Fan-out across server processes on PostgreSQL (DESIGN §12): two ASGI servers.
+"""Fan-out across server processes on PostgreSQL (design §12): two ASGI servers.
 
 Each is gunicorn with the production worker class (uvicorn); an event committed
 by a request to one reaches a stream held by the other, through LISTEN/NOTIFY.

@@ -1,4 +1,4 @@
-"""Event streams (DESIGN §12) through a real ASGI server (uvicorn) in the test process."""
+"""Event streams (design §12) through a real ASGI server (uvicorn) in the test process."""
 
 import threading
 import time
@@ -261,7 +261,7 @@ class TestSharedWork:
             before, newest = work_done("render"), latest_id()
             task_assign(task_id=task.pk, paramedic_id=paramedic.pk, actor=supervisor)
             logged = list(LiveEvent.objects.filter(id__gt=newest).order_by("id"))
-            theirs = [e for e in logged if paramedic.pk in (e.paramedic_id, e.former_paramedic_id)]
+            theirs = [e for e in logged if paramedic.pk in (e.audience_id, e.former_audience_id)]
             assert theirs  # task.assigned, at least
             for streams, events in ((mine, theirs), (boards, logged)):
                 sent = [[stream.next() for _ in events] for stream in streams]

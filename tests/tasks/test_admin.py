@@ -1,4 +1,4 @@
-"""Tasks in the supervisor console (DESIGN §9): filters, history inline, actions.
+"""Tasks in the supervisor console (design §9): filters, history inline, actions.
 
 State never changes in the admin's own forms: the assign and cancel actions go
 through tasks.services, and the change form shows status without editing it.

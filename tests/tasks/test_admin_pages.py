@@ -308,7 +308,7 @@ def test_staff_without_the_group_may_not_open_dispatch_pages(client, db, url):
 
 
 class TestDispatchMap:
-    """DESIGN §14: stations, available paramedics by location age, active tasks."""
+    """design §14: stations, available paramedics by location age, active tasks."""
 
     URL = "/admin/tasks/emergencytask/map/"
 

@@ -367,7 +367,7 @@ class TestParamedicTasks:
 
 
 class TestOfflineCatchUp:
-    """A device back from a dead zone asks what changed since it last heard (DESIGN §17)."""
+    """A device back from a dead zone asks what changed since it last heard (design §17)."""
 
     def url(self, paramedic):
         return f"/api/v1/paramedics/{paramedic.id}/tasks"

@@ -1,4 +1,4 @@
-"""Races decided by PostgreSQL, with real threads and real connections (DESIGN §6).
+"""Races decided by PostgreSQL, with real threads and real connections (design §6).
 
 Each thread has its own database connection; a barrier releases them together
 so the requests overlap inside the database.

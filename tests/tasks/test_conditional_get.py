@@ -1,4 +1,4 @@
-"""Conditional GET (DESIGN §12): ETag on a task, a paramedic and its task list.
+"""Conditional GET (design §12): ETag on a task, a paramedic and its task list.
 
 An unchanged resource answers 304 with no body after the same authorization as
 the 200; any change that alters the response gives a new ETag.

@@ -1,4 +1,4 @@
-"""Nearest-available dispatch (DESIGN §6): ranking, widening search, /candidates, auto-assign.
+"""Dispatch (design §6, §18): ranking, plans, widening search, /candidates, auto-assign.
 
 Locations are set on the model fields directly (last_lat, last_lon and
 last_location_at together: a check constraint wants all three or none).
@@ -596,7 +596,7 @@ class TestAutoAssign:
 
 
 class TestRoster:
-    """DESIGN §14: with shifts planned, those on shift rank first; off_shift is flagged."""
+    """design §14: with shifts planned, those on shift rank first; off_shift is flagged."""
 
     @staticmethod
     def on_shift(*paramedics, offset_h=0):

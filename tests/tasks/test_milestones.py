@@ -1,4 +1,4 @@
-"""Field milestones and device times (DESIGN §17): in order, each once, when it happened."""
+"""Field milestones and device times (design §17): in order, each once, when it happened."""
 
 from datetime import timedelta
 from itertools import product

@@ -1,4 +1,4 @@
-"""Every legal and illegal move of the task state machine (DESIGN §6)."""
+"""Every legal and illegal move of the task state machine (design §6)."""
 
 import pytest
 

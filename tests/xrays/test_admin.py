@@ -1,4 +1,4 @@
-"""Upload sessions in the supervisor console (DESIGN §13): state, parts received, age."""
+"""Upload sessions in the supervisor console (design §13): state, parts received, age."""
 
 import hashlib
 import io

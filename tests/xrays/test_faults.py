@@ -1,4 +1,4 @@
-"""Storage outages and racing retries: nothing lost, nothing half-written (DESIGN §7)."""
+"""Storage outages and racing retries: nothing lost, nothing half-written (design §7)."""
 
 import pytest
 
@@ -103,7 +103,7 @@ def test_racing_retries_store_one_file_and_one_row(s3_storage, paramedic):
 def test_storage_down_while_completing_answers_503_and_the_upload_resumes(
     private_s3, paramedic, settings
 ):
-    """A resumable upload survives its storage going away (DESIGN §13)."""
+    """A resumable upload survives its storage going away (design §13)."""
     import hashlib
 
     from tests.helpers import put_part

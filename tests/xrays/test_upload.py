@@ -1,4 +1,4 @@
-"""X-ray upload, validation, idempotency and download (DESIGN §7).
+"""X-ray upload, validation, idempotency and download (design §7).
 
 The round-trip tests run twice: on the filesystem (embedded default) and on a
 real S3 server (SeaweedFS started by the test setup).

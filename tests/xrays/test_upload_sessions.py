@@ -1,4 +1,4 @@
-"""Resumable X-ray uploads straight to storage (DESIGN §13).
+"""Resumable X-ray uploads straight to storage (design §13).
 
 Every behaviour test runs twice: on the filesystem (embedded default: the part
 URLs are the service's own) and on a real S3 server (SeaweedFS: presigned URLs
@@ -165,7 +165,7 @@ class TestRoundTrip:
         self, storage, paramedic_client, paramedic, task
     ):
         content = image_bytes("PNG", color=(1, 2, 3))
-        first = upload(paramedic_client, paramedic, task, content)  # DESIGN §7, multipart
+        first = upload(paramedic_client, paramedic, task, content)  # design §7, multipart
         session = create(paramedic_client, paramedic, task, content).json()
         send_parts(session, content)
         again = complete(paramedic_client, session["id"])

@@ -239,7 +239,7 @@ class Command(BaseCommand):
 
     def _work(self, rng, task, medic, target, assigned_at, now) -> EmergencyTask:
         """The crew's side, through the services with the device times of each step
-        (DESIGN §17): acknowledge, start (en route), then the milestones as far as
+        (design §17): acknowledge, start (en route), then the milestones as far as
         the task got; about two in three completed tasks transport the patient."""
         step = assigned_at + timedelta(seconds=rng.randint(5, 40))
         if step >= now:

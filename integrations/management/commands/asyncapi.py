@@ -22,7 +22,7 @@ def render() -> str:
 
 
 class Command(BaseCommand):
-    help = "Write the AsyncAPI document of the event bus (DESIGN §11)."
+    help = "Write the AsyncAPI document of the event bus (design §11)."
 
     def add_arguments(self, parser):
         parser.add_argument("--file", help="write here instead of standard output")

@@ -10,7 +10,7 @@ from paramedics.services import roster_release_ended_shifts
 
 
 class Command(BaseCommand):
-    help = "Take available paramedics off duty whose shift has ended (DESIGN §14)."
+    help = "Take available paramedics off duty whose shift has ended (design §14)."
 
     def handle(self, *args, **options):
         released = roster_release_ended_shifts()

@@ -1,4 +1,4 @@
-"""Consume emergency requests from the event bus: `make consumer` (DESIGN §11).
+"""Consume emergency requests from the event bus: `make consumer` (design §11).
 
 Declares the durable queue EVENT_INBOUND_QUEUE bound to EVENT_INBOUND_EXCHANGE
 with EVENT_INBOUND_ROUTING_KEY, and its dead-letter queue; creates a task for

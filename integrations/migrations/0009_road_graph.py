@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0006_outbox_delivered_index'),
+        ('integrations', '0008_inbox_attempts'),
     ]
 
     operations = [
