@@ -1,4 +1,4 @@
-"""Nearest-available dispatch (design §6): ranking, widening search, /candidates, auto-assign.
+"""Dispatch (design §6, §18): ranking, plans, widening search, /candidates, auto-assign.
 
 Locations are set on the model fields directly (last_lat, last_lon and
 last_location_at together: a check constraint wants all three or none).
