@@ -95,7 +95,7 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup):
+def django_db_setup(django_db_setup, django_db_blocker):
     """pytest-django's, but the live hub stops before the test database is dropped.
 
     A stream (or a stream test through the WSGI client) starts the hub thread, which
@@ -107,6 +107,20 @@ def django_db_setup(django_db_setup):
     from integrations.live import hub
 
     hub.stop()
+    _end_other_sessions(django_db_blocker)
+
+
+def _end_other_sessions(django_db_blocker) -> None:
+    """On PostgreSQL, end what still holds the test database before it is dropped: a
+    server or worker process a test killed can leave its session open for a moment,
+    and the drop then fails ("being accessed by other users")."""
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture(autouse=True)
