@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -47,9 +47,10 @@ def location_fixes_record(
     stored once: (paramedic, at) is the primary key, ON CONFLICT DO NOTHING), and
     one UPDATE of the last location whose WHERE clause requires the newest fix to
     be newer than the stored one, so a late batch of old fixes (or two batches
-    racing) never moves the paramedic back in time. They need no transaction:
-    each is idempotent, so a device retrying after a failure between them ends in
-    the same state. Two fixes of one time in a batch are one (the first). A fix's
+    racing) never moves the paramedic back in time. Each is idempotent, so a device
+    retrying after a failure ends in the same state; they share one transaction
+    only so that a batch costs one commit (one WAL flush): about half the time of
+    a request on PostgreSQL. Two fixes of one time in a batch are one (the first). A fix's
     time outside the bounds of every device time (core.field_time) refuses the
     batch: 400 `invalid_time`, each bad fix named by its position under
     `errors.fixes`.
@@ -67,31 +68,32 @@ def location_fixes_record(
             },
         )
     fixes = list({fix["at"]: fix for fix in reversed(fixes)}.values())  # one per time: the first
-    LocationFix.objects.bulk_create(
-        [
-            LocationFix(
-                paramedic_id=paramedic.pk,
-                at=fix["at"],
-                received_at=now,
-                lat=fix["lat"],
-                lon=fix["lon"],
-                accuracy_m=fix.get("accuracy_m"),
-                speed_mps=fix.get("speed_mps"),
-                heading_deg=fix.get("heading_deg"),
-            )
-            for fix in fixes
-        ],
-        ignore_conflicts=True,
-    )
     newest = max(fixes, key=lambda fix: fix["at"])
-    Paramedic.objects.filter(
-        Q(last_location_at__isnull=True) | Q(last_location_at__lt=newest["at"]), pk=paramedic.pk
-    ).update(
-        last_lat=newest["lat"],
-        last_lon=newest["lon"],
-        last_location_at=newest["at"],
-        updated_at=now,
-    )
+    with transaction.atomic():  # one commit (one WAL flush) for both
+        LocationFix.objects.bulk_create(
+            [
+                LocationFix(
+                    paramedic_id=paramedic.pk,
+                    at=fix["at"],
+                    received_at=now,
+                    lat=fix["lat"],
+                    lon=fix["lon"],
+                    accuracy_m=fix.get("accuracy_m"),
+                    speed_mps=fix.get("speed_mps"),
+                    heading_deg=fix.get("heading_deg"),
+                )
+                for fix in fixes
+            ],
+            ignore_conflicts=True,
+        )
+        Paramedic.objects.filter(
+            Q(last_location_at__isnull=True) | Q(last_location_at__lt=newest["at"]), pk=paramedic.pk
+        ).update(
+            last_lat=newest["lat"],
+            last_lon=newest["lon"],
+            last_location_at=newest["at"],
+            updated_at=now,
+        )
     return TrailReceipt(received=len(fixes), newest_at=newest["at"])
 
 
