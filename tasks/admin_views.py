@@ -30,6 +30,7 @@ from .selectors import (
 )
 from .services import task_assign
 from .streams import STREAMED_KINDS
+from .templatetags.console import human_duration
 
 
 class BoardAssignForm(forms.Form):
@@ -108,7 +109,7 @@ def overview_view(model_admin, request):
         .order_by("created_at")
         .only("id", "request_id", "priority", "address", "created_at")[:10],
         "figures": [
-            {**f, "median": _human(f["median"]), "p90": _human(f["p90"])}
+            {**f, "median": human_duration(f["median"]), "p90": human_duration(f["p90"])}
             for f in response_times(start, end)
         ],
         "target_minutes": settings.RESPONSE_TARGET_MINUTES,
@@ -158,19 +159,6 @@ def _bar_chart(per_hour, start, hours, width=720, height=160, axis=18) -> dict:
         "bars": bars,
         "peak": peak,
     }
-
-
-def _human(duration: timedelta | None) -> str | None:
-    if duration is None:
-        return None
-    seconds = int(duration.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
 
 
 # The map's colours for a paramedic's location age (design §14): fresh, ageing, stale.
@@ -232,7 +220,7 @@ def map_markers(*, now, stale_after_s: int) -> dict:
             "address": t.address,
             "lat": t.lat,
             "lon": t.lon,
-            "url": reverse("admin:tasks_emergencytask_change", args=[t.pk]),
+            "url": reverse("admin:tasks_incident", args=[t.pk]),
         }
         for t in EmergencyTask.objects.filter(status__in=ACTIVE_STATUSES).order_by("created_at")
     ]

@@ -262,7 +262,20 @@ class TaskHistory(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.from_status or '-'} -> {self.to_status}"
+        return self.caption
+
+    @property
+    def caption(self) -> str:
+        """What happened, in words: "Received (Pending)", "Assigned -> In progress",
+        a milestone's name, or the note of a row that changed no status (priority)."""
+        if self.milestone and self.from_status == self.to_status:
+            return Milestone(self.milestone).label
+        to_label = self.get_to_status_display()
+        if not self.from_status:
+            return f"Received ({to_label})"
+        if self.from_status == self.to_status:
+            return self.note or to_label
+        return f"{self.get_from_status_display()} -> {to_label}"
 
 
 class ReminderKind(models.TextChoices):
