@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from paramedics.models import Paramedic, ParamedicStatus, Station
+from paramedics.selectors import stations_now
 
 from .dispatch import rank_candidates
 from .models import EmergencyTask, TaskStatus
@@ -50,11 +51,19 @@ def board_view(model_admin, request):
     # Offer the ranked candidates for the first pending tasks (the ones to act on).
     for task in columns[TaskStatus.PENDING][:BOARD_PENDING_WITH_CANDIDATES]:
         task.candidates = rank_candidates(task, limit=BOARD_CANDIDATES)
+    now = timezone.now()
+    for column in columns.values():
+        for task in column:
+            task.target = task.target_state(now)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": "Dispatch board",
-        "now": timezone.now(),
+        "now": now,
+        "stations": stations_now(
+            now=now, stale_after=timedelta(minutes=settings.STALE_LOCATION_MINUTES)
+        ),
+        "alert_seconds": settings.ALERT_UNASSIGNED_SECONDS,
         "stream_kinds": [str(kind) for kind in STREAMED_KINDS],
         "columns": [
             (TaskStatus.PENDING.label, columns[TaskStatus.PENDING]),

@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -219,6 +219,23 @@ class EmergencyTask(models.Model):
     @property
     def location(self) -> dict:
         return {"lat": self.lat, "lon": self.lon}
+
+    @property
+    def last_step_at(self) -> datetime:
+        """When the task last moved: received, assigned, started or a milestone (the
+        board's "since last step")."""
+        steps = [self.assigned_at, self.started_at, *(getattr(self, m.field) for m in MILESTONES)]
+        return max((at for at in steps if at is not None), default=self.created_at)
+
+    def target_state(self, now: datetime) -> str:
+        """The response target as the board colours it: `met` (crew on scene in time),
+        `late` (past it, or on scene after it), `near` (past half of it), else `ok`."""
+        due = self.created_at + timedelta(minutes=self.target_minutes)
+        if self.on_scene_at is not None:
+            return "met" if self.on_scene_at <= due else "late"
+        if now > due:
+            return "late"
+        return "near" if now > due - timedelta(minutes=self.target_minutes / 2) else "ok"
 
     @property
     def latest_milestone(self) -> tuple[Milestone, datetime] | None:
