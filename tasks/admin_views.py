@@ -113,7 +113,7 @@ def overview_view(model_admin, request):
         "title": "Dispatch overview",
         "hours": hours,
         "periods": OVERVIEW_PERIODS,
-        "counts": status_counts(),
+        "counts": [(s, TaskStatus(s).label, n) for s, n in status_counts().items()],
         "waiting_longest": EmergencyTask.objects.filter(status=TaskStatus.PENDING)
         .order_by("created_at")
         .only("id", "request_id", "priority", "address", "created_at")[:10],
