@@ -71,7 +71,7 @@
         incident.dataset.updated = String(Date.now());
       });
   }
-  var taskId = taskPath.split("/").filter(Boolean).pop();
+  var taskId = incident.dataset.taskId;
   function changed(event) {
     try {
       var subject = JSON.parse(event.data);
