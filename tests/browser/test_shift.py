@@ -207,6 +207,13 @@ def test_console_pages_fit_small_screens_and_pass_axe(server, browser):
             assert not page.evaluate("document.scrollingElement.scrollWidth > window.innerWidth"), (
                 f"{name} scrolls sideways at 1440 px"
             )
+        if name == "map":
+            # Labelled markers, updated live: a new call shows without a reload.
+            expect(page.locator(".map-label", has_text="call-other")).to_be_visible()
+            TaskFactory(request_id="call-on-the-map", lat=52.53, lon=13.41)
+            expect(page.locator(".map-label", has_text="call-on-the-map")).to_be_visible(
+                timeout=5_000
+            )
         blocking[name] = axe_violations(page, name)
     assert sideways == []
     assert {name: v for name, v in blocking.items() if v} == {}
