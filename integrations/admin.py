@@ -1,9 +1,21 @@
 from django.contrib import admin
+from django.db.models import Case, IntegerField, Value, When
+from django.template.defaultfilters import truncatechars
+from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdminMixin
 
-from .models import OutboxEvent
+from .models import OutboxEvent, OutboxState
 from .outbox import outbox_retry
+
+# The list opens on what needs a person (design §19): dead events, then those still
+# pending, then delivered ones; newest first within each.
+NEEDS_A_PERSON_FIRST = Case(
+    When(state=OutboxState.DEAD, then=Value(0)),
+    When(state=OutboxState.PENDING, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
 
 
 @admin.register(OutboxEvent)
@@ -15,7 +27,7 @@ class OutboxEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "state",
         "attempts",
         "next_attempt_at",
-        "last_error",
+        "error",
     ]
     list_filter = ["state", "destination", "kind"]
     search_fields = ["id", "aggregate_id"]
@@ -35,6 +47,18 @@ class OutboxEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "delivered_at",
     ]
+
+    def get_ordering(self, request):
+        return [NEEDS_A_PERSON_FIRST.asc(), "-created_at"]
+
+    @admin.display(description="Last error", ordering="last_error")
+    def error(self, obj: OutboxEvent):
+        # Shortened so the list fits the screen; the whole text on hover and on the page.
+        if not obj.last_error:
+            return ""
+        return format_html(
+            '<span title="{}">{}</span>', obj.last_error, truncatechars(obj.last_error, 60)
+        )
 
     @admin.action(description="Retry selected events now")
     def retry_selected(self, request, queryset):

@@ -39,9 +39,10 @@ from .services import (
 
 STATUS_COLOURS = {
     ParamedicStatus.AVAILABLE: "#2e7d32",
-    ParamedicStatus.ON_TASK: "#e65100",
-    ParamedicStatus.OFF_DUTY: "#607d8b",
+    ParamedicStatus.ON_TASK: "#bf360c",
+    ParamedicStatus.OFF_DUTY: "#546e7a",
 }
+UNLOCATED_COLOUR = "#795548"
 
 EDITABLE = [
     "badge_number",
@@ -115,19 +116,23 @@ class ParamedicAdmin(SupervisorAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Paramedic):
+        # Available without a location is not dispatchable (design §18 ranks only the
+        # located): it says so instead of showing the plain green "Available".
+        unlocated = obj.status == ParamedicStatus.AVAILABLE and obj.last_location_at is None
         return format_html(
-            '<span class="status-badge" data-status="{}" style="background:{};color:#fff;'
-            'padding:1px 7px;border-radius:8px;font-size:11px">{}</span>',
+            '<span class="status-badge" data-status="{}" data-located="{}" style="background:{};'
+            'color:#fff;padding:1px 7px;border-radius:8px;font-size:11px">{}</span>',
             obj.status,
-            STATUS_COLOURS[obj.status],
-            obj.get_status_display(),
+            "no" if unlocated else "yes",
+            UNLOCATED_COLOUR if unlocated else STATUS_COLOURS[obj.status],
+            f"{obj.get_status_display()}, no location" if unlocated else obj.get_status_display(),
         )
 
     @admin.display(description="Current task")
     def current_task_link(self, obj: Paramedic):
         if obj.current_task is None:
             return "-"
-        url = reverse("admin:tasks_emergencytask_change", args=[obj.current_task_id])
+        url = reverse("admin:tasks_incident", args=[obj.current_task_id])
         task = obj.current_task
         return format_html('<a href="{}">{} ({})</a>', url, task.request_id, task.priority)
 

@@ -4,14 +4,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from core.roles import is_supervisor, paramedic_of
 
-from .models import LocationFix, Paramedic, Shift, ShiftAssignment, Station
+from .models import LocationFix, Paramedic, ParamedicStatus, Shift, ShiftAssignment, Station
 
 
 def paramedics_visible_to(user) -> QuerySet[Paramedic]:
@@ -175,3 +175,46 @@ def _day_coverage(
         else:
             coverage.gaps.append(CoverageGap(a, b, count, station.min_staff))
     return coverage
+
+
+@dataclass
+class StationNow:
+    """A station on the dispatch board (design §19): who is free there now, and its
+    cover now (paramedics on shift) against min_staff."""
+
+    code: str
+    name: str
+    min_staff: int
+    on_shift: int
+    free: list[Paramedic] = field(default_factory=list)
+
+    @property
+    def short(self) -> bool:
+        return self.on_shift < self.min_staff
+
+
+def stations_now(*, now: datetime, stale_after: timedelta) -> list[StationNow]:
+    """Each station (and "no station" when needed) with its available paramedics, each
+    marked `stale` when its location is unknown or older than `stale_after` (dispatch
+    ranks those last). Two queries."""
+    stations = {
+        s.code: StationNow(s.code, s.name, s.min_staff, s.on_shift)
+        for s in Station.objects.annotate(
+            on_shift=Count(
+                "shifts__assignments",
+                filter=Q(shifts__assignments__starts_at__lte=now)
+                & Q(shifts__assignments__ends_at__gt=now),
+            )
+        ).order_by("code")
+    }
+    for person in Paramedic.objects.filter(status=ParamedicStatus.AVAILABLE).order_by(
+        "badge_number"
+    ):
+        person.stale = (
+            person.last_location_at is None or now - person.last_location_at > stale_after
+        )
+        code = person.base_station_id or ""
+        if code not in stations:
+            stations[code] = StationNow(code, "No station", 0, 0)
+        stations[code].free.append(person)
+    return list(stations.values())

@@ -1,13 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import truncatechars
 from django.urls import path
+from django.utils.html import format_html
 
 from core.admin import ReadOnlyInlineMixin, SupervisorAdminMixin, SupervisorPagesMixin
 from core.errors import ApplicationError
 from paramedics.models import Paramedic, ParamedicStatus
 
-from . import admin_views
+from . import admin_views, incident
 from .models import CallType, EmergencyTask, TaskHistory
 from .services import task_assign, task_cancel
 
@@ -58,16 +60,18 @@ class CallTypeAdmin(SupervisorAdminMixin, admin.ModelAdmin):
 @admin.register(EmergencyTask)
 class EmergencyTaskAdmin(SupervisorAdminMixin, SupervisorPagesMixin, admin.ModelAdmin):
     list_display = [
-        "request_id",
+        "incident_link",
         "priority",
         "status",
-        "paramedic",
-        "address",
+        "assignee",
+        "short_address",
         "created_at",
         "assigned_at",
     ]
     list_filter = ["status", "priority", "call_type", "paramedic", "created_at"]
     list_select_related = ["paramedic"]
+    # A task opens on its incident page (design §19); the raw form is linked from there.
+    list_display_links = None
     search_fields = ["request_id", "patient_id", "address"]
     date_hierarchy = "created_at"
     inlines = [TaskHistoryInline]
@@ -121,8 +125,43 @@ class EmergencyTaskAdmin(SupervisorAdminMixin, SupervisorPagesMixin, admin.Model
                 name="tasks_overview",
             ),
             path("map/", wrap(lambda r: admin_views.map_view(self, r)), name="tasks_map"),
+            path(
+                "<uuid:task_id>/incident/",
+                wrap(lambda r, task_id: incident.incident_view(self, r, task_id)),
+                name="tasks_incident",
+            ),
+            path(
+                "<uuid:task_id>/incident/assign/",
+                wrap(lambda r, task_id: incident.incident_assign_view(self, r, task_id)),
+                name="tasks_incident_assign",
+            ),
+            path(
+                "<uuid:task_id>/incident/cancel/",
+                wrap(lambda r, task_id: incident.incident_cancel_view(self, r, task_id)),
+                name="tasks_incident_cancel",
+            ),
+            path(
+                "<uuid:task_id>/incident/priority/",
+                wrap(lambda r, task_id: incident.incident_priority_view(self, r, task_id)),
+                name="tasks_incident_priority",
+            ),
             *super().get_urls(),
         ]
+
+    @admin.display(description="Paramedic", ordering="paramedic__badge_number")
+    def assignee(self, obj):
+        return obj.paramedic.badge_number if obj.paramedic else "-"
+
+    @admin.display(description="Address", ordering="address")
+    def short_address(self, obj):
+        # Shortened so the list's columns fit 1440 px (design §19); whole on hover.
+        return format_html(
+            '<span title="{}">{}</span>', obj.address, truncatechars(obj.address, 40)
+        )
+
+    @admin.display(description="Request id", ordering="request_id")
+    def incident_link(self, obj):
+        return format_html('<a href="{}">{}</a>', incident.incident_url(obj), obj.request_id)
 
     @admin.action(description="Assign selected pending tasks")
     def assign_selected(self, request, queryset):

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from paramedics.models import Paramedic, ParamedicStatus, Station
+from paramedics.selectors import stations_now
 
 from .dispatch import rank_candidates
 from .models import EmergencyTask, TaskStatus
@@ -30,6 +31,7 @@ from .selectors import (
 )
 from .services import task_assign
 from .streams import STREAMED_KINDS
+from .templatetags.console import human_duration
 
 
 class BoardAssignForm(forms.Form):
@@ -49,11 +51,19 @@ def board_view(model_admin, request):
     # Offer the ranked candidates for the first pending tasks (the ones to act on).
     for task in columns[TaskStatus.PENDING][:BOARD_PENDING_WITH_CANDIDATES]:
         task.candidates = rank_candidates(task, limit=BOARD_CANDIDATES)
+    now = timezone.now()
+    for column in columns.values():
+        for task in column:
+            task.target = task.target_state(now)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": "Dispatch board",
-        "now": timezone.now(),
+        "now": now,
+        "stations": stations_now(
+            now=now, stale_after=timedelta(minutes=settings.STALE_LOCATION_MINUTES)
+        ),
+        "alert_seconds": settings.ALERT_UNASSIGNED_SECONDS,
         "stream_kinds": [str(kind) for kind in STREAMED_KINDS],
         "columns": [
             (TaskStatus.PENDING.label, columns[TaskStatus.PENDING]),
@@ -103,12 +113,12 @@ def overview_view(model_admin, request):
         "title": "Dispatch overview",
         "hours": hours,
         "periods": OVERVIEW_PERIODS,
-        "counts": status_counts(),
+        "counts": [(s, TaskStatus(s).label, n) for s, n in status_counts().items()],
         "waiting_longest": EmergencyTask.objects.filter(status=TaskStatus.PENDING)
         .order_by("created_at")
         .only("id", "request_id", "priority", "address", "created_at")[:10],
         "figures": [
-            {**f, "median": _human(f["median"]), "p90": _human(f["p90"])}
+            {**f, "median": human_duration(f["median"]), "p90": human_duration(f["p90"])}
             for f in response_times(start, end)
         ],
         "target_minutes": settings.RESPONSE_TARGET_MINUTES,
@@ -160,19 +170,6 @@ def _bar_chart(per_hour, start, hours, width=720, height=160, axis=18) -> dict:
     }
 
 
-def _human(duration: timedelta | None) -> str | None:
-    if duration is None:
-        return None
-    seconds = int(duration.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
-
-
 # The map's colours for a paramedic's location age (design §14): fresh, ageing, stale.
 FRESH_LOCATION_SECONDS = 5 * 60
 
@@ -194,6 +191,7 @@ def map_view(model_admin, request):
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": "Dispatch map",
+        "stream_kinds": [str(kind) for kind in STREAMED_KINDS],
         "markers": data,
         "tile_url": settings.MAP_TILE_URL,
         "tile_attribution": settings.MAP_TILE_ATTRIBUTION,
@@ -229,10 +227,11 @@ def map_markers(*, now, stale_after_s: int) -> dict:
             "request_id": t.request_id,
             "priority": t.priority,
             "status": t.status,
+            "status_label": t.get_status_display(),
             "address": t.address,
             "lat": t.lat,
             "lon": t.lon,
-            "url": reverse("admin:tasks_emergencytask_change", args=[t.pk]),
+            "url": reverse("admin:tasks_incident", args=[t.pk]),
         }
         for t in EmergencyTask.objects.filter(status__in=ACTIVE_STATUSES).order_by("created_at")
     ]

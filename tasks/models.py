@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -221,6 +221,23 @@ class EmergencyTask(models.Model):
         return {"lat": self.lat, "lon": self.lon}
 
     @property
+    def last_step_at(self) -> datetime:
+        """When the task last moved: received, assigned, started or a milestone (the
+        board's "since last step")."""
+        steps = [self.assigned_at, self.started_at, *(getattr(self, m.field) for m in MILESTONES)]
+        return max((at for at in steps if at is not None), default=self.created_at)
+
+    def target_state(self, now: datetime) -> str:
+        """The response target as the board colours it: `met` (crew on scene in time),
+        `late` (past it, or on scene after it), `near` (past half of it), else `ok`."""
+        due = self.created_at + timedelta(minutes=self.target_minutes)
+        if self.on_scene_at is not None:
+            return "met" if self.on_scene_at <= due else "late"
+        if now > due:
+            return "late"
+        return "near" if now > due - timedelta(minutes=self.target_minutes / 2) else "ok"
+
+    @property
     def latest_milestone(self) -> tuple[Milestone, datetime] | None:
         """The furthest milestone recorded so far, and when (the board shows it)."""
         for milestone in reversed(MILESTONES):
@@ -262,7 +279,20 @@ class TaskHistory(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.from_status or '-'} -> {self.to_status}"
+        return self.caption
+
+    @property
+    def caption(self) -> str:
+        """What happened, in words: "Received (Pending)", "Assigned -> In progress",
+        a milestone's name, or the note of a row that changed no status (priority)."""
+        if self.milestone and self.from_status == self.to_status:
+            return Milestone(self.milestone).label
+        to_label = self.get_to_status_display()
+        if not self.from_status:
+            return f"Received ({to_label})"
+        if self.from_status == self.to_status:
+            return self.note or to_label
+        return f"{self.get_from_status_display()} -> {to_label}"
 
 
 class ReminderKind(models.TextChoices):

@@ -21,7 +21,7 @@ from django.db.models.functions import TruncHour
 
 from core.roles import is_service, is_supervisor, paramedic_of
 
-from .models import EmergencyTask, TaskHistory, TaskPriority, TaskStatus
+from .models import MILESTONES, EmergencyTask, TaskHistory, TaskPriority, TaskStatus
 
 
 def tasks_visible_to(user) -> QuerySet[EmergencyTask]:
@@ -244,3 +244,51 @@ def tasks_per_hour(start, end) -> list[tuple]:
         .annotate(n=Count("id"))
         .order_by("hour")
     )
+
+
+# --- The incident page (admin, design §19) -------------------------------------
+
+# (label, field) of each step of a task's life shown on its timeline, in order.
+TIMELINE_STEPS = (
+    ("Received", "created_at"),
+    ("Assigned", "assigned_at"),
+    *((m.label, m.field) for m in MILESTONES),
+    ("Completed", "completed_at"),
+    ("Cancelled", "cancelled_at"),
+)
+
+
+def incident_timeline(task: EmergencyTask, *, now) -> dict:
+    """The steps a task has been through, each with the time since the previous step
+    and since the call, and the response target: due at, and met (crew on scene by
+    then), missed, or still open (no query: the times are the task's own fields)."""
+    steps = []
+    previous = None
+    for label, field in TIMELINE_STEPS:
+        at = getattr(task, field)
+        if at is None:
+            continue
+        steps.append(
+            {
+                "label": label,
+                "field": field,
+                "at": at,
+                "since_previous": at - previous if previous else None,
+                "since_call": at - task.created_at,
+            }
+        )
+        previous = at
+    due = task.created_at + timedelta(minutes=task.target_minutes)
+    if task.on_scene_at is not None:
+        state = "met" if task.on_scene_at <= due else "missed"
+    elif task.status in (TaskStatus.COMPLETED, TaskStatus.CANCELLED):
+        state = "closed"
+    else:
+        state = "missed" if now > due else "open"
+    return {
+        "steps": steps,
+        "target_due": due,
+        "target_state": state,
+        "age": now - task.created_at,
+        "since_last_step": now - previous if previous else None,
+    }

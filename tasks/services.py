@@ -37,6 +37,7 @@ from .models import (
     Milestone,
     ReminderKind,
     TaskHistory,
+    TaskPriority,
     TaskReminder,
     TaskStatus,
 )
@@ -457,6 +458,46 @@ def task_cancel(*, task_id, actor: AbstractBaseUser, reason: str) -> EmergencyTa
         note=reason,
         allowed_moves=frozenset({"cancel"}),
     )
+
+
+@transaction.atomic
+def task_reassign(*, task_id, actor: AbstractBaseUser, paramedic_id=None, note: str = ""):
+    """Give an assigned task that has not started to another paramedic (or the top
+    candidate): its paramedic is released (the decline move) and the task assigned
+    again, in one transaction, so a refused assignment leaves it where it was."""
+    task_change_status(
+        task_id=task_id,
+        to_status=TaskStatus.PENDING,
+        actor=actor,
+        note=note or "Taken back for reassignment",
+        allowed_moves=frozenset({"decline"}),
+    )
+    return task_assign(task_id=task_id, actor=actor, paramedic_id=paramedic_id, note=note)
+
+
+@transaction.atomic
+def task_change_priority(*, task_id, actor: AbstractBaseUser, priority: str) -> EmergencyTask:
+    """A supervisor re-triages an open task. Its target follows: the call type's plan
+    for the new priority (design §18), as if it had arrived with it. A history row
+    (status unchanged) keeps who changed what."""
+    if priority not in TaskPriority.values:
+        raise ApplicationError(f"Unknown priority {priority!r}.", code="invalid")
+    task = _lock_task(task_id)
+    if task.status in (TaskStatus.COMPLETED, TaskStatus.CANCELLED):
+        raise InvalidTransition(f"The priority of a {task.status} task no longer changes.")
+    previous = task.priority
+    if previous == priority:
+        return task
+    task.priority = priority
+    task.target_minutes = task.call_type.target_minutes(priority)
+    task.save(update_fields=["priority", "target_minutes", "updated_at"])
+    _write_history(
+        task,
+        from_status=task.status,
+        actor=actor,
+        note=f"Priority {previous} -> {priority} (target {task.target_minutes} min)",
+    )
+    return task
 
 
 # Patient details are kept, but bounded: a runaway response must not bloat the row.

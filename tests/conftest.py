@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from core.roles import DOCTORS, SERVICES, SUPERVISORS
 from tests.balancer import haproxy_missing
+from tests.browser.chromium import AXE_REPORT
 from tests.factories import ParamedicFactory, UserFactory
 from tests.helpers import STRICT_SERVICES, client_for
 from tests.integrations.workers import broker_reachable, broker_url
@@ -80,6 +81,8 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"{name}: {variable}={os.environ[variable]} (set it to repeat this run)"
         )
+    for line in AXE_REPORT:  # tests/browser: accessibility per console page
+        terminalreporter.write_line(line)
 
 
 def pytest_runtest_setup(item):

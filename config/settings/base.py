@@ -346,6 +346,9 @@ XRAY_SERVICE_TIMEOUT_SECONDS = env.float("XRAY_SERVICE_TIMEOUT_SECONDS", default
 
 # --- Domain settings -------------------------------------------------------
 STALE_LOCATION_MINUTES = env.int("STALE_LOCATION_MINUTES", default=15)
+# The board's alarm (design §19): a critical task pending this long without a
+# paramedic sounds and shows an alert until it is assigned (or the browser mutes it).
+ALERT_UNASSIGNED_SECONDS = env.int("ALERT_UNASSIGNED_SECONDS", default=120)
 TASK_START_REMINDER_MINUTES = env.int("TASK_START_REMINDER_MINUTES", default=10)
 TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default=5)
 # Field time (design §17): how long an Idempotency-Key is remembered (at least 48 h),
