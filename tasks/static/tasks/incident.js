@@ -39,7 +39,6 @@
   draw(data);
   window.addEventListener("load", function () { map.invalidateSize(); draw(data); element.dataset.ready = "true"; });
 
-  var status = document.getElementById("live-status");
   var incident = document.getElementById("incident");
   var taskPath = window.location.pathname;
   var pending = null;
@@ -79,16 +78,5 @@
     } catch (e) { /* not JSON: refresh anyway */ }
     if (!pending) { pending = setTimeout(refresh, 250); }
   }
-  var source = new EventSource("/api/v1/events");
-  source.onopen = function () { status.dataset.live = "open"; status.textContent = "Live updates: on"; };
-  source.onerror = function () { status.dataset.live = "reconnecting"; status.textContent = "Live updates: reconnecting…"; };
-  JSON.parse(document.getElementById("stream-kinds").textContent)
-    .forEach(function (kind) { source.addEventListener(kind, changed); });
-  source.addEventListener("stream.closed", function (event) {
-    var reason = JSON.parse(event.data).reason;
-    if (["token_expired", "too_slow", "database_unavailable"].indexOf(reason) !== -1) { return; }
-    source.close();
-    status.dataset.live = "closed";
-    status.textContent = "Live updates: off; reload to resume";
-  });
+  consoleLive(changed);
 })();
