@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "paramedics",
     "tasks",
     "xrays",
+    "hospitals",
     "demo",
 ]
 
@@ -487,7 +488,7 @@ SPECTACULAR_SETTINGS = {
         "field errors are listed under `errors`."
     ),
     # The contract's version (semantic): the newest entry of docs/api-changelog.md.
-    "VERSION": "7.2.0",
+    "VERSION": "7.3.0",
     # 3.1: JSON Schema proper, so a nullable object is `oneOf [ref, null]`, which
     # validators and client generators honour (3.0's `nullable` beside `allOf` is ignored).
     "OAS_VERSION": "3.1.0",
@@ -512,6 +513,8 @@ SPECTACULAR_SETTINGS = {
         "CertificationLevelEnum": "paramedics.models.CertificationLevel",
         "TaskStatusEnum": "tasks.models.TaskStatus",
         "TaskPriorityEnum": "tasks.models.TaskPriority",
+        "HospitalStatusEnum": "hospitals.models.HospitalStatus",
+        "CapabilityEnum": "tasks.models.Capability",
     },
 }
 

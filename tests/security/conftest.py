@@ -9,6 +9,7 @@ Roles:
     doctor           user in `doctors`
     own_paramedic    paramedic A, the paramedic named in every URL
     other_paramedic  paramedic B, acting on A's URL or A's task/X-ray
+    hospital         staff of hospital H (group `hospitals`), the world's `hospital`
 
 "Own/other" therefore means: for /paramedics/{id}/... the `{id}` is A, so A
 acts on its own URL and B on someone else's; for /tasks/{id} and /xrays/{id}
@@ -32,7 +33,15 @@ from core.roles import SERVICES
 from paramedics.models import Paramedic, Shift, Station
 from paramedics.services import location_fixes_record
 from tasks.models import EmergencyTask
-from tests.factories import ParamedicFactory, TaskFactory, UserFactory, put_on_task, shift_for
+from tests.factories import (
+    HospitalFactory,
+    ParamedicFactory,
+    TaskFactory,
+    UserFactory,
+    put_on_task,
+    shift_for,
+    staff_of,
+)
 from tests.helpers import Caller, upload
 from tests.xrays.samples import image_bytes
 from xrays.downloads import TOKEN_SALT, download_link
@@ -72,6 +81,8 @@ class World:
             last_lon=13.41,
             last_location_at=timezone.now(),
         )
+        self.hospital = users["hospital"].hospital_staff.hospital
+        self.other_hospital = HospitalFactory(code="H-OTHER")
         paramedic.refresh_from_db()
         other_paramedic.refresh_from_db()
 
@@ -182,7 +193,14 @@ def other_service(db):
 
 
 @pytest.fixture
-def users(supervisor, service_user, other_service, doctor, paramedic, other_paramedic):
+def hospital_user(db):
+    return staff_of(HospitalFactory(code="H-OWN"), "ed-own")
+
+
+@pytest.fixture
+def users(
+    supervisor, service_user, other_service, doctor, paramedic, other_paramedic, hospital_user
+):
     return {
         "anonymous": None,
         "supervisor": supervisor,
@@ -191,6 +209,7 @@ def users(supervisor, service_user, other_service, doctor, paramedic, other_para
         "doctor": doctor,
         "own_paramedic": paramedic.user,
         "other_paramedic": other_paramedic.user,
+        "hospital": hospital_user,
     }
 
 
