@@ -98,3 +98,14 @@ class HospitalStaffSerializer(serializers.Serializer):
 class HospitalStaffCreatedSerializer(serializers.Serializer):
     username = serializers.CharField()
     hospital = serializers.UUIDField()
+
+
+class DestinationSerializer(serializers.Serializer):
+    hospital = HospitalSerializer()
+    rank = serializers.IntegerField(help_text="1 is the best destination.")
+    capable = serializers.BooleanField(help_text="Has what the call type's plan needs.")
+    diversion = serializers.BooleanField()
+    travel_seconds = serializers.IntegerField()
+    travel_source = serializers.ChoiceField(choices=["estimate", "road"])
+    eta = serializers.DateTimeField(help_text="When the crew would arrive, leaving now.")
+    reasons = serializers.ListField(child=serializers.CharField())

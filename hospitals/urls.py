@@ -1,8 +1,17 @@
-from api.routers import OptionalSlashRouter
+from django.urls import re_path
 
-from .views import HospitalViewSet
+from api.routers import UUID_PATTERN, OptionalSlashRouter
+
+from .views import HospitalViewSet, TaskDestinationsView
 
 router = OptionalSlashRouter()
 router.register("hospitals", HospitalViewSet, basename="hospital")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    re_path(
+        rf"^tasks/(?P<task_id>{UUID_PATTERN})/destinations/?$",
+        TaskDestinationsView.as_view(),
+        name="task-destinations",
+    ),
+]

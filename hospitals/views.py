@@ -1,15 +1,20 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from api.schema import error_responses
-from core.permissions import IsSupervisor
+from core.permissions import IsSupervisor, IsSupervisorOrParamedic
+from tasks.selectors import tasks_visible_to
 
+from .destinations import rank_destinations
 from .models import Hospital
 from .permissions import CanKeepHospitals
 from .serializers import (
+    DestinationSerializer,
     HospitalSerializer,
     HospitalStaffCreatedSerializer,
     HospitalStaffSerializer,
@@ -95,3 +100,25 @@ class HospitalViewSet(
             {"username": staff.user.username, "hospital": str(hospital.pk)},
             status=status.HTTP_201_CREATED,
         )
+
+
+class TaskDestinationsView(APIView):
+    """GET /tasks/{id}/destinations: hospitals ranked for the task (design §21)."""
+
+    permission_classes = [IsAuthenticated, IsSupervisorOrParamedic]
+
+    @extend_schema(
+        operation_id="list_task_destinations",
+        summary="Hospitals ranked for a task (supervisors, its paramedic)",
+        description=(
+            "Every hospital, best first: those with the capability the call type needs, "
+            "open before on diversion, then by travel time from the scene; each with "
+            "its reasons. A plain list (not paginated)."
+        ),
+        responses={200: DestinationSerializer(many=True)},
+    )
+    def get(self, request, task_id):
+        task = get_object_or_404(
+            tasks_visible_to(request.user).select_related("call_type"), pk=task_id
+        )
+        return Response(DestinationSerializer(rank_destinations(task), many=True).data)

@@ -275,6 +275,14 @@ def _check_staff_created(w, role, response):
     assert response.json() == {"username": "ed-new", "hospital": str(w.hospital.id)}
 
 
+def _check_destinations(w, role, response):
+    # Both at the factory's place, open, nothing needed: by code.
+    assert [row["hospital"]["id"] for row in response.json()] == [
+        str(w.other_hospital.id),
+        str(w.hospital.id),
+    ]
+
+
 def _new_hospital(w):
     return {"code": "NEW-H", "name": "New", "location": {"lat": 52.5, "lon": 13.4}}
 
@@ -574,6 +582,12 @@ TABLE = [
     Row("POST", "/tasks/{id}/cancel",
         roles(anon=401, sup=200, svc=200, other_svc=404, doc=403, own=403, other=403, hosp=403),
         body=lambda w: {"reason": "patient called back"}, check=_check_cancelled),
+    Row("GET", "/tasks/{id}/destinations",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404,
+        hosp=403), check=_check_destinations, needs=("hospital",)),
+    Row("DELETE", "/tasks/{id}/destinations",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405,
+        hosp=403)),
     # -- X-rays -----------------------------------------------------------------
     Row("GET", "/xrays", everyone(404)),  # no route: there is no global X-ray list
     Row("GET", "/xrays/{id}",
