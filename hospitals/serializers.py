@@ -1,14 +1,25 @@
+import math
 import re
+from datetime import timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from rest_framework import serializers
 
-from api.fields import StrictCharField, StrictIntegerField
+from api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictUUIDField,
+)
 from paramedics.serializers import PointSerializer
 from tasks.models import Capability
 
-from .models import Hospital, HospitalStatus
+from .models import VITAL_RANGES, Acuity, Handoff, Hospital, HospitalStatus, Sex
+
+MAX_TREATMENTS = 30
 
 # Text from outside is printable (design §16): no control characters in one-line fields.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -109,3 +120,96 @@ class DestinationSerializer(serializers.Serializer):
     travel_source = serializers.ChoiceField(choices=["estimate", "road"])
     eta = serializers.DateTimeField(help_text="When the crew would arrive, leaving now.")
     reasons = serializers.ListField(child=serializers.CharField())
+
+
+def _vital_field(name: str):
+    low, high, unit = VITAL_RANGES[name]
+    field = StrictFloatField if isinstance(low, float) else StrictIntegerField
+    return field(min_value=low, max_value=high, required=False, allow_null=True, help_text=unit)
+
+
+class VitalsSerializer(serializers.Serializer):
+    bp_systolic = _vital_field("bp_systolic")
+    bp_diastolic = _vital_field("bp_diastolic")
+    pulse = _vital_field("pulse")
+    resp_rate = _vital_field("resp_rate")
+    spo2 = _vital_field("spo2")
+    temperature_c = _vital_field("temperature_c")
+    gcs = _vital_field("gcs")
+
+    def validate(self, attrs):
+        for name, value in attrs.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise serializers.ValidationError({name: "Must be a finite number."})
+        systolic, diastolic = attrs.get("bp_systolic"), attrs.get("bp_diastolic")
+        if (systolic is None) != (diastolic is None):
+            raise serializers.ValidationError(
+                {"bp_diastolic": "Blood pressure is both numbers or neither."}
+            )
+        if systolic is not None and diastolic >= systolic:
+            raise serializers.ValidationError(
+                {"bp_diastolic": "The diastolic pressure is below the systolic."}
+            )
+        return attrs
+
+
+class HandoffSendSerializer(serializers.Serializer):
+    hospital = StrictUUIDField()
+    acuity = serializers.ChoiceField(choices=Acuity.choices)
+    age_years = StrictIntegerField(min_value=0, max_value=120, help_text="Estimated.")
+    sex = serializers.ChoiceField(choices=Sex.choices)
+    chief_complaint = StrictCharField(max_length=200, validators=[no_control_characters])
+    stable = StrictBooleanField()
+    vitals = VitalsSerializer(required=False)
+    treatments = serializers.ListField(
+        child=StrictCharField(max_length=100, validators=[no_control_characters]),
+        max_length=MAX_TREATMENTS,
+        required=False,
+    )
+    eta = serializers.DateTimeField(
+        required=False, help_text="Default: travel time from the scene (design §18)."
+    )
+    confirm_diversion = StrictBooleanField(
+        required=False, default=False, help_text="Go to a hospital on diversion anyway."
+    )
+
+    def validate_eta(self, value):
+        now = timezone.now()
+        if not now - timedelta(hours=1) <= value <= now + timedelta(hours=12):
+            raise serializers.ValidationError("Within the next 12 hours.")
+        return value
+
+
+class HandoffSerializer(serializers.ModelSerializer):
+    hospital = serializers.UUIDField(source="hospital_id", read_only=True)
+    hospital_code = serializers.CharField(source="hospital.code", read_only=True)
+    task = serializers.UUIDField(source="task_id", read_only=True)
+    paramedic = serializers.UUIDField(source="paramedic_id", read_only=True)
+    vitals = VitalsSerializer(read_only=True)
+    treatments = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = Handoff
+        fields = [
+            "id",
+            "task",
+            "hospital",
+            "hospital_code",
+            "paramedic",
+            "state",
+            "acuity",
+            "age_years",
+            "sex",
+            "chief_complaint",
+            "stable",
+            "vitals",
+            "treatments",
+            "eta",
+            "diversion_confirmed",
+            "sent_at",
+            "acknowledged_at",
+            "arrived_at",
+            "offloaded_at",
+            "ended_at",
+        ]
+        read_only_fields = fields

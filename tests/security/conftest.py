@@ -30,9 +30,12 @@ from django.core import signing
 from django.utils import timezone
 
 from core.roles import SERVICES
+from hospitals.handoffs import handoff_send
+from hospitals.models import Handoff
 from paramedics.models import Paramedic, Shift, Station
 from paramedics.services import location_fixes_record
-from tasks.models import EmergencyTask
+from tasks.models import EmergencyTask, TaskStatus
+from tasks.services import task_change_status, task_record_milestone
 from tests.factories import (
     HospitalFactory,
     ParamedicFactory,
@@ -85,6 +88,40 @@ class World:
         self.other_hospital = HospitalFactory(code="H-OTHER")
         paramedic.refresh_from_db()
         other_paramedic.refresh_from_db()
+
+    # Handoffs (design §21): A's task started and reported to `hospital`, B's to
+    # `other_hospital`; `arrived_handoff` is A's after the at_destination milestone.
+    REPORT = {"acuity": "urgent", "age_years": 40, "sex": "male", "chief_complaint": "Fall",
+              "stable": True}  # fmt: skip
+
+    def _report(self, who: Paramedic, task: EmergencyTask, hospital) -> Handoff:
+        task_change_status(task_id=task.pk, to_status=TaskStatus.IN_PROGRESS, actor=who.user)
+        return handoff_send(
+            task_id=task.pk, paramedic_id=who.pk, hospital_id=hospital.pk, report=self.REPORT
+        )
+
+    @cached_property
+    def handoff(self) -> Handoff:
+        return self._report(self.paramedic, self.task, self.hospital)
+
+    @cached_property
+    def other_handoff(self) -> Handoff:
+        return self._report(self.other_paramedic, self.other_task, self.other_hospital)
+
+    @cached_property
+    def arrived_handoff(self) -> Handoff:
+        handoff = self.handoff
+        task_record_milestone(
+            task_id=self.task.pk, milestone="at_destination", actor=self.paramedic.user
+        )
+        handoff.refresh_from_db()
+        return handoff
+
+    @cached_property
+    def task_started(self) -> EmergencyTask:
+        return task_change_status(
+            task_id=self.task.pk, to_status=TaskStatus.IN_PROGRESS, actor=self.paramedic.user
+        )
 
     @cached_property
     def station(self) -> Station:

@@ -24,6 +24,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import Resolver404, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
+from hospitals.models import Handoff
 from paramedics.models import LocationFix, Paramedic, ParamedicStatus, Shift, Station
 from tasks.models import EmergencyTask, TaskStatus
 from tests.helpers import API, Caller, db_state, full_profile, new_paramedic_body, new_task_body
@@ -283,6 +284,34 @@ def _check_destinations(w, role, response):
     ]
 
 
+def _handoff_report(w):
+    return {**w.REPORT, "hospital": str(w.hospital.id)}
+
+
+def _check_handoff_sent(w, role, response):
+    assert response.json()["state"] == "sent"
+    assert Handoff.objects.get().task_id == w.task.id
+
+
+def _check_incoming(w, role, response):
+    assert _ids(response) == {str(w.handoff.id)}
+
+
+def _check_is_handoff(w, role, response):
+    assert response.json()["id"] == str(w.handoff.id)
+
+
+def _check_handoff_state(state):
+    def check(w, role, response):
+        assert response.json()["state"] == state
+        assert Handoff.objects.get(pk=response.json()["id"]).state == state
+        if w.__dict__.get("other_handoff"):
+            w.other_handoff.refresh_from_db()
+            assert w.other_handoff.state == "sent"
+
+    return check
+
+
 def _new_hospital(w):
     return {"code": "NEW-H", "name": "New", "location": {"lat": 52.5, "lon": 13.4}}
 
@@ -417,6 +446,7 @@ DEFAULT_SUBJECT = {
     "shifts": "shift",
     "xray-uploads": "upload_session",
     "hospitals": "hospital",
+    "handoffs": "handoff",
 }
 
 # Who may do what (design §4, §5). Refusals: 401 anonymous, 403 a role outside its
@@ -552,6 +582,38 @@ TABLE = [
     Row("POST", "/hospitals/{id}/staff", SUPERVISOR_ONLY(201),
         body=lambda w: {"username": "ed-new", "password": "a-strong-passphrase-42"},
         check=_check_staff_created),
+    Row("GET", "/hospitals/{id}/handoffs",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=200), check=_check_incoming, needs=("handoff", "other_handoff")),
+    Row("GET", "/hospitals/{other_hospital.id}/handoffs",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=404)),
+    Row("DELETE", "/hospitals/{id}/handoffs",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=405)),
+    # -- handoffs (design §21): its crew, its hospital, supervisors ------------------
+    Row("GET", "/handoffs", everyone(404)),  # no route: a hospital lists its own
+    Row("GET", "/handoffs/{id}",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404,
+        hosp=200), check=_check_is_handoff),
+    Row("GET", "/handoffs/{other_handoff.id}",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=404, other=200,
+        hosp=404)),
+    Row("DELETE", "/handoffs/{id}",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405,
+        hosp=405)),
+    Row("POST", "/handoffs/{id}/acknowledge",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=200), check=_check_handoff_state("acknowledged"), needs=("other_handoff",)),
+    Row("POST", "/handoffs/{other_handoff.id}/acknowledge",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=404)),
+    Row("POST", "/handoffs/{id}/offload",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404,
+        hosp=200), subject="arrived_handoff", check=_check_handoff_state("offloaded")),
+    Row("POST", "/handoffs/{id}/cancel",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404,
+        hosp=403), check=_check_handoff_state("cancelled")),
     # -- tasks ------------------------------------------------------------------
     Row("GET", "/tasks",
         roles(anon=401, sup=200, svc=200, other_svc=200, doc=403, own=403, other=403, hosp=403),
@@ -587,6 +649,12 @@ TABLE = [
         hosp=403), check=_check_destinations, needs=("hospital",)),
     Row("DELETE", "/tasks/{id}/destinations",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405,
+        hosp=403)),
+    Row("POST", "/tasks/{id}/handoff",
+        roles(anon=401, sup=403, svc=403, other_svc=403, doc=403, own=201, other=404,
+        hosp=403), body=_handoff_report, check=_check_handoff_sent, needs=("task_started",)),
+    Row("DELETE", "/tasks/{id}/handoff",
+        roles(anon=401, sup=403, svc=403, other_svc=403, doc=403, own=405, other=405,
         hosp=403)),
     # -- X-rays -----------------------------------------------------------------
     Row("GET", "/xrays", everyone(404)),  # no route: there is no global X-ray list
