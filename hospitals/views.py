@@ -1,5 +1,6 @@
 import uuid
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,6 +17,7 @@ from core.roles import hospital_id_of, is_supervisor, paramedic_of
 from tasks.selectors import tasks_visible_to
 
 from .destinations import rank_destinations
+from .fhir import handoff_bundle
 from .handoffs import handoff_acknowledge, handoff_cancel, handoff_offload, handoff_send
 from .models import Handoff, Hospital
 from .permissions import (
@@ -216,6 +218,21 @@ class HandoffViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     @extend_schema(operation_id="get_handoff", summary="A handoff (its hospital, crew)")
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="get_handoff_fhir",
+        summary="The report as a FHIR R4 Bundle (its hospital, crew)",
+        description=(
+            "A `collection` Bundle: Patient (sex only), an Observation of the estimated "
+            "age, the emergency Encounter, an Observation per vital sign (LOINC), a "
+            "Condition for the chief complaint, a Procedure per treatment. Served as "
+            "`application/fhir+json`."
+        ),
+        responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT},
+    )
+    @action(detail=True, methods=["get"])
+    def fhir(self, request, pk=None):
+        return Response(handoff_bundle(self.get_object()), content_type="application/fhir+json")
 
     def _answer(self, handoff):
         return Response(HandoffSerializer(handoff).data)

@@ -301,6 +301,14 @@ def _check_is_handoff(w, role, response):
     assert response.json()["id"] == str(w.handoff.id)
 
 
+def _check_fhir(w, role, response):
+    bundle = response.json()
+    assert (bundle["resourceType"], bundle["identifier"]["value"]) == (
+        "Bundle",
+        f"urn:uuid:{w.handoff.id}",
+    )
+
+
 def _check_handoff_state(state):
     def check(w, role, response):
         assert response.json()["state"] == state
@@ -600,6 +608,12 @@ TABLE = [
         roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=404, other=200,
         hosp=404)),
     Row("DELETE", "/handoffs/{id}",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405,
+        hosp=405)),
+    Row("GET", "/handoffs/{id}/fhir",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404,
+        hosp=200), check=_check_fhir),
+    Row("DELETE", "/handoffs/{id}/fhir",
         roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405,
         hosp=405)),
     Row("POST", "/handoffs/{id}/acknowledge",
