@@ -353,6 +353,9 @@ TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default
 # and the response-time target the dispatch overview measures against.
 IDEMPOTENCY_KEY_HOURS = max(48, env.int("IDEMPOTENCY_KEY_HOURS", default=48))
 RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
+# Hospital handoff (design §21): the ambulance patient offload time (arrival to
+# handover) the overview measures against; a common standard is 90 % within 30 minutes.
+OFFLOAD_TARGET_MINUTES = env.int("OFFLOAD_TARGET_MINUTES", default=30)
 # Dispatch plans and travel time (design §18). ROUTING: `estimate` (great-circle
 # distance x ROUTING_DETOUR_FACTOR at a speed by priority) or `pgrouting` (road times
 # over the graph `manage.py load_roads` loaded; off the graph, the estimate).
