@@ -107,7 +107,7 @@ def _lock_handoff(handoff_id) -> Handoff:
     task_id = Handoff.objects.filter(pk=handoff_id).values_list("task_id", flat=True).first()
     if task_id is None:
         raise NotFound("Handoff not found.")
-    EmergencyTask.objects.select_for_update().filter(pk=task_id).exists()
+    list(EmergencyTask.objects.select_for_update().filter(pk=task_id).values_list("pk"))
     return Handoff.objects.select_for_update().select_related("hospital").get(pk=handoff_id)
 
 
