@@ -181,7 +181,9 @@ class TokenBlacklistView(_Throttled, jwt_views.TokenBlacklistView):
 class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
     roles = serializers.ListField(
-        child=serializers.ChoiceField(choices=["supervisor", "paramedic", "service", "doctor"]),
+        child=serializers.ChoiceField(
+            choices=["supervisor", "paramedic", "service", "doctor", "hospital"]
+        ),
         help_text="Every role the caller holds, most powerful first.",
     )
     paramedic = serializers.UUIDField(

@@ -60,6 +60,15 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false only: not "yes", "1" or 1."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class WholeObjectSerializer(serializers.Serializer):
     """A nested value object ({lat, lon}, ...) is replaced whole, never patched.
 

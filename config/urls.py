@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("tasks.urls")),
     path("", include("xrays.urls")),
     path("", include("paramedics.urls")),
+    path("", include("hospitals.urls")),
 ]
 
 urlpatterns = [

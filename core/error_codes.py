@@ -100,8 +100,13 @@ API_ERRORS: dict[str, ErrorCode] = {
                 ("conflict", "The request conflicts with the current state."),
                 (
                     "invalid_transition",
-                    "The task (or paramedic) cannot make this status change "
+                    "The task (or paramedic, or handoff) cannot make this status change "
                     "from its current state.",
+                ),
+                (
+                    "hospital_on_diversion",
+                    "The destination hospital is on diversion: send the report again with "
+                    "`confirm_diversion: true` to go there anyway (design §21).",
                 ),
                 (
                     "invalid_milestone",
@@ -218,6 +223,7 @@ FIELD_ERRORS: dict[str, ErrorCode] = {
             ("unknown_station", "No station has this code."),
             ("unknown_paramedic", "No paramedic has this id."),
             ("unknown_call_type", "No call type has this code (design §18)."),
+            ("unknown_hospital", "No hospital has this id (design §21)."),
             ("ends_before_start", "`ends_at` is not after `starts_at`."),
             ("shift_too_long", "A shift lasts at most 24 h."),
             ("shift_overlap", "The paramedic is in an overlapping shift."),

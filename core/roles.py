@@ -5,6 +5,7 @@ from django.core.exceptions import ObjectDoesNotExist
 SUPERVISORS = "supervisors"
 SERVICES = "services"
 DOCTORS = "doctors"
+HOSPITALS = "hospitals"
 
 
 def _group_names(user) -> frozenset[str]:
@@ -30,6 +31,17 @@ def is_doctor(user) -> bool:
     return bool(user and user.is_authenticated and DOCTORS in _group_names(user))
 
 
+def hospital_id_of(user):
+    """The id of the hospital this user speaks for (group `hospitals`, tied to one
+    hospital, design §21), or None."""
+    if not user or not user.is_authenticated or HOSPITALS not in _group_names(user):
+        return None
+    try:
+        return user.hospital_staff.hospital_id
+    except ObjectDoesNotExist:
+        return None
+
+
 def roles_of(user) -> list[str]:
     """The caller's roles by name, as `GET /me` reports them (most powerful first)."""
     checks = (
@@ -37,6 +49,7 @@ def roles_of(user) -> list[str]:
         ("paramedic", lambda u: paramedic_of(u) is not None),
         ("service", is_service),
         ("doctor", is_doctor),
+        ("hospital", lambda u: hospital_id_of(u) is not None),
     )
     return [name for name, holds in checks if holds(user)]
 

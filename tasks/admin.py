@@ -48,6 +48,7 @@ class CallTypeAdmin(SupervisorAdminMixin, admin.ModelAdmin):
         "target_critical_minutes",
         "target_urgent_minutes",
         "target_routine_minutes",
+        "capability",
     ]
     search_fields = ["code", "label"]
 

@@ -4,13 +4,15 @@ Views here read through tasks.selectors and change state only through
 tasks.services, exactly like the API; each change is written to the admin log.
 """
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -97,6 +99,18 @@ def board_assign_view(model_admin, request, task_id):
     return redirect("admin:tasks_board")
 
 
+# Sections other apps add to the overview at start-up (AppConfig.ready), since tasks
+# imports none of them: a callable (start, end) -> (template name, context), rendered
+# after the response figures. Hospitals adds offload times (design §21).
+OverviewSection = Callable[[datetime, datetime], tuple[str, dict]]
+_overview_sections: list[OverviewSection] = []
+
+
+def add_overview_section(section: OverviewSection) -> None:
+    if section not in _overview_sections:
+        _overview_sections.append(section)
+
+
 def overview_view(model_admin, request):
     try:
         hours = int(request.GET.get("hours", 24))
@@ -126,6 +140,10 @@ def overview_view(model_admin, request):
             start, end, timedelta(minutes=settings.RESPONSE_TARGET_MINUTES)
         ),
         "plan_targets": plan_targets(start, end),
+        "sections": [
+            render_to_string(template, {"hours": hours, **section_context})
+            for template, section_context in (section(start, end) for section in _overview_sections)
+        ],
         "chart": _bar_chart(per_hour, start, hours),
         "now": end,
     }

@@ -53,6 +53,17 @@ class TaskPriority(models.TextChoices):
     ROUTINE = "routine", "Routine"
 
 
+class Capability(models.TextChoices):
+    """What a hospital can treat beyond a general emergency department (design §21);
+    a call type's plan may need one of them."""
+
+    STROKE = "stroke", "Stroke centre"
+    STEMI = "stemi", "Cardiac catheterisation (STEMI)"
+    TRAUMA_1 = "trauma_1", "Level 1 trauma centre"
+    PEDIATRIC = "pediatric", "Paediatric emergency"
+    BURNS = "burns", "Burns unit"
+
+
 # The call type of a task that names none (design §18); seeded by a migration.
 DEFAULT_CALL_TYPE = "other"
 TARGET_MINUTES_VALIDATORS = [MinValueValidator(1), MaxValueValidator(240)]
@@ -94,6 +105,12 @@ class CallType(models.Model):
         "RESPONSE_TARGET_MINUTES.",
     )
     reasoning = models.TextField(blank=True, help_text="Why the plan is what it is.")
+    capability = models.CharField(
+        max_length=16,
+        choices=Capability.choices,
+        blank=True,
+        help_text="What the destination hospital needs (design §21); blank: any.",
+    )
 
     class Meta:
         ordering = ["label"]

@@ -1,7 +1,8 @@
 """The seeded call types and their response plans (design §18, where the table
 explains them). Targets are minutes from the call to the crew on scene per priority
 (None: RESPONSE_TARGET_MINUTES); the certification is the least the plan asks for
-(higher ones qualify; blank: any crew).
+(higher ones qualify; blank: any crew). The capability is what the destination
+hospital needs for the patient (design §21; blank: any emergency department).
 
 Used by the migration that seeds them and by `call_types_ensure_defaults`, which puts
 back a missing one (a database flushed since, as transactional tests do).
@@ -10,6 +11,7 @@ back a missing one (a database flushed since, as transactional tests do).
 DEFAULT_PLANS: list[dict] = [
     {
         "code": "cardiac_arrest",
+        "capability": "stemi",
         "label": "Cardiac arrest",
         "default_priority": "critical",
         "certification": "paramedic",
@@ -23,6 +25,7 @@ DEFAULT_PLANS: list[dict] = [
     },
     {
         "code": "stroke",
+        "capability": "stroke",
         "label": "Stroke",
         "default_priority": "urgent",
         "certification": "emt",
@@ -45,6 +48,7 @@ DEFAULT_PLANS: list[dict] = [
     },
     {
         "code": "major_trauma",
+        "capability": "trauma_1",
         "label": "Major trauma",
         "default_priority": "critical",
         "certification": "paramedic",
@@ -108,4 +112,5 @@ def plan_fields(plan: dict) -> dict:
         "target_urgent_minutes": urgent,
         "target_routine_minutes": routine,
         "reasoning": plan["reasoning"],
+        "capability": plan.get("capability", ""),
     }

@@ -113,11 +113,11 @@ def active_board() -> dict[str, list[EmergencyTask]]:
     return columns
 
 
-def _interval(begin: str, finish: str) -> ExpressionWrapper:
+def interval(begin: str, finish: str) -> ExpressionWrapper:
     return ExpressionWrapper(F(finish) - F(begin), output_field=DurationField())
 
 
-def _percentiles(queryset, expression, fractions: tuple[float, ...]) -> tuple[int, int, list]:
+def percentiles(queryset, expression, fractions: tuple[float, ...]) -> tuple[int, int, list]:
     """How many values, how many negative ones were dropped, and the nearest-rank
     percentiles of `expression` among the others, sorted and picked by the database.
 
@@ -148,7 +148,7 @@ def response_times(start, end) -> list[dict]:
     figures = []
     for label, begin, finish in RESPONSE_INTERVALS:
         scoped = period.filter(**{f"{begin}__isnull": False, f"{finish}__isnull": False})
-        count, dropped, (median, p90) = _percentiles(scoped, _interval(begin, finish), (0.5, 0.9))
+        count, dropped, (median, p90) = percentiles(scoped, interval(begin, finish), (0.5, 0.9))
         figures.append(
             {"label": label, "count": count, "dropped": dropped, "median": median, "p90": p90}
         )
@@ -164,7 +164,7 @@ def response_targets(start, end, target: timedelta) -> list[dict]:
         EmergencyTask.objects.filter(
             created_at__gte=start, created_at__lt=end, **{f"{finish}__isnull": False}
         )
-        .annotate(response=_interval(begin, finish))
+        .annotate(response=interval(begin, finish))
         .values("priority")
         .annotate(
             total=Count("id", filter=Q(response__gte=ZERO)),
@@ -208,7 +208,7 @@ def plan_targets(start, end) -> list[dict]:
     for minutes in targets:
         within |= Q(target_minutes=minutes, response__lte=timedelta(minutes=minutes))
     rows = (
-        reached.annotate(response=_interval(begin, finish))
+        reached.annotate(response=interval(begin, finish))
         .values("call_type", "call_type__label")
         .annotate(
             total=Count("id", filter=Q(response__gte=ZERO)),

@@ -13,6 +13,7 @@ constraint, and a partial unique index allows one active task per paramedic.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -78,6 +79,19 @@ MILESTONE_STATUS = {
     Milestone.TRANSPORTING: TaskStatus.IN_PROGRESS,
     Milestone.AT_DESTINATION: TaskStatus.IN_PROGRESS,
 }
+
+
+# Listeners other apps register at start-up (AppConfig.ready) for a recorded milestone:
+# called in its transaction with the locked task, the milestone and its time. This is
+# how hospitals marks a handoff arrived at `at_destination` (design §21) while tasks
+# imports none of the apps that act on its milestones.
+MilestoneListener = Callable[[EmergencyTask, Milestone, datetime], None]
+_milestone_listeners: list[MilestoneListener] = []
+
+
+def on_milestone(listener: MilestoneListener) -> None:
+    if listener not in _milestone_listeners:
+        _milestone_listeners.append(listener)
 
 
 class InvalidTime(ApplicationError):
@@ -430,6 +444,8 @@ def task_record_milestone(
         milestone=milestone,
     )
     record_task_event(task, TaskEvent.MILESTONE, history)
+    for listener in _milestone_listeners:
+        listener(task, milestone, when)
     return task
 
 

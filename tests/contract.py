@@ -23,7 +23,7 @@ from django.conf import settings
 from django.test.client import Client
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
-from openapi_core import OpenAPI
+from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_core.validation.response.exceptions import InvalidData
@@ -42,9 +42,14 @@ def served_schema() -> dict:
     return json.loads(OpenApiJsonRenderer().render(document, renderer_context={}))
 
 
+# JSON under media types openapi-core does not know by name (the FHIR Bundle, design §21).
+_JSON_MEDIA_TYPES = {"application/fhir+json": json.loads}
+
+
 @functools.cache
 def _openapi() -> OpenAPI:
-    return OpenAPI.from_dict(served_schema())
+    config = Config(extra_media_type_deserializers=_JSON_MEDIA_TYPES)
+    return OpenAPI.from_dict(served_schema(), config=config)
 
 
 class ContractRequest:

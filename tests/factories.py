@@ -5,6 +5,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from core.roles import HOSPITALS
+from hospitals.models import Hospital, HospitalStaff
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus, Shift, Station
 from paramedics.services import shift_create
 from tasks.models import CallType, EmergencyTask, TaskPriority
@@ -69,6 +71,27 @@ class ParamedicFactory(factory.django.DjangoModelFactory):
             found = Station.objects.filter(code__iexact=station).first() if station else None
             kwargs["base_station"] = found or (StationFactory(code=station) if station else None)
         return super()._create(model_class, *args, **kwargs)
+
+
+class HospitalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Hospital
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"H-{n}")
+    name = factory.LazyAttribute(lambda h: f"Hospital {h.code}")
+    address = "1 Hospital Way"
+    lat = 52.53
+    lon = 13.38
+    capabilities = factory.LazyFunction(list)
+    ed_beds_available = 4
+
+
+def staff_of(hospital: Hospital, username: str):
+    """A login of `hospital`'s staff (group `hospitals`)."""
+    user = UserFactory(username=username, groups=[HOSPITALS])
+    HospitalStaff.objects.create(user=user, hospital=hospital)
+    return user
 
 
 def shift_for(*paramedics, station=None, starts_at, ends_at, notes: str = "") -> Shift:

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken
 
+from hospitals.models import Handoff, Hospital, HospitalStaff
 from integrations.models import OutboxEvent
 from paramedics.models import LocationFix, Paramedic, Shift, ShiftAssignment, Station
 from tasks.models import EmergencyTask, TaskHistory
@@ -171,6 +172,9 @@ User = get_user_model()
 WATCHED_MODELS = (
     User,
     User.groups.through,
+    Hospital,
+    HospitalStaff,
+    Handoff,
     Paramedic,
     Station,
     Shift,

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "paramedics",
     "tasks",
     "xrays",
+    "hospitals",
     "demo",
 ]
 
@@ -355,6 +356,9 @@ TASK_UNASSIGNED_ALERT_MINUTES = env.int("TASK_UNASSIGNED_ALERT_MINUTES", default
 # and the response-time target the dispatch overview measures against.
 IDEMPOTENCY_KEY_HOURS = max(48, env.int("IDEMPOTENCY_KEY_HOURS", default=48))
 RESPONSE_TARGET_MINUTES = env.int("RESPONSE_TARGET_MINUTES", default=9)
+# Hospital handoff (design §21): the ambulance patient offload time (arrival to
+# handover) the overview measures against; a common standard is 90 % within 30 minutes.
+OFFLOAD_TARGET_MINUTES = env.int("OFFLOAD_TARGET_MINUTES", default=30)
 # Dispatch plans and travel time (design §18). ROUTING: `estimate` (great-circle
 # distance x ROUTING_DETOUR_FACTOR at a speed by priority) or `pgrouting` (road times
 # over the graph `manage.py load_roads` loaded; off the graph, the estimate).
@@ -490,7 +494,7 @@ SPECTACULAR_SETTINGS = {
         "field errors are listed under `errors`."
     ),
     # The contract's version (semantic): the newest entry of docs/api-changelog.md.
-    "VERSION": "7.2.0",
+    "VERSION": "7.3.0",
     # 3.1: JSON Schema proper, so a nullable object is `oneOf [ref, null]`, which
     # validators and client generators honour (3.0's `nullable` beside `allOf` is ignored).
     "OAS_VERSION": "3.1.0",
@@ -515,6 +519,8 @@ SPECTACULAR_SETTINGS = {
         "CertificationLevelEnum": "paramedics.models.CertificationLevel",
         "TaskStatusEnum": "tasks.models.TaskStatus",
         "TaskPriorityEnum": "tasks.models.TaskPriority",
+        "HospitalStatusEnum": "hospitals.models.HospitalStatus",
+        "CapabilityEnum": "tasks.models.Capability",
     },
 }
 

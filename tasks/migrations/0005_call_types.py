@@ -13,10 +13,17 @@ TARGETS = [
     django.core.validators.MaxValueValidator(240),
 ]
 
+def fields_then(plan: dict) -> dict:
+    # The plan's fields this migration knows (capability came with 0006).
+    fields = plan_fields(plan)
+    fields.pop("capability")
+    return fields
+
+
 def seed(apps, schema_editor):
     CallType = apps.get_model("tasks", "CallType")
     for plan in DEFAULT_PLANS:
-        CallType.objects.get_or_create(code=plan["code"], defaults=plan_fields(plan))
+        CallType.objects.get_or_create(code=plan["code"], defaults=fields_then(plan))
 
 
 def backfill_targets(apps, schema_editor):

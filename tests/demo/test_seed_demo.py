@@ -3,13 +3,18 @@
 from unittest import mock
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
+from core.roles import roles_of
+from hospitals.models import Handoff, Hospital
 from paramedics.models import Paramedic, Shift, ShiftAssignment, Station
 from tasks.dispatch import rank_candidates
 from tasks.models import EmergencyTask, TaskStatus
 from xrays.models import XrayImage
+
+User = get_user_model()
 
 
 def test_it_fills_a_shift_with_every_state_once(db, capsys):
@@ -51,6 +56,17 @@ def test_it_fills_a_shift_with_every_state_once(db, capsys):
     # Every on_task paramedic holds exactly its active task (the constraints held).
     for medic in Paramedic.objects.filter(status="on_task"):
         assert medic.current_task.status in ("assigned", "in_progress")
+    # Hospitals (design §21): one on diversion, a staff login, handoffs offloaded and
+    # in flight, none to the hospital on diversion.
+    assert Hospital.objects.count() == 4
+    assert Hospital.objects.get(status="diversion").diversion_reason
+    assert roles_of(User.objects.get(username="demo-ed-charite")) == ["hospital"]
+    states = set(Handoff.objects.values_list("state", flat=True))
+    assert {"offloaded", "sent"} <= states, states
+    assert not Handoff.objects.filter(hospital__status="diversion").exists()
+    for handoff in Handoff.objects.filter(state="offloaded"):
+        assert handoff.sent_at < handoff.arrived_at <= handoff.offloaded_at
+        assert handoff.task.completed_at == handoff.offloaded_at
     assert "demo-supervisor" in capsys.readouterr().out
 
     counts = (Paramedic.objects.count(), EmergencyTask.objects.count(), Shift.objects.count())

@@ -1,7 +1,8 @@
-"""The Patient Service's side of the event bus, for the consumer's tests (design §11).
+"""The other services' side of the event bus, for the tests (design §11).
 
-It publishes to a ConsumerProcess's exchange as the Patient Service does (confirmed,
-persistent), and reads what the consumer dead-lettered.
+The Patient Service publishes to a ConsumerProcess's exchange as it does (confirmed,
+persistent) and reads what the consumer dead-lettered; a Subscriber reads what the
+service publishes.
 """
 
 import time
@@ -114,3 +115,35 @@ def body_of(message) -> bytes:
 
 def tasks_for(request_id: str) -> int:
     return EmergencyTask.objects.filter(request_id=request_id).count()
+
+
+class Subscriber:
+    """A durable-exchange subscriber: its own queue, bound to every routing key."""
+
+    def __init__(self, url: str, exchange: str):
+        self.connection = Connection(url)
+        self.exchange = Exchange(exchange, type="topic", durable=True, auto_delete=False)
+        self.queue = Queue(
+            f"test-subscriber-{uuid.uuid4().hex[:8]}",
+            exchange=self.exchange,
+            routing_key="#",
+            auto_delete=True,
+        )
+        self.queue(self.connection.default_channel).declare()
+
+    def messages(self, count: int, timeout: float = 10) -> list:
+        found, deadline = [], time.monotonic() + timeout
+        queue = self.queue(self.connection.default_channel)
+        while len(found) < count and time.monotonic() < deadline:
+            message = queue.get(no_ack=True)
+            if message is None:
+                time.sleep(0.05)
+                continue
+            found.append(message)
+        return found
+
+    def close(self) -> None:
+        channel = self.connection.default_channel
+        self.queue(channel).delete()
+        self.exchange(channel).delete()
+        self.connection.release()

@@ -16,6 +16,7 @@ from jsonschema import Draft7Validator, FormatChecker, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from hospitals.handoffs import handoff_acknowledge, handoff_offload, handoff_send
 from integrations import catalogue, registry
 from integrations.bus import TYPE_PREFIX, cloud_event
 from integrations.management.commands.asyncapi import render
@@ -24,7 +25,7 @@ from paramedics.services import roster_release_ended_shifts
 from tasks.inbound import EVENT_TYPE
 from tasks.models import EmergencyTask, TaskStatus
 from tasks.services import task_change_status, task_record_milestone, task_send_due_reminders
-from tests.factories import TaskFactory, shift_for
+from tests.factories import HospitalFactory, TaskFactory, shift_for
 from tests.helpers import client_for, new_task_body, upload
 from tests.xrays.samples import dicom_bytes, image_bytes
 
@@ -86,7 +87,16 @@ def test_what_a_tasks_life_uploads_and_a_shift_publish_fits_the_document(
     medic = client_for(paramedic.user)
     assert upload(medic, paramedic, task, image_bytes("PNG")).status_code == 201
     assert upload(medic, paramedic, task, dicom_bytes(), name="scan.dcm").status_code == 201
-    task_change_status(task_id=task_id, to_status=TaskStatus.COMPLETED, actor=paramedic.user)
+    # The hospital (design §21): a report, acknowledged, the arrival; the offload
+    # completes the task.
+    report = {"acuity": "urgent", "age_years": 40, "sex": "male", "chief_complaint": "Fall",
+              "stable": True}  # fmt: skip
+    handoff = handoff_send(
+        task_id=task_id, paramedic_id=paramedic.pk, hospital_id=HospitalFactory().pk, report=report
+    )
+    handoff_acknowledge(handoff_id=handoff.pk, actor=supervisor)
+    task_record_milestone(task_id=task_id, milestone="at_destination", actor=paramedic.user)
+    handoff_offload(handoff_id=handoff.pk, actor=supervisor)
     # The roster (design §14): the paramedic's shift ends, it goes off duty.
     now = timezone.now()
     shift_for(paramedic, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(minutes=1))

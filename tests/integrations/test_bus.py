@@ -14,7 +14,6 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from kombu import Connection, Exchange, Queue
 
 from integrations import delivery, outbox, publishing
 from integrations.models import Destination, OutboxEvent, OutboxState
@@ -22,43 +21,12 @@ from tasks.models import EmergencyTask, TaskStatus
 from tasks.services import task_change_status, task_record_milestone
 from tests.factories import ParamedicFactory, TaskFactory
 from tests.helpers import client_for, upload
+from tests.integrations.bus import Subscriber
 from tests.integrations.workers import broker_url
 from tests.processes import TcpProxy
 from tests.xrays.samples import image_bytes
 
 pytestmark = [pytest.mark.rabbitmq]
-
-
-class Subscriber:
-    """A durable-exchange subscriber: its own queue, bound to every routing key."""
-
-    def __init__(self, url: str, exchange: str):
-        self.connection = Connection(url)
-        self.exchange = Exchange(exchange, type="topic", durable=True, auto_delete=False)
-        self.queue = Queue(
-            f"test-subscriber-{uuid.uuid4().hex[:8]}",
-            exchange=self.exchange,
-            routing_key="#",
-            auto_delete=True,
-        )
-        self.queue(self.connection.default_channel).declare()
-
-    def messages(self, count: int, timeout: float = 10) -> list:
-        found, deadline = [], time.monotonic() + timeout
-        queue = self.queue(self.connection.default_channel)
-        while len(found) < count and time.monotonic() < deadline:
-            message = queue.get(no_ack=True)
-            if message is None:
-                time.sleep(0.05)
-                continue
-            found.append(message)
-        return found
-
-    def close(self) -> None:
-        channel = self.connection.default_channel
-        self.queue(channel).delete()
-        self.exchange(channel).delete()
-        self.connection.release()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ Roles:
     doctor           user in `doctors`
     own_paramedic    paramedic A, the paramedic named in every URL
     other_paramedic  paramedic B, acting on A's URL or A's task/X-ray
+    hospital         staff of hospital H (group `hospitals`), the world's `hospital`
 
 "Own/other" therefore means: for /paramedics/{id}/... the `{id}` is A, so A
 acts on its own URL and B on someone else's; for /tasks/{id} and /xrays/{id}
@@ -29,10 +30,21 @@ from django.core import signing
 from django.utils import timezone
 
 from core.roles import SERVICES
+from hospitals.handoffs import handoff_send
+from hospitals.models import Handoff
 from paramedics.models import Paramedic, Shift, Station
 from paramedics.services import location_fixes_record
-from tasks.models import EmergencyTask
-from tests.factories import ParamedicFactory, TaskFactory, UserFactory, put_on_task, shift_for
+from tasks.models import EmergencyTask, TaskStatus
+from tasks.services import task_change_status, task_record_milestone
+from tests.factories import (
+    HospitalFactory,
+    ParamedicFactory,
+    TaskFactory,
+    UserFactory,
+    put_on_task,
+    shift_for,
+    staff_of,
+)
 from tests.helpers import Caller, upload
 from tests.xrays.samples import image_bytes
 from xrays.downloads import TOKEN_SALT, download_link
@@ -72,8 +84,44 @@ class World:
             last_lon=13.41,
             last_location_at=timezone.now(),
         )
+        self.hospital = users["hospital"].hospital_staff.hospital
+        self.other_hospital = HospitalFactory(code="H-OTHER")
         paramedic.refresh_from_db()
         other_paramedic.refresh_from_db()
+
+    # Handoffs (design §21): A's task started and reported to `hospital`, B's to
+    # `other_hospital`; `arrived_handoff` is A's after the at_destination milestone.
+    REPORT = {"acuity": "urgent", "age_years": 40, "sex": "male", "chief_complaint": "Fall",
+              "stable": True}  # fmt: skip
+
+    def _report(self, who: Paramedic, task: EmergencyTask, hospital) -> Handoff:
+        task_change_status(task_id=task.pk, to_status=TaskStatus.IN_PROGRESS, actor=who.user)
+        return handoff_send(
+            task_id=task.pk, paramedic_id=who.pk, hospital_id=hospital.pk, report=self.REPORT
+        )
+
+    @cached_property
+    def handoff(self) -> Handoff:
+        return self._report(self.paramedic, self.task, self.hospital)
+
+    @cached_property
+    def other_handoff(self) -> Handoff:
+        return self._report(self.other_paramedic, self.other_task, self.other_hospital)
+
+    @cached_property
+    def arrived_handoff(self) -> Handoff:
+        handoff = self.handoff
+        task_record_milestone(
+            task_id=self.task.pk, milestone="at_destination", actor=self.paramedic.user
+        )
+        handoff.refresh_from_db()
+        return handoff
+
+    @cached_property
+    def task_started(self) -> EmergencyTask:
+        return task_change_status(
+            task_id=self.task.pk, to_status=TaskStatus.IN_PROGRESS, actor=self.paramedic.user
+        )
 
     @cached_property
     def station(self) -> Station:
@@ -182,7 +230,14 @@ def other_service(db):
 
 
 @pytest.fixture
-def users(supervisor, service_user, other_service, doctor, paramedic, other_paramedic):
+def hospital_user(db):
+    return staff_of(HospitalFactory(code="H-OWN"), "ed-own")
+
+
+@pytest.fixture
+def users(
+    supervisor, service_user, other_service, doctor, paramedic, other_paramedic, hospital_user
+):
     return {
         "anonymous": None,
         "supervisor": supervisor,
@@ -191,6 +246,7 @@ def users(supervisor, service_user, other_service, doctor, paramedic, other_para
         "doctor": doctor,
         "own_paramedic": paramedic.user,
         "other_paramedic": other_paramedic.user,
+        "hospital": hospital_user,
     }
 
 

@@ -24,6 +24,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import Resolver404, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
+from hospitals.models import Handoff
 from paramedics.models import LocationFix, Paramedic, ParamedicStatus, Shift, Station
 from tasks.models import EmergencyTask, TaskStatus
 from tests.helpers import API, Caller, db_state, full_profile, new_paramedic_body, new_task_body
@@ -38,6 +39,7 @@ ROLES = (
     "doctor",
     "own_paramedic",
     "other_paramedic",
+    "hospital",
 )
 ERROR_CODES = {
     400: "invalid",
@@ -245,6 +247,87 @@ def _check_own_trail(w, role, response):
     assert [row["lat"] for row in response.json()["results"]] == [1.0]
 
 
+def _check_hospitals(w, role, response):
+    assert _ids(response) == {str(w.hospital.id), str(w.other_hospital.id)}
+
+
+def _check_is_hospital(w, role, response):
+    assert response.json()["id"] == str(w.hospital.id)
+
+
+def _check_hospital_created(w, role, response):
+    assert response.json()["code"] == "NEW-H"
+    assert response.json()["status"] == "open"
+
+
+def _check_diverted(w, role, response):
+    assert response.json()["status"] == "diversion"
+    w.hospital.refresh_from_db()
+    w.other_hospital.refresh_from_db()
+    assert (w.hospital.status, w.other_hospital.status) == ("diversion", "open")
+
+
+def _check_hospital_renamed(w, role, response):
+    w.hospital.refresh_from_db()
+    assert w.hospital.name == "Renamed"
+
+
+def _check_staff_created(w, role, response):
+    assert response.json() == {"username": "ed-new", "hospital": str(w.hospital.id)}
+
+
+def _check_destinations(w, role, response):
+    # Both at the factory's place, open, nothing needed: by code.
+    assert [row["hospital"]["id"] for row in response.json()] == [
+        str(w.other_hospital.id),
+        str(w.hospital.id),
+    ]
+
+
+def _handoff_report(w):
+    return {**w.REPORT, "hospital": str(w.hospital.id)}
+
+
+def _check_handoff_sent(w, role, response):
+    assert response.json()["state"] == "sent"
+    assert Handoff.objects.get().task_id == w.task.id
+
+
+def _check_incoming(w, role, response):
+    assert _ids(response) == {str(w.handoff.id)}
+
+
+def _check_is_handoff(w, role, response):
+    assert response.json()["id"] == str(w.handoff.id)
+
+
+def _check_fhir(w, role, response):
+    bundle = response.json()
+    assert (bundle["resourceType"], bundle["identifier"]["value"]) == (
+        "Bundle",
+        f"urn:uuid:{w.handoff.id}",
+    )
+
+
+def _check_handoff_state(state):
+    def check(w, role, response):
+        assert response.json()["state"] == state
+        assert Handoff.objects.get(pk=response.json()["id"]).state == state
+        if w.__dict__.get("other_handoff"):
+            w.other_handoff.refresh_from_db()
+            assert w.other_handoff.state == "sent"
+
+    return check
+
+
+def _new_hospital(w):
+    return {"code": "NEW-H", "name": "New", "location": {"lat": 52.5, "lon": 13.4}}
+
+
+def _put_hospital(w):
+    return {**_new_hospital(w), "code": w.hospital.code, "name": "Renamed"}
+
+
 def _fixes(w):
     return {"fixes": [{"lat": 3.0, "lon": 4.0, "at": timezone.now().isoformat()}]}
 
@@ -267,6 +350,7 @@ def _check_me(w, role, response):
             "service": ["service"],
             "other_service": ["service"],
             "doctor": ["doctor"],
+            "hospital": ["hospital"],
         }.get(role, ["paramedic"]),
         "paramedic": str(paramedic.id) if paramedic else None,
     }
@@ -331,10 +415,10 @@ def _check_event_stream(w, role, response):
 # --- The table -------------------------------------------------------------------
 
 
-def roles(*, anon, sup, svc, other_svc, doc, own, other) -> dict[str, int]:
+def roles(*, anon, sup, svc, other_svc, doc, own, other, hosp) -> dict[str, int]:
     """Expected status per role; keyword-only, so no row can leave a role out."""
     return dict(
-        zip(ROLES, (anon, sup, svc, other_svc, doc, own, other), strict=True),
+        zip(ROLES, (anon, sup, svc, other_svc, doc, own, other, hosp), strict=True),
     )
 
 
@@ -344,7 +428,9 @@ def everyone(status: int) -> dict[str, int]:
 
 def SUPERVISOR_ONLY(status: int) -> dict[str, int]:
     """Supervisors get `status`; every other signed-in role 403, anonymous 401."""
-    return roles(anon=401, sup=status, svc=403, other_svc=403, doc=403, own=403, other=403)
+    return roles(
+        anon=401, sup=status, svc=403, other_svc=403, doc=403, own=403, other=403, hosp=403
+    )
 
 
 @dataclass(frozen=True)
@@ -367,6 +453,8 @@ DEFAULT_SUBJECT = {
     "stations": "station",
     "shifts": "shift",
     "xray-uploads": "upload_session",
+    "hospitals": "hospital",
+    "handoffs": "handoff",
 }
 
 # Who may do what (design §4, §5). Refusals: 401 anonymous, 403 a role outside its
@@ -376,86 +464,86 @@ DEFAULT_SUBJECT = {
 TABLE = [
     # -- who am I ---------------------------------------------------------------
     Row("GET", "/me", roles(anon=401, sup=200, svc=200, other_svc=200, doc=200, own=200,
-        other=200), check=_check_me),
+        other=200, hosp=200), check=_check_me),
     Row("POST", "/me", roles(anon=401, sup=405, svc=405, other_svc=405, doc=405, own=405,
-        other=405)),
+        other=405, hosp=405)),
     # -- paramedics -------------------------------------------------------------
     Row("GET", "/paramedics",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403, hosp=403),
         check=_check_roster),
     Row("POST", "/paramedics",
-        roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=403, other=403),
+        roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=403, other=403, hosp=403),
         body=_new_paramedic, check=_check_paramedic_created),
     Row("DELETE", "/paramedics",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403)),
     Row("GET", "/paramedics/{id}",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         check=_check_is_subject),
     Row("PUT", "/paramedics/{id}",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         body=_put_paramedic, check=_check_phone_changed),
     Row("PATCH", "/paramedics/{id}",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         body=lambda w: {"phone": NEW_PHONE}, check=_check_phone_changed),
     Row("DELETE", "/paramedics/{id}",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403)),
     # -- a paramedic's tasks ----------------------------------------------------
     Row("GET", "/paramedics/{id}/tasks",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         check=_check_own_tasks_only),
     Row("DELETE", "/paramedics/{id}/tasks",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403)),
     Row("POST", "/paramedics/{id}/tasks/{task_id}",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         body=lambda w: {"status": "in_progress"}, check=_check_started),
     Row("DELETE", "/paramedics/{id}/tasks/{task_id}",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403)),
     Row("POST", "/paramedics/{id}/tasks/{task_id}/milestones",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         body=lambda w: {"milestone": "acknowledged"}, check=_check_acknowledged),
     Row("DELETE", "/paramedics/{id}/tasks/{task_id}/milestones",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403)),
     # -- live updates (design §12) -----------------------------------------------
     Row("GET", "/paramedics/{id}/events",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         check=_check_event_stream),
     Row("POST", "/paramedics/{id}/events",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403)),
     Row("GET", "/events",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403, hosp=403),
         check=_check_event_stream),
     Row("POST", "/events",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=403, other=403)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=403, other=403, hosp=403)),
     # -- a paramedic's X-rays ---------------------------------------------------
     Row("POST", "/paramedics/{id}/xray",
-        roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=201, other=404),
+        roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=201, other=404, hosp=403),
         body=_xray_form, multipart=True, check=_check_uploaded),
     Row("DELETE", "/paramedics/{id}/xray",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403)),
     Row("POST", "/paramedics/{id}/xray-uploads",
-        roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=201, other=404),
+        roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=201, other=404, hosp=403),
         body=_upload_declaration, check=_check_session_opened),
     Row("DELETE", "/paramedics/{id}/xray-uploads",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403)),
     Row("GET", "/paramedics/{id}/xrays",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=200, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=200, own=200, other=404, hosp=403),
         check=_check_own_xrays_only, needs=("xray", "other_xray")),
     Row("DELETE", "/paramedics/{id}/xrays",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=405, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=405, own=405, other=405, hosp=403)),
     # -- a paramedic's shifts (design §14) ----------------------------------------
     Row("GET", "/paramedics/{id}/shifts",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         check=_check_own_shifts, needs=("shift",)),
     Row("DELETE", "/paramedics/{id}/shifts",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403)),
     # -- location trails (design §20): a device sends its own, supervisors read -----
     Row("GET", "/paramedics/{id}/locations", SUPERVISOR_ONLY(200),
         check=_check_own_trail, needs=("trails",)),
     Row("POST", "/paramedics/{id}/locations",
-        roles(anon=401, sup=403, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=403, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         body=_fixes, check=_check_fixes_recorded),
     Row("DELETE", "/paramedics/{id}/locations",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403)),
     # -- stations and shifts: supervisors only ----------------------------------
     Row("GET", "/stations", SUPERVISOR_ONLY(200), check=_check_stations),
     Row("POST", "/stations", SUPERVISOR_ONLY(201),
@@ -474,46 +562,124 @@ TABLE = [
     Row("PATCH", "/shifts/{id}", SUPERVISOR_ONLY(200),
         body=lambda w: {"notes": "swap with B"}, check=_check_shift_noted),
     Row("DELETE", "/shifts/{id}", SUPERVISOR_ONLY(204), check=_check_shift_deleted),
+    # -- hospitals (design §21): anyone reads; a hospital keeps its own status -----
+    Row("GET", "/hospitals",
+        roles(anon=401, sup=200, svc=200, other_svc=200, doc=200, own=200, other=200,
+        hosp=200), check=_check_hospitals),
+    Row("POST", "/hospitals", SUPERVISOR_ONLY(201),
+        body=_new_hospital, check=_check_hospital_created),
+    Row("DELETE", "/hospitals",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=403)),
+    Row("GET", "/hospitals/{id}",
+        roles(anon=401, sup=200, svc=200, other_svc=200, doc=200, own=200, other=200,
+        hosp=200), check=_check_is_hospital),
+    Row("PUT", "/hospitals/{id}", SUPERVISOR_ONLY(200),
+        body=_put_hospital, check=_check_hospital_renamed),
+    Row("PATCH", "/hospitals/{id}",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=200),
+        body=lambda w: {"status": "diversion", "diversion_reason": "full"},
+        check=_check_diverted),
+    Row("PATCH", "/hospitals/{other_hospital.id}",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=403), body=lambda w: {"ed_beds_available": 0}),
+    Row("DELETE", "/hospitals/{id}",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=403)),
+    Row("POST", "/hospitals/{id}/staff", SUPERVISOR_ONLY(201),
+        body=lambda w: {"username": "ed-new", "password": "a-strong-passphrase-42"},
+        check=_check_staff_created),
+    Row("GET", "/hospitals/{id}/handoffs",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=200), check=_check_incoming, needs=("handoff", "other_handoff")),
+    Row("GET", "/hospitals/{other_hospital.id}/handoffs",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=404)),
+    Row("DELETE", "/hospitals/{id}/handoffs",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=405)),
+    # -- handoffs (design §21): its crew, its hospital, supervisors ------------------
+    Row("GET", "/handoffs", everyone(404)),  # no route: a hospital lists its own
+    Row("GET", "/handoffs/{id}",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404,
+        hosp=200), check=_check_is_handoff),
+    Row("GET", "/handoffs/{other_handoff.id}",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=404, other=200,
+        hosp=404)),
+    Row("DELETE", "/handoffs/{id}",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405,
+        hosp=405)),
+    Row("GET", "/handoffs/{id}/fhir",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404,
+        hosp=200), check=_check_fhir),
+    Row("DELETE", "/handoffs/{id}/fhir",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405,
+        hosp=405)),
+    Row("POST", "/handoffs/{id}/acknowledge",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=200), check=_check_handoff_state("acknowledged"), needs=("other_handoff",)),
+    Row("POST", "/handoffs/{other_handoff.id}/acknowledge",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403,
+        hosp=404)),
+    Row("POST", "/handoffs/{id}/offload",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404,
+        hosp=200), subject="arrived_handoff", check=_check_handoff_state("offloaded")),
+    Row("POST", "/handoffs/{id}/cancel",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404,
+        hosp=403), check=_check_handoff_state("cancelled")),
     # -- tasks ------------------------------------------------------------------
     Row("GET", "/tasks",
-        roles(anon=401, sup=200, svc=200, other_svc=200, doc=403, own=403, other=403),
+        roles(anon=401, sup=200, svc=200, other_svc=200, doc=403, own=403, other=403, hosp=403),
         check=_check_task_list),
     Row("POST", "/tasks",
-        roles(anon=401, sup=201, svc=201, other_svc=201, doc=403, own=403, other=403),
+        roles(anon=401, sup=201, svc=201, other_svc=201, doc=403, own=403, other=403, hosp=403),
         body=_new_task, check=_check_task_created),
     Row("DELETE", "/tasks",
-        roles(anon=401, sup=405, svc=405, other_svc=405, doc=403, own=403, other=403)),
+        roles(anon=401, sup=405, svc=405, other_svc=405, doc=403, own=403, other=403, hosp=403)),
     Row("GET", "/tasks/{id}",
-        roles(anon=401, sup=200, svc=200, other_svc=404, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=200, other_svc=404, doc=403, own=200, other=404, hosp=403),
         check=_check_task_detail),
     Row("PUT", "/tasks/{id}",
-        roles(anon=401, sup=405, svc=405, other_svc=405, doc=403, own=403, other=403),
+        roles(anon=401, sup=405, svc=405, other_svc=405, doc=403, own=403, other=403, hosp=403),
         body=lambda w: {"status": "completed"}),
     Row("PATCH", "/tasks/{id}",
-        roles(anon=401, sup=405, svc=405, other_svc=405, doc=403, own=403, other=403),
+        roles(anon=401, sup=405, svc=405, other_svc=405, doc=403, own=403, other=403, hosp=403),
         body=lambda w: {"status": "completed"}),
     Row("DELETE", "/tasks/{id}",
-        roles(anon=401, sup=405, svc=405, other_svc=405, doc=403, own=403, other=403)),
+        roles(anon=401, sup=405, svc=405, other_svc=405, doc=403, own=403, other=403, hosp=403)),
     Row("GET", "/tasks/{id}/candidates",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403, hosp=403),
         check=_check_candidates),
     Row("POST", "/tasks/{id}/assign",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=403, other=403, hosp=403),
         body=lambda w: {"paramedic": str(w.spare.id)}, subject="pending",
         check=_check_assigned),
     Row("POST", "/tasks/{id}/cancel",
-        roles(anon=401, sup=200, svc=200, other_svc=404, doc=403, own=403, other=403),
+        roles(anon=401, sup=200, svc=200, other_svc=404, doc=403, own=403, other=403, hosp=403),
         body=lambda w: {"reason": "patient called back"}, check=_check_cancelled),
+    Row("GET", "/tasks/{id}/destinations",
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404,
+        hosp=403), check=_check_destinations, needs=("hospital",)),
+    Row("DELETE", "/tasks/{id}/destinations",
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405,
+        hosp=403)),
+    Row("POST", "/tasks/{id}/handoff",
+        roles(anon=401, sup=403, svc=403, other_svc=403, doc=403, own=201, other=404,
+        hosp=403), body=_handoff_report, check=_check_handoff_sent, needs=("task_started",)),
+    Row("DELETE", "/tasks/{id}/handoff",
+        roles(anon=401, sup=403, svc=403, other_svc=403, doc=403, own=405, other=405,
+        hosp=403)),
     # -- X-rays -----------------------------------------------------------------
     Row("GET", "/xrays", everyone(404)),  # no route: there is no global X-ray list
     Row("GET", "/xrays/{id}",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=200, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=200, own=200, other=404, hosp=403),
         check=_check_xray_detail),
     Row("PATCH", "/xrays/{id}",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=405, own=405, other=405),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=405, own=405, other=405, hosp=403),
         body=lambda w: {"notes": "edited", "sha256": "0" * 64}),
     Row("DELETE", "/xrays/{id}",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=405, own=405, other=405)),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=405, own=405, other=405, hosp=403)),
     # The download URL is a bearer capability: the signed token decides, a JWT is ignored.
     Row("GET", "/xrays/{id}/file?token={valid_token}", everyone(200), check=_check_download),
     Row("GET", "/xrays/{id}/file?token={expired_token}", everyone(404)),
@@ -524,16 +690,16 @@ TABLE = [
     # -- resumable uploads (design §13) ------------------------------------------
     Row("GET", "/xray-uploads", everyone(404)),  # no route: sessions are found by id
     Row("GET", "/xray-uploads/{id}",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         check=_check_session),
     Row("DELETE", "/xray-uploads/{id}",
-        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404),
+        roles(anon=401, sup=200, svc=403, other_svc=403, doc=403, own=200, other=404, hosp=403),
         check=_check_session_aborted),
     Row("PATCH", "/xray-uploads/{id}",
-        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405),
+        roles(anon=401, sup=405, svc=403, other_svc=403, doc=403, own=405, other=405, hosp=403),
         body=lambda w: {"state": "completed"}),
     Row("POST", "/xray-uploads/{id}/complete",
-        roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=201, other=404),
+        roles(anon=401, sup=201, svc=403, other_svc=403, doc=403, own=201, other=404, hosp=403),
         check=_check_session_completed),
     # A part URL is a bearer capability like a presigned S3 URL: the token decides.
     Row("PUT", "/xray-uploads/{id}/parts/1?token={part_token}", everyone(200),

@@ -7,7 +7,8 @@
 Creates a supervisor login, four Berlin stations with a week of shifts (from
 yesterday, day 06-18 and night 18-06, with a few gaps for the coverage view),
 paramedics across them, tasks in every state with plausible timings over the last
-hours, and X-rays (PNG and DICOM).
+hours, and X-rays (PNG and DICOM); four hospitals (one on diversion, with a staff
+login) with the crews' handoffs: offloaded ones for the overview, a few in flight.
 State changes go through the same services as the API; only the timestamps are
 moved into the past afterwards, so the overview has a history to show.
 """
@@ -30,6 +31,10 @@ from PIL import Image, ImageDraw
 from pydicom.data import get_testdata_file
 
 from core.roles import SERVICES, SUPERVISORS
+from hospitals.destinations import rank_destinations
+from hospitals.handoffs import handoff_acknowledge, handoff_offload, handoff_send
+from hospitals.models import Acuity, Handoff, Hospital, HospitalStatus, Sex
+from hospitals.services import hospital_create, hospital_staff_create
 from paramedics.models import CertificationLevel, Paramedic, ParamedicStatus, Station
 from paramedics.services import paramedic_create, shift_create, station_create
 from tasks.models import CallType, EmergencyTask, Milestone, TaskPriority, TaskStatus
@@ -119,6 +124,15 @@ COMPLAINTS = [
     ("Sports injury, ankle", "minor_injury"),
 ]
 DEMO_BADGE = "DEMO-001"
+# Berlin emergency departments (design §21): code -> (name, lat, lon, capabilities).
+HOSPITALS = {
+    "charite-mitte": ("Charite Campus Mitte", 52.5265, 13.3766, ["stroke", "stemi", "trauma_1"]),
+    "vivantes-fhain": ("Vivantes Friedrichshain", 52.5242, 13.4407, ["stroke", "stemi"]),
+    "ukb-marzahn": ("Unfallkrankenhaus Berlin", 52.5181, 13.5669, ["trauma_1", "burns"]),
+    "drk-westend": ("DRK Kliniken Westend", 52.5170, 13.2790, ["pediatric"]),
+}
+DIVERTED = ("vivantes-fhain", "CT scanner down")
+HOSPITAL_STAFF = "demo-ed-charite"
 
 
 class Command(BaseCommand):
@@ -133,22 +147,28 @@ class Command(BaseCommand):
             self.stdout.write("Demo data is already there; nothing to do.")
             return
         rng = random.Random(seed)
+        # The handoffs draw from their own sequence, so the rest of the demo stays the
+        # same whatever they draw.
+        self.report_rng = random.Random(seed)
         with _quiet(verbosity):
             supervisor = self._supervisor(password)
             service = self._service()
             stations = self._stations()
             paramedics = self._paramedics(rng, password)
             shifts = self._shifts(stations, paramedics)
+            self._hospitals(password)
             tasks = self._tasks(rng, service, supervisor, paramedics)
             xrays = self._xrays(tasks)
+            handoffs = Handoff.objects.count()
         server = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo shift ready: {len(stations)} stations, {shifts} shifts, "
-                f"{len(paramedics)} paramedics, {len(tasks)} tasks, {xrays} X-rays.\n"
+                f"{len(paramedics)} paramedics, {len(tasks)} tasks, {xrays} X-rays, "
+                f"{len(HOSPITALS)} hospitals, {handoffs} handoffs.\n"
                 f"Console: {server}/admin/ as 'demo-supervisor', password '{password}'.\n"
                 f"Devices: badge numbers DEMO-001.. as usernames, the same password; "
-                f"API docs at {server}/api/docs/."
+                f"API docs at {server}/api/docs/; a hospital: '{HOSPITAL_STAFF}'."
             )
         )
 
@@ -166,6 +186,51 @@ class Command(BaseCommand):
         user, _ = get_user_model().objects.get_or_create(username="demo-patient-service")
         user.groups.add(Group.objects.get_or_create(name=SERVICES)[0])
         return user
+
+    def _hospitals(self, password: str) -> None:
+        for code, (name, lat, lon, capabilities) in HOSPITALS.items():
+            if not Hospital.objects.filter(code=code).exists():
+                hospital_create(
+                    code=code,
+                    name=name,
+                    location={"lat": lat, "lon": lon},
+                    capabilities=capabilities,
+                    ed_beds_available=len(code) % 5,
+                )
+        Hospital.objects.filter(code=DIVERTED[0]).update(
+            status=HospitalStatus.DIVERSION, diversion_reason=DIVERTED[1]
+        )
+        if not get_user_model().objects.filter(username=HOSPITAL_STAFF).exists():
+            hospital_staff_create(
+                hospital=Hospital.objects.get(code="charite-mitte"),
+                username=HOSPITAL_STAFF,
+                password=password,
+            )
+
+    def _report(self, task, medic, *, eta) -> Handoff:
+        """The crew's pre-arrival report to the best open destination (design §21)."""
+        rng = self.report_rng
+        destination = next(d for d in rank_destinations(task) if not d.diversion)
+        systolic = rng.randint(95, 185)
+        return handoff_send(
+            task_id=task.pk,
+            paramedic_id=medic.pk,
+            hospital_id=destination.hospital.pk,
+            eta=eta,
+            report={
+                "acuity": Acuity.EMERGENT if task.priority == "critical" else Acuity.URGENT,
+                "age_years": rng.randint(18, 92),
+                "sex": rng.choice([Sex.FEMALE, Sex.MALE]),
+                "chief_complaint": task.description,
+                "stable": task.priority != "critical",
+                "bp_systolic": systolic,
+                "bp_diastolic": systolic - rng.randint(30, 60),
+                "pulse": rng.randint(55, 130),
+                "spo2": rng.randint(88, 99),
+                "gcs": rng.choice([15, 15, 14, 13]),
+                "treatments": rng.sample(["oxygen", "IV access", "analgesia", "splint"], 2),
+            },
+        )
 
     def _stations(self) -> dict[str, Station]:
         stations = {}
@@ -261,6 +326,7 @@ class Command(BaseCommand):
                 (Milestone.TRANSPORTING, rng.randint(480, 1200)),
                 (Milestone.AT_DESTINATION, rng.randint(480, 1500)),
             ]
+        handoff = None
         for milestone, seconds in plan:
             step += timedelta(seconds=seconds)
             if step >= now:
@@ -273,11 +339,33 @@ class Command(BaseCommand):
                 task = task_record_milestone(
                     task_id=task.pk, milestone=milestone, actor=medic.user, at=step
                 )
+            if milestone == Milestone.TRANSPORTING:
+                handoff = self._report(task, medic, eta=step + timedelta(minutes=15))
+                Handoff.objects.filter(pk=handoff.pk).update(sent_at=step)  # demo: the past
         if target == TaskStatus.COMPLETED:
             step = min(now, step + timedelta(seconds=rng.randint(300, 900)))
-            task = task_change_status(
-                task_id=task.pk, to_status=TaskStatus.COMPLETED, actor=medic.user, at=step
+            if handoff is not None:
+                # Some hospitals keep the crew waiting (design §21's offload time).
+                wait = self.report_rng.choice([0, 0, 600, 1500])
+                step = min(now, step + timedelta(seconds=wait))
+                # Offloading completes the task; then its times move into the past.
+                handoff_offload(handoff_id=handoff.pk, actor=medic.user)
+                Handoff.objects.filter(pk=handoff.pk).update(offloaded_at=step)
+                EmergencyTask.objects.filter(pk=task.pk).update(completed_at=step)
+                task.refresh_from_db()
+            else:
+                task = task_change_status(
+                    task_id=task.pk, to_status=TaskStatus.COMPLETED, actor=medic.user, at=step
+                )
+        elif task.at_patient_at is not None and self.report_rng.random() < 0.75:
+            # In flight: transporting now, the report sent, some acknowledged.
+            task = task_record_milestone(
+                task_id=task.pk, milestone=Milestone.TRANSPORTING, actor=medic.user, at=now
             )
+            eta = now + timedelta(minutes=self.report_rng.randint(4, 14))
+            handoff = self._report(task, medic, eta=eta)
+            if self.report_rng.random() < 0.5:
+                handoff_acknowledge(handoff_id=handoff.pk, actor=medic.user)
         return task
 
     def _tasks(self, rng, service, supervisor, paramedics) -> list[EmergencyTask]:
