@@ -146,6 +146,18 @@ def handoff_arrive_on_milestone(task: EmergencyTask, milestone: Milestone, at: d
     record_handoff_event(handoff, HandoffEvent.ARRIVED)
 
 
+def handoff_end_on_task_cancelled(task: EmergencyTask, from_status: str) -> None:
+    """The task was called off (tasks.services calls this in the change's transaction,
+    the task locked): its active report ends, so the hospital does not wait for a
+    patient who is not coming."""
+    if task.status != TaskStatus.CANCELLED:
+        return
+    now = timezone.now()
+    Handoff.objects.filter(task=task, state__in=ACTIVE_HANDOFF_STATES).update(
+        state=HandoffState.CANCELLED, ended_at=now, updated_at=now
+    )
+
+
 @transaction.atomic
 def handoff_offload(*, handoff_id, actor) -> Handoff:
     """The patient is handed over: the task completes and its crew is free."""

@@ -94,6 +94,18 @@ def on_milestone(listener: MilestoneListener) -> None:
         _milestone_listeners.append(listener)
 
 
+# The same for a status change: called in its transaction with the locked task (its
+# new status set) and the status it left. hospitals ends a report whose task was
+# called off (design §21).
+StatusListener = Callable[[EmergencyTask, str], None]
+_status_listeners: list[StatusListener] = []
+
+
+def on_status_change(listener: StatusListener) -> None:
+    if listener not in _status_listeners:
+        _status_listeners.append(listener)
+
+
 class InvalidTime(ApplicationError):
     code = "invalid_time"
     default_detail = "The time of the action is not acceptable."
@@ -396,6 +408,8 @@ def _change_status(
         milestone=Milestone.EN_ROUTE if move == "start" else "",
     )
     record_task_event(task, TaskEvent.STATUS_CHANGED, history)
+    for listener in _status_listeners:
+        listener(task, from_status)
     return task
 
 

@@ -156,3 +156,23 @@ def test_only_the_assigned_crew_reports_on_a_task_in_progress(crew, task, stroke
     unknown = send(crew, task, report(stroke_centre, hospital=str(uuid.uuid4())))
     body = assert_json_error(unknown, 400, "invalid")
     assert body["errors"]["hospital"][0]["code"] == "unknown_hospital"
+
+
+def test_a_task_called_off_takes_its_report_with_it(crew, task, stroke_centre, supervisor):
+    """The hospital must not wait for a patient who is not coming: cancelling the task
+    ends its active report, in the same transaction."""
+    sent = send(crew, task, report(stroke_centre)).json()
+
+    response = client_for(supervisor).post(
+        f"{API}/tasks/{task.pk}/cancel", {"reason": "caller withdrew"}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    ended = Handoff.objects.get(pk=sent["id"])
+    assert ended.state == HandoffState.CANCELLED and ended.ended_at is not None
+    seen = (
+        client_for(staff_of(stroke_centre, "ed-called-off"))
+        .get(f"{API}/handoffs/{sent['id']}")
+        .json()
+    )
+    assert seen["state"] == "cancelled"
