@@ -20,11 +20,12 @@ import uuid
 from datetime import datetime
 
 import pytest
-from hypothesis import HealthCheck, given, reject, seed, settings
+from hypothesis import given, reject
 from hypothesis import strategies as st
 from kombu import Connection, Exchange
 
 from tasks.inbound import EVENT_TYPE
+from tests.fuzz.seeded import run_seeded
 from tests.integrations.bus import PatientService, request_body, tasks_for, wait_for
 from tests.integrations.workers import ConsumerProcess, broker_url
 
@@ -150,19 +151,13 @@ def test_after_any_message_the_consumer_runs_and_the_next_request_is_one_task(
         assert tasks_for(request_id) == 1
 
     try:
-        seed(SEED)(
-            settings(
-                max_examples=EXAMPLES,
-                deadline=None,
-                database=None,
-                derandomize=False,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-            )(check)
-        )()
-    except BaseException as exc:
-        exc.add_note(f"consumer fuzzing: CONSUMER_FUZZ_SEED={SEED} repeats this run")
-        exc.add_note(f"the consumer's log: {consumer.output()[-2000:]}")
-        raise
+        run_seeded(
+            check,
+            seed_value=SEED,
+            examples=EXAMPLES,
+            repeat_with=f"consumer fuzzing: CONSUMER_FUZZ_SEED={SEED} repeats this run",
+            notes=[lambda: f"the consumer's log: {consumer.output()[-2000:]}"],
+        )
     finally:
         publisher.close()
         consumer.stop()

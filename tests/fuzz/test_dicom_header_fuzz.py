@@ -20,11 +20,12 @@ import struct
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, given, reject, seed, settings
+from hypothesis import given, reject
 from hypothesis import strategies as st
 
 from integrations.dicom import is_dicom_uid
 from tests.factories import put_on_task
+from tests.fuzz.seeded import run_seeded
 from tests.helpers import client_for, stored_keys, upload, upload_in_session
 from tests.xrays.samples import Raw, dicom_with_elements
 from xrays.models import UploadState, XrayImage, XrayUploadSession
@@ -145,19 +146,12 @@ def dicom_for(changes: dict) -> bytes:
 
 def run(check) -> None:
     """Run a property with this run's seed; a failure names the seed that repeats it."""
-    try:
-        seed(SEED)(
-            settings(
-                max_examples=EXAMPLES,
-                deadline=None,
-                database=None,
-                derandomize=False,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-            )(check)
-        )()
-    except BaseException as exc:
-        exc.add_note(f"DICOM header fuzzing: DICOM_FUZZ_SEED={SEED} repeats this run")
-        raise
+    run_seeded(
+        check,
+        seed_value=SEED,
+        examples=EXAMPLES,
+        repeat_with=f"DICOM header fuzzing: DICOM_FUZZ_SEED={SEED} repeats this run",
+    )
 
 
 def assert_answer(response) -> None:
